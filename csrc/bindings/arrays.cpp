@@ -1,0 +1,69 @@
+#include "bindings/arrays.h"
+
+namespace cg {
+namespace bind {
+
+std::string item_name(const char* name, std::size_t i) {
+  return std::string(name) + "[" + std::to_string(i) + "]";
+}
+
+static std::string type_name(py::handle obj) {
+  return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+}
+
+DType float_dtype(py::handle obj, const std::string& name) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(name + " must be a numpy.ndarray, got " + type_name(obj));
+  const auto a = py::reinterpret_borrow<py::array>(obj);
+  if (a.dtype().is(py::dtype::of<float>())) return DType::f32;
+  if (a.dtype().is(py::dtype::of<double>())) return DType::f64;
+  const char kind = a.dtype().kind();
+  const int size = static_cast<int>(a.dtype().itemsize());
+  if (kind == 'f' && size == 4) return DType::f32;
+  if (kind == 'f' && size == 8) return DType::f64;
+  throw py::type_error(name + " has dtype " + py::str(a.dtype()).cast<std::string>() +
+                       "; expected float32 or float64");
+}
+
+static const char* dtype_str(DType d) { return d == DType::f32 ? "float32" : "float64"; }
+
+std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+static std::string shape_str(const std::vector<py::ssize_t>& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+py::array checked(py::handle obj, const std::string& name, DType dtype, bool writable,
+                  const std::vector<py::ssize_t>* shape) {
+  const DType d = float_dtype(obj, name);
+  if (d != dtype)
+    throw py::type_error(name + " has dtype " + dtype_str(d) + "; expected " + dtype_str(dtype) +
+                         " like the other arrays (no implicit conversion)");
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (!(a.flags() & py::array::c_style))
+    throw std::invalid_argument(name + " must be C-contiguous");
+  if (writable && !a.writeable()) throw std::invalid_argument(name + " is read-only");
+  if (!(a.flags() & 0x0100))  // NPY_ARRAY_ALIGNED throw std::invalid_argument(name + " is not aligned");
+  if (shape && shape_of(a) != *shape)
+    throw std::invalid_argument(name + " has shape " + shape_str(shape_of(a)) + "; expected " +
+                                shape_str(*shape));
+  return a;
+}
+
+py::list as_list(py::handle obj, const char* name, std::size_t expected, const char* expected_of) {
+  if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj) ||
+      py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + " must be a list of arrays, got " + type_name(obj));
+  py::list out(py::reinterpret_borrow<py::object>(obj));
+  if (expected != std::size_t(-1) && out.size() != expected)
+    throw std::invalid_argument(std::string(name) + " has " + std::to_string(out.size()) +
+                                " items; " + expected_of + " has " + std::to_string(expected));
+  return out;
+}
+
+}  // namespace bind
+}  // namespace cg

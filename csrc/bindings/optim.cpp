@@ -1,0 +1,167 @@
+// Optimizer group steps: validate every array and hyperparameter, release the GIL, call the driver.
+#include <array>
+
+#include "bindings/arrays.h"
+#include "optim/driver.h"
+
+namespace cg {
+namespace bind {
+namespace {
+
+struct StateArg {
+  const char* name;
+  py::handle obj;
+  bool used;  // required by this configuration; ignored otherwise
+};
+const StateArg kUnused{"", py::handle(), false};
+
+template <class T, class Hyper>
+void call(std::vector<py::array>& p, std::vector<py::array>& g,
+          std::array<std::vector<py::array>, 3>& s, const std::vector<long long>& steps,
+          const Hyper& h, void (*fn)(const std::vector<OptimTensor<T>>&, const Hyper&)) {
+  std::vector<OptimTensor<T>> ts(p.size());
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    OptimTensor<T>& x = ts[i];
+    x.n = static_cast<std::size_t>(p[i].size());
+    x.step = steps.empty() ? 1 : steps[i];
+    x.p = static_cast<T*>(p[i].mutable_data());
+    x.g = static_cast<const T*>(g[i].data());
+    T** slots[3] = {&x.s0, &x.s1, &x.s2};
+    for (int k = 0; k < 3; ++k)
+      if (!s[k].empty()) *slots[k] = static_cast<T*>(s[k][i].mutable_data());
+  }
+  py::gil_scoped_release release;
+  fn(ts, h);
+}
+
+// Validates a whole group (nothing is written before every check has passed), then runs it
+// unless dry_run (which lets a caller validate several groups before updating any).
+template <class Hyper>
+void run_group(py::handle params, py::handle grads, std::array<StateArg, 3> states,
+               py::handle steps, bool dry_run, const Hyper& h,
+               void (*f32)(const std::vector<OptimTensor<float>>&, const Hyper&),
+               void (*f64)(const std::vector<OptimTensor<double>>&, const Hyper&)) {
+  check(h);
+  const py::list pl = as_list(params, "params");
+  const std::size_t n = pl.size();
+  const py::list gl = as_list(grads, "grads", n);
+  std::vector<py::array> p, g;
+  std::array<std::vector<py::array>, 3> s;
+  std::vector<long long> st;
+  if (n == 0) return;
+  const DType dtype = float_dtype(pl[0], "params[0]");
+  for (std::size_t i = 0; i < n; ++i) {
+    p.push_back(checked(pl[i], item_name("params", i), dtype, true));
+    const auto shape = shape_of(p.back());
+    g.push_back(checked(gl[i], item_name("grads", i), dtype, false, &shape));
+  }
+  for (int k = 0; k < 3; ++k) {
+    if (!states[k].used) continue;
+    const py::list sl = as_list(states[k].obj, states[k].name, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto shape = shape_of(p[i]);
+      s[k].push_back(checked(sl[i], item_name(states[k].name, i), dtype, true, &shape));
+    }
+  }
+  if (!steps.is_none()) {
+    const py::list stl = as_list(steps, "steps", n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!py::isinstance<py::int_>(stl[i]) || py::isinstance<py::bool_>(stl[i]))
+        throw py::type_error(item_name("steps", i) + " must be an int");
+      const long long t = stl[i].cast<long long>();
+      if (t < 1) throw std::invalid_argument(item_name("steps", i) + " must be >= 1");
+      st.push_back(t);
+    }
+  }
+  if (dry_run) return;
+  if (dtype == DType::f32)
+    call<float>(p, g, s, st, h, f32);
+  else
+    call<double>(p, g, s, st, h, f64);
+}
+
+}  // namespace
+
+void register_optim(py::module_& m) {
+  m.def(
+      "sgd_step",
+      [](py::handle params, py::handle grads, py::handle momentum_buffers, py::handle steps,
+         double lr, double momentum, double dampening, double weight_decay, bool nesterov,
+         bool maximize, bool dry_run) {
+        const SgdHyper h{lr, momentum, dampening, weight_decay, nesterov, maximize};
+        run_group(params, grads,
+                  {{{"momentum_buffers", momentum_buffers, momentum != 0.0}, kUnused,
+                    kUnused}},
+                  steps, dry_run, h, &sgd_step<float>, &sgd_step<double>);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"), py::arg("steps"),
+      py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"),
+      py::arg("nesterov"), py::arg("maximize"), py::arg("dry_run") = false,
+      "One SGD step over a group, in place. steps[i] == 1 initializes the momentum buffer.");
+  m.def(
+      "adam_step",
+      [](py::handle params, py::handle grads, py::handle exp_avgs, py::handle exp_avg_sqs,
+         py::handle max_exp_avg_sqs, py::handle steps, double lr, double beta1, double beta2,
+         double eps, double weight_decay, bool amsgrad, bool maximize, bool decoupled, bool dry_run) {
+        const AdamHyper h{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled};
+        run_group(params, grads,
+                  {{{"exp_avgs", exp_avgs, true},
+                    {"exp_avg_sqs", exp_avg_sqs, true},
+                    {"max_exp_avg_sqs", max_exp_avg_sqs, amsgrad}}},
+                  steps, dry_run, h, &adam_step<float>, &adam_step<double>);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
+      py::arg("max_exp_avg_sqs"), py::arg("steps"), py::arg("lr"), py::arg("beta1"),
+      py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("amsgrad"),
+      py::arg("maximize"), py::arg("decoupled"), py::arg("dry_run") = false,
+      "One Adam (decoupled=False) or AdamW (decoupled=True) step over a group, in place.");
+  m.def(
+      "adagrad_step",
+      [](py::handle params, py::handle grads, py::handle state_sums, py::handle steps, double lr,
+         double lr_decay, double weight_decay, double eps, bool maximize, bool dry_run) {
+        const AdagradHyper h{lr, lr_decay, weight_decay, eps, maximize};
+        run_group(params, grads,
+                  {{{"state_sums", state_sums, true}, kUnused, kUnused}},
+                  steps, dry_run, h, &adagrad_step<float>, &adagrad_step<double>);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("state_sums"), py::arg("steps"), py::arg("lr"),
+      py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
+      py::arg("dry_run") = false,
+      "One Adagrad step over a group, in place.");
+  m.def(
+      "rmsprop_step",
+      [](py::handle params, py::handle grads, py::handle square_avgs, py::handle grad_avgs,
+         py::handle momentum_buffers, double lr, double alpha, double eps, double weight_decay,
+         double momentum, bool centered, bool maximize, bool dry_run) {
+        const RmspropHyper h{lr, alpha, eps, weight_decay, momentum, centered, maximize};
+        run_group(params, grads,
+                  {{{"square_avgs", square_avgs, true},
+                    {"grad_avgs", grad_avgs, centered},
+                    {"momentum_buffers", momentum_buffers, momentum != 0.0}}},
+                  py::none(), dry_run, h, &rmsprop_step<float>, &rmsprop_step<double>);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("grad_avgs"),
+      py::arg("momentum_buffers"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("momentum"), py::arg("centered"), py::arg("maximize"),
+      py::arg("dry_run") = false,
+      "One RMSprop step over a group, in place.");
+
+  // Hyperparameter checks alone, for the optimizer constructors (same rules as the steps).
+  m.def("check_sgd", [](double lr, double momentum, double dampening, double weight_decay,
+                        bool nesterov) {
+    check(SgdHyper{lr, momentum, dampening, weight_decay, nesterov, false});
+  });
+  m.def("check_adam", [](double lr, double beta1, double beta2, double eps, double weight_decay) {
+    check(AdamHyper{lr, beta1, beta2, eps, weight_decay, false, false, false});
+  });
+  m.def("check_adagrad", [](double lr, double lr_decay, double weight_decay, double eps) {
+    check(AdagradHyper{lr, lr_decay, weight_decay, eps, false});
+  });
+  m.def("check_rmsprop", [](double lr, double alpha, double eps, double weight_decay,
+                            double momentum) {
+    check(RmspropHyper{lr, alpha, eps, weight_decay, momentum, false, false});
+  });
+}
+
+}  // namespace bind
+}  // namespace cg

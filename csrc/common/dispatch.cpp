@@ -1,0 +1,10 @@
+// Dispatched kernel tables: one line per kernel family.
+#include "common/dispatch.h"
+
+#include "optim/kernels.h"
+
+namespace cg {
+
+CG_DISPATCH_TABLE(OptimKernels, optim_kernels)
+
+}  // namespace cg

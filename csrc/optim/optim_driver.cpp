@@ -1,0 +1,148 @@
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "common/parallel.h"
+#include "optim/driver.h"
+#include "optim/kernels.h"
+
+namespace cg {
+namespace {
+
+constexpr std::size_t kChunk = 1 << 15;             // elements per work item (a multiple of 16)
+constexpr std::size_t kMinParallel = 1 << 16;       // below this many elements, one thread
+
+void require(bool ok, const char* name, const std::string& what) {
+  if (!ok) throw std::invalid_argument(std::string(name) + " " + what);
+}
+void finite_nonneg(double x, const char* name) {
+  require(std::isfinite(x) && x >= 0.0, name, "must be a finite number >= 0, got " + std::to_string(x));
+}
+void unit_interval(double x, const char* name) {
+  require(std::isfinite(x) && x >= 0.0 && x < 1.0, name, "must be in [0, 1), got " + std::to_string(x));
+}
+
+// Runs fn(tensor_index, offset, length) over all tensors in chunks of kChunk elements.
+template <class T, class F>
+void for_each_chunk(const std::vector<OptimTensor<T>>& ts, F&& fn) {
+  struct Item {
+    std::size_t t, off, len;
+  };
+  std::vector<Item> items;
+  std::size_t total = 0;
+  for (std::size_t t = 0; t < ts.size(); ++t) {
+    for (std::size_t off = 0; off < ts[t].n; off += kChunk)
+      items.push_back({t, off, std::min(kChunk, ts[t].n - off)});
+    total += ts[t].n;
+  }
+  parallel_for(items.size(), total, kMinParallel,
+               [&](std::size_t i) { fn(items[i].t, items[i].off, items[i].len); });
+}
+
+template <class T>
+T* at(T* p, std::size_t off) {
+  return p ? p + off : nullptr;
+}
+
+}  // namespace
+
+void check(const SgdHyper& h) {
+  finite_nonneg(h.lr, "lr");
+  finite_nonneg(h.momentum, "momentum");
+  require(std::isfinite(h.dampening), "dampening", "must be finite");
+  finite_nonneg(h.weight_decay, "weight_decay");
+  require(!h.nesterov || (h.momentum > 0.0 && h.dampening == 0.0), "nesterov",
+          "requires momentum > 0 and dampening == 0");
+}
+
+void check(const AdamHyper& h) {
+  finite_nonneg(h.lr, "lr");
+  unit_interval(h.beta1, "betas[0]");
+  unit_interval(h.beta2, "betas[1]");
+  finite_nonneg(h.eps, "eps");
+  finite_nonneg(h.weight_decay, "weight_decay");
+}
+
+void check(const AdagradHyper& h) {
+  finite_nonneg(h.lr, "lr");
+  finite_nonneg(h.lr_decay, "lr_decay");
+  finite_nonneg(h.weight_decay, "weight_decay");
+  finite_nonneg(h.eps, "eps");
+}
+
+void check(const RmspropHyper& h) {
+  finite_nonneg(h.lr, "lr");
+  require(std::isfinite(h.alpha) && h.alpha >= 0.0 && h.alpha <= 1.0, "alpha",
+          "must be in [0, 1], got " + std::to_string(h.alpha));
+  finite_nonneg(h.eps, "eps");
+  finite_nonneg(h.weight_decay, "weight_decay");
+  finite_nonneg(h.momentum, "momentum");
+}
+
+template <class T>
+void sgd_step(const std::vector<OptimTensor<T>>& ts, const SgdHyper& h) {
+  const auto& k = optim_kernels<T>();
+  for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
+    const OptimTensor<T>& x = ts[t];
+    const SgdCoeffs<T> c{T(-h.lr), T(h.momentum), T(1.0 - h.dampening), T(h.weight_decay),
+                         h.nesterov, h.maximize, x.step == 1};
+    k.sgd(len, x.p + off, x.g + off, at(x.s0, off), c);
+  });
+}
+
+template <class T>
+void adam_step(const std::vector<OptimTensor<T>>& ts, const AdamHyper& h) {
+  const auto& k = optim_kernels<T>();
+  for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
+    const OptimTensor<T>& x = ts[t];
+    const double step = static_cast<double>(x.step);
+    const double bc1 = 1.0 - std::pow(h.beta1, step);
+    const double bc2 = 1.0 - std::pow(h.beta2, step);
+    AdamCoeffs<T> c;
+    c.one_minus_beta1 = T(1.0 - h.beta1);
+    c.beta2 = T(h.beta2);
+    c.one_minus_beta2 = T(1.0 - h.beta2);
+    c.eps = T(h.eps);
+    c.weight_decay = T(h.weight_decay);
+    c.decay = h.decoupled ? T(1.0 - h.lr * h.weight_decay) : T(1);
+    c.bc2_sqrt = T(std::sqrt(bc2));
+    c.neg_step_size = T(-(h.lr / bc1));
+    c.amsgrad = h.amsgrad;
+    c.maximize = h.maximize;
+    c.decoupled = h.decoupled;
+    k.adam(len, x.p + off, x.g + off, x.s0 + off, x.s1 + off, at(x.s2, off), c);
+  });
+}
+
+template <class T>
+void adagrad_step(const std::vector<OptimTensor<T>>& ts, const AdagradHyper& h) {
+  const auto& k = optim_kernels<T>();
+  for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
+    const OptimTensor<T>& x = ts[t];
+    const double clr = h.lr / (1.0 + static_cast<double>(x.step - 1) * h.lr_decay);
+    const AdagradCoeffs<T> c{T(-clr), T(h.eps), T(h.weight_decay), h.maximize};
+    k.adagrad(len, x.p + off, x.g + off, x.s0 + off, c);
+  });
+}
+
+template <class T>
+void rmsprop_step(const std::vector<OptimTensor<T>>& ts, const RmspropHyper& h) {
+  const auto& k = optim_kernels<T>();
+  const RmspropCoeffs<T> c{T(h.alpha),        T(1.0 - h.alpha), T(h.eps), T(h.weight_decay),
+                           T(h.momentum),     T(-h.lr),         h.centered, h.maximize};
+  for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
+    const OptimTensor<T>& x = ts[t];
+    k.rmsprop(len, x.p + off, x.g + off, x.s0 + off, at(x.s1, off), at(x.s2, off), c);
+  });
+}
+
+#define CG_INSTANTIATE(T)                                                            \
+  template void sgd_step<T>(const std::vector<OptimTensor<T>>&, const SgdHyper&);    \
+  template void adam_step<T>(const std::vector<OptimTensor<T>>&, const AdamHyper&); \
+  template void adagrad_step<T>(const std::vector<OptimTensor<T>>&, const AdagradHyper&); \
+  template void rmsprop_step<T>(const std::vector<OptimTensor<T>>&, const RmspropHyper&);
+CG_INSTANTIATE(float)
+CG_INSTANTIATE(double)
+#undef CG_INSTANTIATE
+
+}  // namespace cg

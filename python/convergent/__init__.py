@@ -1,0 +1,25 @@
+"""convergent: fast CPU training of neural networks with the optimizers and convergence
+techniques practitioners use, in C++/SIMD kernels held to a plain-NumPy reference."""
+
+from . import optim, reference
+from ._core import (
+    available_isas,
+    get_isa,
+    get_num_threads,
+    have_openmp,
+    set_isa,
+    set_num_threads,
+)
+from ._version import __version__
+
+__all__ = [
+    "__version__",
+    "available_isas",
+    "get_isa",
+    "get_num_threads",
+    "have_openmp",
+    "optim",
+    "reference",
+    "set_isa",
+    "set_num_threads",
+]

@@ -1,0 +1,9 @@
+"""Optimizers with torch.optim semantics, updating NumPy arrays in place in C++ kernels."""
+
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]

@@ -1,0 +1,53 @@
+"""Adagrad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .optimizer import Optimizer
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (Duchi, Hazan & Singer, 2011), torch.optim.Adagrad semantics.
+
+    At step ``t`` (from 1), with ``g = -g`` if ``maximize``::
+
+        g = g + weight_decay * p                          if weight_decay != 0
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s = s + g * g                                     (s starts at initial_accumulator_value)
+        p = p - clr * g / (sqrt(s) + eps)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, g: dict[str, Any]) -> None:
+        v = g["initial_accumulator_value"]
+        if not (isinstance(v, (int, float)) and 0.0 <= v < float("inf")):
+            raise ValueError(f"initial_accumulator_value must be a finite number >= 0, got {v!r}")
+        _core.check_adagrad(g["lr"], g["lr_decay"], g["weight_decay"], g["eps"])
+
+    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
+        return {"step": 0, "sum": np.full_like(p, g["initial_accumulator_value"])}
+
+    def _run(self, g, params, grads, states, old_states, dry_run):
+        _core.adagrad_step(
+            params, grads, [s["sum"] for s in states], [s["step"] for s in states],
+            g["lr"], g["lr_decay"], g["weight_decay"], g["eps"], bool(g["maximize"]), dry_run,
+        )

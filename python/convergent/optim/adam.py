@@ -1,0 +1,89 @@
+"""Adam and AdamW, with AMSGrad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), torch.optim.Adam semantics (Algorithm 1 of its docs).
+
+    At step ``t`` (per parameter, from 1), with ``g = -g`` if ``maximize``::
+
+        g = g + weight_decay * p                          (Adam: L2 coupled to the gradient)
+        p = p * (1 - lr * weight_decay)                   (AdamW: decoupled weight decay)
+        m = m + (1 - beta1) * (g - m)
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = max(v_max, v)                             if amsgrad (max over the raw v)
+        denom = sqrt(v_max if amsgrad else v) / sqrt(1 - beta2**t) + eps
+        p = p - lr / (1 - beta1**t) * m / denom
+
+    Bias corrections and step size are computed in double precision.
+    """
+
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, g: dict[str, Any]) -> None:
+        betas = g["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        _core.check_adam(g["lr"], betas[0], betas[1], g["eps"], g["weight_decay"])
+
+    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
+        st = {"step": 0, "exp_avg": np.zeros_like(p), "exp_avg_sq": np.zeros_like(p)}
+        if g["amsgrad"]:
+            st["max_exp_avg_sq"] = np.zeros_like(p)
+        return st
+
+    def _run(self, g, params, grads, states, old_states, dry_run):
+        amsgrad = bool(g["amsgrad"])
+        _core.adam_step(
+            params, grads,
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [s["max_exp_avg_sq"] for s in states] if amsgrad else None,
+            [s["step"] for s in states],
+            g["lr"], g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"],
+            amsgrad, bool(g["maximize"]), self._decoupled, dry_run,
+        )
+
+
+class AdamW(Adam):
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay,
+    torch.optim.AdamW semantics. The parameter first shrinks by ``1 - lr * weight_decay``, then
+    takes the Adam step of :class:`Adam` computed without weight decay in the gradient."""
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)

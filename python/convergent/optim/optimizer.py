@@ -1,0 +1,203 @@
+"""The optimizer base class: parameter groups, lazily created state, ``state_dict``.
+
+Every optimizer updates its parameters (float32 or float64, C-contiguous, writeable NumPy arrays)
+in place. ``step(grads)`` takes one gradient per parameter, in the order of the flattened groups;
+a ``None`` gradient skips that parameter for this step (its state is not advanced), as in
+torch.optim. All arrays and hyperparameters are validated before anything is written, so a
+rejected call leaves every parameter and all optimizer state untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Optimizer"]
+
+
+def _param_list(params: Any, where: str) -> list[np.ndarray]:
+    if isinstance(params, np.ndarray):
+        return [params]
+    if not isinstance(params, Iterable) or isinstance(params, (str, bytes, dict)):
+        raise TypeError(f"{where} must be an array or a list of arrays, got {type(params).__name__}")
+    out = list(params)
+    for i, p in enumerate(out):
+        if not isinstance(p, np.ndarray):
+            raise TypeError(f"{where}[{i}] must be a numpy.ndarray, got {type(p).__name__}")
+    return out
+
+
+class Optimizer:
+    """Base class. Subclasses define ``_state_keys``, ``_init_state``, ``_check`` and ``_run``."""
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[int, dict[str, Any]] = {}
+        if isinstance(params, np.ndarray):
+            params = [params]
+        params = list(params) if isinstance(params, Iterable) else params
+        if not isinstance(params, list) or len(params) == 0:
+            raise ValueError("params must be a non-empty list of arrays or of param-group dicts")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ---- groups -------------------------------------------------------------------------------
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Adds a group: a dict with "params" and any hyperparameters to override."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("a param group must be a dict with a 'params' entry")
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) in param group: {sorted(unknown)}")
+        params = _param_list(group["params"], "params")
+        if not params:
+            raise ValueError("a param group needs at least one parameter")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        dtypes = set()
+        for i, p in enumerate(params):
+            if id(p) in seen:
+                raise ValueError(f"params[{i}] appears in more than one param group")
+            seen.add(id(p))
+            if p.dtype not in (np.float32, np.float64):
+                raise TypeError(f"params[{i}] has dtype {p.dtype}; expected float32 or float64")
+            if not p.flags.c_contiguous:
+                raise ValueError(f"params[{i}] must be C-contiguous")
+            if not p.flags.writeable:
+                raise ValueError(f"params[{i}] is read-only")
+            dtypes.add(p.dtype)
+        if len(dtypes) > 1:
+            raise TypeError("params of one group must share one dtype (float32 or float64)")
+        full = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self._check(full)
+        full["params"] = params
+        self.param_groups.append(full)
+
+    def _flat(self) -> list[np.ndarray]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    # ---- stepping -----------------------------------------------------------------------------
+    def step(self, grads: Sequence[np.ndarray | None]) -> None:
+        """Applies one update. ``grads`` aligns with the flattened parameters of all groups."""
+        if isinstance(grads, np.ndarray) or not isinstance(grads, Sequence):
+            raise TypeError("grads must be a list of arrays (one per parameter)")
+        n = sum(len(g["params"]) for g in self.param_groups)
+        if len(grads) != n:
+            raise ValueError(f"grads has {len(grads)} items; the optimizer has {n} parameters")
+        flat = self._flat()
+        plans = []
+        offset = 0
+        for group in self.param_groups:
+            self._check(group)
+            idx = [offset + i for i, _ in enumerate(group["params"])]
+            offset += len(idx)
+            live = [i for i in idx if grads[i] is not None]
+            if not live:
+                continue
+            new_state = {i: self._next_state(i, flat[i], group) for i in live}
+            plans.append((group, live, new_state))
+        # Validate everything (dry run) before the first write, then update.
+        for dry_run in (True, False):
+            for group, live, new_state in plans:
+                params = [flat[i] for i in live]
+                gs = [grads[i] for i in live]
+                old = [self.state.get(i, {}) for i in live]
+                self._run(group, params, gs, [new_state[i] for i in live], old, dry_run)
+        for _, live, new_state in plans:
+            for i in live:
+                self.state[i] = new_state[i]
+
+    def _next_state(self, i: int, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        """The state a successful step leaves (new buffers are allocated, not yet stored)."""
+        st = dict(self.state.get(i, {}))
+        fresh = self._init_state(p, group)
+        for k, v in fresh.items():
+            st.setdefault(k, v)
+        if "step" in st:
+            st["step"] = int(st["step"]) + 1
+        return st
+
+    # ---- subclass hooks ---------------------------------------------------------------------
+    def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _check(self, group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _run(self, group, params, grads, states, old_states, dry_run: bool) -> None:
+        """Calls the group kernel: ``states`` are the new state dicts (fresh buffers included),
+        ``old_states`` the ones before this step (empty dicts for new parameters)."""
+        raise NotImplementedError
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of the state and the hyperparameters; params are referred to by index."""
+        groups, offset = [], 0
+        for g in self.param_groups:
+            d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+            d["params"] = list(range(offset, offset + len(g["params"])))
+            offset += len(g["params"])
+            groups.append(d)
+        state = {
+            i: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+            for i, s in self.state.items()
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores state and hyperparameters from ``state_dict()``; continues bit-exactly."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("state_dict must be a dict with keys 'state' and 'param_groups'")
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict has {len(groups)} param groups; the optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        new_groups = []
+        for k, (mine, theirs) in enumerate(zip(self.param_groups, groups)):
+            if len(theirs["params"]) != len(mine["params"]):
+                raise ValueError(f"param group {k} has a different number of params")
+            g = {**self.defaults, **{a: b for a, b in theirs.items() if a != "params"}}
+            self._check(g)
+            g["params"] = mine["params"]
+            new_groups.append(g)
+        flat = self._flat()
+        new_state: dict[int, dict[str, Any]] = {}
+        for key, s in state_dict["state"].items():
+            i = int(key)
+            if not 0 <= i < len(flat):
+                raise ValueError(f"state_dict has state for param {i}, which does not exist")
+            p = flat[i]
+            ns: dict[str, Any] = {}
+            for name, v in s.items():
+                if isinstance(v, np.ndarray):
+                    if v.shape != p.shape or v.dtype != p.dtype:
+                        raise ValueError(
+                            f"state[{i}][{name!r}] has shape {v.shape} and dtype {v.dtype}; "
+                            f"param {i} has {p.shape} and {p.dtype}"
+                        )
+                    ns[name] = np.ascontiguousarray(v).copy()
+                else:
+                    if name == "step" and (not float(v).is_integer() or v < 0 or math.isinf(v)):
+                        raise ValueError(f"state[{i}]['step'] must be a non-negative integer")
+                    ns[name] = int(v) if name == "step" else v
+            new_state[i] = ns
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+

@@ -1,0 +1,63 @@
+"""RMSprop, plain and centered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .optimizer import Optimizer
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop (Hinton, 2012; centered form: Graves, 2013), torch.optim.RMSprop semantics.
+
+    With ``g = -g`` if ``maximize``::
+
+        g = g + weight_decay * p                          if weight_decay != 0
+        v = alpha * v + (1 - alpha) * g * g
+        a = a + (1 - alpha) * (g - a);  d = sqrt(v - a * a) + eps      if centered
+        d = sqrt(v) + eps                                              otherwise
+        b = momentum * b + g / d;  p = p - lr * b                      if momentum > 0
+        p = p - lr * g / d                                             otherwise
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+            centered=centered, maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, g: dict[str, Any]) -> None:
+        _core.check_rmsprop(g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"])
+
+    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
+        st: dict[str, Any] = {"step": 0, "square_avg": np.zeros_like(p)}
+        if g["momentum"] != 0:
+            st["momentum_buffer"] = np.zeros_like(p)
+        if g["centered"]:
+            st["grad_avg"] = np.zeros_like(p)
+        return st
+
+    def _run(self, g, params, grads, states, old_states, dry_run):
+        centered, momentum = bool(g["centered"]), g["momentum"] != 0
+        _core.rmsprop_step(
+            params, grads,
+            [s["square_avg"] for s in states],
+            [s["grad_avg"] for s in states] if centered else None,
+            [s["momentum_buffer"] for s in states] if momentum else None,
+            g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"],
+            centered, bool(g["maximize"]), dry_run,
+        )

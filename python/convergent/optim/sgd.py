@@ -1,0 +1,63 @@
+"""Stochastic gradient descent with momentum, dampening and Nesterov momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    r"""SGD, torch.optim.SGD semantics.
+
+    For each parameter ``p`` with gradient ``g`` (``g = -g`` if ``maximize``)::
+
+        g = g + weight_decay * p                           if weight_decay != 0
+        b = g                                              on the first step
+        b = momentum * b + (1 - dampening) * g             afterwards       (if momentum != 0)
+        g = g + momentum * b   if nesterov   else   g = b                    (if momentum != 0)
+        p = p - lr * g
+
+    The textbook EMA momentum ``v = beta * v + (1 - beta) * g`` is ``momentum=beta,
+    dampening=beta``. Nesterov needs ``momentum > 0`` and ``dampening == 0``
+    (Sutskever et al., 2013).
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _check(self, g: dict[str, Any]) -> None:
+        _core.check_sgd(g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"])
+
+    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
+        return {"momentum_buffer": np.zeros_like(p)} if g["momentum"] != 0 else {}
+
+    def _run(self, g, params, grads, states, old_states, dry_run):
+        momentum = g["momentum"] != 0
+        bufs = [s["momentum_buffer"] for s in states] if momentum else None
+        # steps == 1 tells the kernel to seed a new momentum buffer with the gradient.
+        steps = [2 if "momentum_buffer" in s else 1 for s in old_states]
+        _core.sgd_step(
+            params, grads, bufs, steps, g["lr"], g["momentum"], g["dampening"],
+            g["weight_decay"], bool(g["nesterov"]), bool(g["maximize"]), dry_run,
+        )

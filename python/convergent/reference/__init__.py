@@ -1,0 +1,8 @@
+"""Pure-NumPy reference implementations of every convergent kernel, written to be read.
+
+The tests hold the compiled fast path to these functions.
+"""
+
+from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
+
+__all__ = ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
