@@ -1,7 +1,7 @@
 """convergent: fast CPU training of neural networks with the optimizers and convergence
 techniques practitioners use, in C++/SIMD kernels held to a plain-NumPy reference."""
 
-from . import optim, reference
+from . import nn, optim, reference
 from ._core import (
     available_isas,
     get_isa,
@@ -18,6 +18,7 @@ __all__ = [
     "get_isa",
     "get_num_threads",
     "have_openmp",
+    "nn",
     "optim",
     "reference",
     "set_isa",

@@ -1,0 +1,5 @@
+"""Layers, activations, losses and initializers."""
+
+from .base import Layer
+
+__all__ = ["Layer"]
