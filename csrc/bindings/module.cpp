@@ -9,6 +9,7 @@ namespace cg {
 namespace bind {
 void register_optim(py::module_& m);
 void register_nn(py::module_& m);
+void register_norm(py::module_& m);
 }  // namespace bind
 }  // namespace cg
 
@@ -41,4 +42,5 @@ PYBIND11_MODULE(_core, m) {
 
   bind::register_optim(m);
   bind::register_nn(m);
+  bind::register_norm(m);
 }
