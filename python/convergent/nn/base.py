@@ -53,6 +53,10 @@ class Layer:
         activity L1/L2); its gradient is included by ``backward``. 0 for most layers."""
         return 0.0
 
+    def reset_parameters(self, rng: np.random.Generator) -> None:  # noqa: B027 - optional hook
+        """Re-draws the parameters from ``rng`` in place (the arrays stay the same objects).
+        Sequential(seed=...) calls it on each layer in order. Default: no-op."""
+
     def set_rng(self, rng: np.random.Generator) -> None:  # noqa: B027 - optional hook
         """Gives a stochastic layer (Dropout, RReLU) its random generator. Default: no-op."""
 
