@@ -3,6 +3,15 @@
 The tests hold the compiled fast path to these functions.
 """
 
+from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 
-__all__ = ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
+__all__ = [
+    "adagrad_step",
+    "adam_step",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "dropout_forward",
+    "rmsprop_step",
+    "sgd_step",
+]

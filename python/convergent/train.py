@@ -1,0 +1,413 @@
+"""The training loop: :func:`fit`, :class:`History`, and checkpoint files.
+
+Determinism: the shuffling order of epoch ``e`` comes from ``numpy.random.default_rng([seed, e])``
+alone, stochastic layers draw from the generators of ``Sequential(seed=...)``, and the kernels
+give the same bits for any thread count. So one seed gives the same bits, and a run resumed from
+a checkpoint at epoch ``k`` (``initial_epoch=k``) continues exactly as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._npz import pack, read_npz, unpack, write_npz
+from .callbacks import ReduceLROnPlateau
+from .nn.sequential import Sequential, model_from_meta, model_meta
+
+__all__ = ["Checkpoint", "History", "fit", "load_checkpoint", "save_checkpoint"]
+
+
+class History:
+    """Per-epoch metrics of a fit: ``history`` maps each metric ("loss", "accuracy",
+    "val_loss", "val_accuracy", "lr", "skipped_steps") to a list with one value per epoch, and
+    ``epoch`` lists the epoch indices."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.params: dict[str, Any] = {}
+
+    def _append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def plot(self, path: Any) -> None:
+        """Writes a PNG with the loss curves, and accuracy and learning-rate curves when
+        recorded (matplotlib, Agg canvas; the global backend is left alone)."""
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError as e:
+            raise ImportError("History.plot needs matplotlib: pip install "
+                              "'convergent[plot]'") from e
+        h = self.history
+        panels = [("loss", ["loss", "val_loss"]), ("accuracy", ["accuracy", "val_accuracy"]),
+                  ("learning rate", ["lr"])]
+        panels = [(t, [k for k in keys if k in h]) for t, keys in panels]
+        panels = [(t, keys) for t, keys in panels if keys]
+        if not panels:
+            raise ValueError("nothing to plot: the history is empty")
+        fig = Figure(figsize=(4.5 * len(panels), 3.6), tight_layout=True)
+        FigureCanvasAgg(fig)
+        epochs = [e + 1 for e in self.epoch]
+        for i, (title, keys) in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), i + 1)
+            for k in keys:
+                ax.plot(epochs, h[k], marker="o", markersize=3, label=k)
+            ax.set_xlabel("epoch")
+            ax.set_title(title)
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        fig.savefig(path, format="png", dpi=100)
+
+
+@dataclass
+class TrainState:
+    """What callbacks see of a running fit."""
+
+    model: Any
+    optimizer: Any
+    params: dict[str, Any]
+    metrics: list[str]
+    history: History
+    stop_training: bool = False
+    epoch: int = 0
+    global_step: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive_number(x: Any, name: str) -> float | None:
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 or None, got {x!r}")
+    return float(x)
+
+
+def _int(x: Any, name: str, lo: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, got {x!r}")
+    return int(x)
+
+
+def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(X, np.ndarray) or X.ndim < 1 or X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} inputs must be a numeric numpy.ndarray with a batch axis")
+    y = np.asarray(y)
+    if y.ndim < 1 or len(y) != len(X):
+        raise ValueError(f"{name} targets have {len(y) if y.ndim else 0} rows; the inputs have "
+                         f"{len(X)}")
+    return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(y)
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _evaluate(model, loss, X, y, batch_size, classify):
+    total = correct = 0.0
+    for start in range(0, len(X), batch_size):
+        xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+        pred = model.forward(xb, False)
+        m = len(xb)
+        total += (loss.forward(pred, yb) + model.penalty()) * m
+        if classify:
+            correct += loss.accuracy(pred, yb) * m
+    out = {"val_loss": total / len(X)}
+    if classify:
+        out["val_accuracy"] = correct / len(X)
+    return out
+
+
+def _finite_and_clip(grads, clip_norm, clip_value) -> bool:
+    """False if a gradient is non-finite (nothing is changed then); else clips in place."""
+    if clip_norm is not None:
+        sq = 0.0
+        for g in grads:
+            r = g.reshape(-1)
+            sq += float(np.dot(r, r))
+        total = math.sqrt(sq)
+        if not math.isfinite(total):
+            return False
+        coef = clip_norm / (total + 1e-6)  # torch.nn.utils.clip_grad_norm_
+        if coef < 1.0:
+            for g in grads:
+                g *= g.dtype.type(coef)
+    else:
+        s = 0.0
+        for g in grads:
+            s += float(g.sum())  # NaN and inf propagate through the sum
+        if not math.isfinite(s):
+            return False
+    if clip_value is not None:
+        for g in grads:
+            np.clip(g, -clip_value, clip_value, out=g)
+    return True
+
+
+class _Progress:
+    def __init__(self, verbose: int, epochs: int, steps: int) -> None:
+        self.verbose, self.epochs, self.steps = verbose, epochs, steps
+        self.bar = None
+        self.tqdm = None
+        if verbose == 1:
+            try:
+                from tqdm.auto import tqdm
+
+                self.tqdm = tqdm
+            except ImportError:
+                self.tqdm = None
+        self.every = max(1, steps // 20)
+
+    def begin(self, epoch: int) -> None:
+        self.t0 = time.perf_counter()
+        if self.tqdm is not None:
+            self.bar = self.tqdm(total=self.steps, desc=f"Epoch {epoch + 1}/{self.epochs}",
+                                 unit="batch", leave=True, file=sys.stdout)
+
+    def batch(self, i: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if i % self.every == 0:
+                self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def end(self, epoch: int, logs: dict[str, float], note: str) -> None:
+        text = " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose:
+            dt = time.perf_counter() - self.t0
+            print(f"Epoch {epoch + 1}/{self.epochs} - {dt:.2f}s - {text}", flush=True)
+        if note and self.verbose:
+            print(note, flush=True)
+
+
+def fit(model, loss, optimizer, X, y, epochs=10, batch_size=32, shuffle=True, seed=0,
+        validation_data=None, validation_split=0.0, schedule=None, callbacks=(),
+        clip_grad_norm=None, clip_grad_value=None, progress=True, initial_epoch=0,
+        verbose=None) -> History:
+    """Trains ``model`` with mini-batches of ``batch_size`` (the last one partial) for epochs
+    ``initial_epoch .. epochs - 1``; returns a :class:`History`.
+
+    - ``X`` is converted once to the dtype of the model's parameters; ``y`` is used as given.
+    - ``shuffle``: epoch ``e`` visits the rows in ``default_rng([seed, e]).permutation``.
+    - ``validation_split``: the *last* fraction of the rows (before shuffling) is held out, as in
+      Keras; ``validation_data=(Xv, yv)`` takes precedence. Validation runs in inference mode.
+    - Metrics per epoch: ``loss`` (batch losses plus ``model.penalty()``, weighted by batch
+      size), ``accuracy`` when ``loss.is_classification``, ``val_loss``/``val_accuracy`` with
+      validation data, ``lr`` (param group 0 after the epoch's last step), ``skipped_steps``.
+    - ``schedule(global_step)`` sets every param group's ``"lr"`` before each step; the global
+      step counts batches from ``initial_epoch * steps_per_epoch``. Cannot be combined with
+      ReduceLROnPlateau (the schedule would undo its reductions): ValueError.
+    - ``clip_grad_norm``: scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` where
+      ``norm`` is their global L2 norm (torch ``clip_grad_norm_``); ``clip_grad_value``: clip each
+      element to ``[-v, v]`` (applied after the norm clip when both are given).
+    - Non-finite guard: when any gradient holds NaN or inf (or its norm/sum overflows), the step
+      is skipped and the weights and optimizer state are untouched; the count goes to
+      ``history["skipped_steps"]`` and a note is printed unless silent. No warning is raised.
+    - ``progress``/``verbose``: verbose 0 silent, 1 a tqdm bar per epoch (a line per epoch
+      without tqdm), 2 a line per epoch; ``verbose=None`` means 1 if ``progress`` else 0.
+    """
+    epochs = _int(epochs, "epochs", 0)
+    batch_size = _int(batch_size, "batch_size", 1)
+    initial_epoch = _int(initial_epoch, "initial_epoch", 0)
+    seed = _int(seed, "seed", 0)
+    clip_norm = _positive_number(clip_grad_norm, "clip_grad_norm")
+    clip_value = _positive_number(clip_grad_value, "clip_grad_value")
+    if not (isinstance(validation_split, (int, float)) and 0.0 <= validation_split < 1.0):
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if schedule is not None and not callable(schedule):
+        raise TypeError("schedule must be callable: schedule(step) -> lr")
+    callbacks = list(callbacks or ())
+    if schedule is not None and any(isinstance(c, ReduceLROnPlateau) for c in callbacks):
+        raise ValueError("schedule and ReduceLROnPlateau both set the learning rate; the "
+                         "schedule would undo every reduction. Use one of them.")
+    if _accepts(optimizer.step, "closure"):
+        raise TypeError(f"fit needs a gradient-step optimizer; {type(optimizer).__name__} "
+                        "takes a closure (call its step directly)")
+    if verbose is None:
+        verbose = 1 if progress else 0
+    params = model.parameters()
+    dtype = params[0].dtype if params else np.dtype(np.float64)
+    X, y = _data(X, y, dtype, "training")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        Xv, yv = _data(validation_data[0], validation_data[1], dtype, "validation")
+    elif validation_split > 0:
+        split_at = int(math.floor(len(X) * (1.0 - validation_split)))
+        if split_at == 0 or split_at == len(X):
+            raise ValueError(f"validation_split={validation_split} leaves an empty training or "
+                             f"validation set for {len(X)} rows")
+        X, Xv, y, yv = X[:split_at], X[split_at:], y[:split_at], y[split_at:]
+    else:
+        Xv = yv = None
+    n = len(X)
+    if n == 0:
+        raise ValueError("the training set is empty")
+    classify = bool(getattr(loss, "is_classification", False))
+    steps = (n + batch_size - 1) // batch_size
+    metrics = ["loss"] + (["accuracy"] if classify else [])
+    if Xv is not None:
+        metrics += ["val_loss"] + (["val_accuracy"] if classify else [])
+    metrics += ["lr", "skipped_steps"]
+    fit_params = {"epochs": epochs, "batch_size": batch_size, "shuffle": bool(shuffle),
+                  "seed": seed, "steps_per_epoch": steps, "samples": n,
+                  "validation_split": float(validation_split)}
+    history = History()
+    history.params = dict(fit_params)
+    state = TrainState(model, optimizer, fit_params, metrics, history)
+    for cb in callbacks:
+        cb.set_state(state)
+    batch_cbs = [cb for cb in callbacks if _overrides_batch_end(cb)]
+    grads = model.gradients()
+    backward = model.backward
+    skip_input_grad = _accepts(backward, "need_input_grad")
+    groups = getattr(optimizer, "param_groups", [])
+    xbuf = np.empty((min(batch_size, n),) + X.shape[1:], X.dtype)
+    ybuf = np.empty((min(batch_size, n),) + y.shape[1:], y.dtype)
+    bar = _Progress(int(verbose), epochs, steps)
+    state.global_step = initial_epoch * steps
+    for cb in callbacks:
+        cb.on_train_begin({})
+    for epoch in range(initial_epoch, epochs):
+        state.epoch = epoch
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch, {})
+        bar.begin(epoch)
+        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
+        total = correct = 0.0
+        skipped = 0
+        for i in range(steps):
+            start = i * batch_size
+            stop = min(start + batch_size, n)
+            m = stop - start
+            if order is None:
+                xb, yb = X[start:stop], y[start:stop]
+            else:
+                idx = order[start:stop]
+                xb = np.take(X, idx, axis=0, out=xbuf[:m])
+                yb = np.take(y, idx, axis=0, out=ybuf[:m])
+            pred = model.forward(xb, True)
+            batch_loss = loss.forward(pred, yb) + model.penalty()
+            if classify:
+                correct += loss.accuracy(pred, yb) * m
+            dpred = loss.backward()
+            if skip_input_grad:
+                backward(dpred, need_input_grad=False)
+            else:
+                backward(dpred)
+            if schedule is not None:
+                lr = float(schedule(state.global_step))
+                for g in groups:
+                    g["lr"] = lr
+            if _finite_and_clip(grads, clip_norm, clip_value):
+                optimizer.step(grads)
+            else:
+                skipped += 1
+            total += batch_loss * m
+            state.global_step += 1
+            bar.batch(i, batch_loss)
+            for cb in batch_cbs:
+                cb.on_batch_end(state.global_step - 1, {"loss": batch_loss, "batch": i,
+                                                        "size": m})
+        logs = {"loss": total / n}
+        if classify:
+            logs["accuracy"] = correct / n
+        if Xv is not None:
+            logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
+        if groups:
+            logs["lr"] = float(groups[0]["lr"])
+        logs["skipped_steps"] = skipped
+        history._append(epoch, logs)
+        note = (f"Epoch {epoch + 1}: skipped {skipped} step(s) with non-finite gradients"
+                if skipped else "")
+        bar.end(epoch, logs, note)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, dict(logs))
+        if state.stop_training:
+            break
+    for cb in callbacks:
+        cb.on_train_end({})
+    return history
+
+
+def _overrides_batch_end(cb: Any) -> bool:
+    from .callbacks import Callback
+
+    return type(cb).on_batch_end is not Callback.on_batch_end
+
+
+# ---- checkpoints ------------------------------------------------------------------------------
+_CKPT_FORMAT = "convergent.checkpoint"
+
+
+class Checkpoint(NamedTuple):
+    """What :func:`load_checkpoint` returns. ``optimizer`` is rebuilt (same class from
+    convergent.optim, same param groups, state loaded) when possible, else None;
+    ``optimizer_state`` is the raw state_dict; ``epoch`` is the next epoch to run (pass it as
+    ``initial_epoch``); ``fit_state`` holds the fit configuration and the history so far."""
+
+    model: Sequential
+    optimizer: Any
+    optimizer_state: dict[str, Any]
+    epoch: int
+    fit_state: dict[str, Any]
+
+
+def save_checkpoint(path: Any, model: Any, optimizer: Any, epoch: int, state: Any = None) -> None:
+    """Writes model, optimizer state_dict, ``epoch`` (the next one to run) and, when given, the
+    fit state (configuration, global step, history) to one .npz (no pickle)."""
+    if not isinstance(model, Sequential):
+        raise TypeError("checkpoints need a convergent.nn.Sequential model")
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    opt_state = pack(optimizer.state_dict(), arrays, prefix="optim/")
+    fit_state: dict[str, Any] = {}
+    if state is not None:
+        fit_state = {"params": dict(state.params), "global_step": int(state.global_step),
+                     "history": state.history.history, "history_epochs": state.history.epoch}
+    meta = {"format": _CKPT_FORMAT, "version": 1, "model": model_meta(model),
+            "optimizer": {"type": type(optimizer).__name__, "state": opt_state},
+            "epoch": int(epoch), "fit": fit_state}
+    write_npz(path, arrays, meta)
+
+
+def load_checkpoint(path: Any) -> Checkpoint:
+    """Reads a checkpoint written by :class:`~convergent.callbacks.ModelCheckpoint` or
+    :func:`save_checkpoint`. Resume with ``fit(ckpt.model, loss, ckpt.optimizer, X, y,
+    epochs=..., initial_epoch=ckpt.epoch, ...)`` and the same data and fit arguments."""
+    arrays, meta = read_npz(path)
+    if not isinstance(meta, dict) or meta.get("format") != _CKPT_FORMAT:
+        raise ValueError(f"{path!r} is not a convergent checkpoint")
+    model = model_from_meta(meta["model"], {k[6:]: v for k, v in arrays.items()
+                                             if k.startswith("model/")})
+    opt_state = unpack(meta["optimizer"]["state"], arrays)
+    optimizer = _rebuild_optimizer(meta["optimizer"]["type"], model, opt_state)
+    return Checkpoint(model, optimizer, opt_state, int(meta["epoch"]), meta.get("fit", {}))
+
+
+def _rebuild_optimizer(name: str, model: Sequential, state: dict[str, Any]) -> Any:
+    from . import optim
+
+    cls = getattr(optim, name, None)
+    if not isinstance(cls, type):
+        return None
+    params = model.parameters()
+    groups: Sequence[dict[str, Any]] = state["param_groups"]
+    opt = cls([{"params": [params[i] for i in g["params"]]} for g in groups])
+    opt.load_state_dict(state)
+    return opt
