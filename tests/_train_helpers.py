@@ -3,9 +3,8 @@ package's losses), and a central-difference gradient check."""
 
 from __future__ import annotations
 
-import numpy as np
-
 import convergent as cg
+import numpy as np
 
 
 class Linear(cg.nn.Layer):
@@ -14,8 +13,10 @@ class Linear(cg.nn.Layer):
     def __init__(self, n_in, n_out, l2=0.0, dtype="float64"):
         super().__init__()
         self.n_in, self.n_out, self.l2, self.dtype = n_in, n_out, l2, np.dtype(dtype)
-        self._params = {"weight": np.zeros((n_in, n_out), self.dtype),
-                        "bias": np.zeros(n_out, self.dtype)}
+        self._params = {
+            "weight": np.zeros((n_in, n_out), self.dtype),
+            "bias": np.zeros(n_out, self.dtype),
+        }
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
         self.reset_parameters(np.random.default_rng(123))
 

@@ -1,10 +1,9 @@
 """BatchNorm (C++ kernel) against the NumPy reference and torch BatchNorm1d; Dropout; Residual."""
 
+import convergent as cg
 import numpy as np
 import pytest
 from _train_helpers import Linear, numeric_grads
-
-import convergent as cg
 from convergent import _core
 from convergent import reference as ref
 
@@ -54,8 +53,12 @@ def test_forward_backward_match_reference(dtype, isa):
                     want = ref.batchnorm_backward(dy, x, w, m_ref, i_ref, training=training)
                     scale = np.abs(dy).max() * np.abs(w).max() * si.max()
                     for got, exp in zip((dx, dw, db), want):
-                        np.testing.assert_allclose(got, exp, rtol=TOL[dtype]["rtol"] * 10,
-                                                   atol=TOL[dtype]["atol"] * 10 * scale * n)
+                        np.testing.assert_allclose(
+                            got,
+                            exp,
+                            rtol=TOL[dtype]["rtol"] * 10,
+                            atol=TOL[dtype]["atol"] * 10 * scale * n,
+                        )
                 # inference forward with the running statistics
                 y_ev, _, _ = _kernel(x, w, b, rm, rv, False)
                 y_ev_ref, _, _ = ref.batchnorm_forward(x, w, b, rm, rv, training=False)
@@ -100,8 +103,11 @@ def test_cumulative_average_when_momentum_is_none():
         bn.forward(x, training=True)
     want = np.mean([x.mean(axis=0) for x in xs], axis=0)
     np.testing.assert_allclose(bn.buffers()["running_mean"], want, rtol=1e-12)
-    np.testing.assert_allclose(bn.buffers()["running_var"],
-                               np.mean([x.var(axis=0, ddof=1) for x in xs], axis=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        bn.buffers()["running_var"],
+        np.mean([x.var(axis=0, ddof=1) for x in xs], axis=0),
+        rtol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -171,22 +177,28 @@ def test_bad_inputs_leave_state_untouched():
     sm, si = np.empty(4), np.empty(4)
     rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
     with pytest.raises(ValueError, match="y has shape"):
-        _core.batchnorm_forward(x, w, b, np.empty((3, 5), np.float32), sm, si, rm, rv, True, .1,
-                                1e-5)
+        _core.batchnorm_forward(
+            x, w, b, np.empty((3, 5), np.float32), sm, si, rm, rv, True, 0.1, 1e-5
+        )
     with pytest.raises(TypeError, match="save_mean"):
-        _core.batchnorm_forward(x, w, b, y, sm.astype(np.float32), si, rm, rv, True, .1, 1e-5)
+        _core.batchnorm_forward(x, w, b, y, sm.astype(np.float32), si, rm, rv, True, 0.1, 1e-5)
     with pytest.raises(ValueError, match="eps"):
-        _core.batchnorm_forward(x, w, b, y, sm, si, rm, rv, True, .1, 0.0)
+        _core.batchnorm_forward(x, w, b, y, sm, si, rm, rv, True, 0.1, 0.0)
     with pytest.raises(ValueError, match="momentum"):
         _core.batchnorm_forward(x, w, b, y, sm, si, rm, rv, True, 1.5, 1e-5)
     ro = rm.copy()
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
-        _core.batchnorm_forward(x, w, b, y, sm, si, ro, rv, True, .1, 1e-5)
+        _core.batchnorm_forward(x, w, b, y, sm, si, ro, rv, True, 0.1, 1e-5)
     np.testing.assert_array_equal(rm, 0)
     np.testing.assert_array_equal(rv, 1)
-    for bad in [dict(num_features=0), dict(num_features=2.0), dict(num_features=3, eps=0),
-                dict(num_features=3, momentum=2.0), dict(num_features=3, dtype=np.int32)]:
+    for bad in [
+        dict(num_features=0),
+        dict(num_features=2.0),
+        dict(num_features=3, eps=0),
+        dict(num_features=3, momentum=2.0),
+        dict(num_features=3, dtype=np.int32),
+    ]:
         with pytest.raises((TypeError, ValueError)):
             cg.nn.BatchNorm(**bad)
 
@@ -225,7 +237,8 @@ def test_residual_forward_backward_and_params():
     x = np.random.default_rng(0).standard_normal((4, 5))
     np.testing.assert_allclose(r.forward(x, True), x + block.forward(x))
     assert r.parameters() == block.parameters() or all(
-        a is b for a, b in zip(r.parameters(), block.parameters()))
+        a is b for a, b in zip(r.parameters(), block.parameters())
+    )
     g = np.random.default_rng(1).standard_normal((4, 5))
 
     def f():
@@ -242,4 +255,7 @@ def test_residual_forward_backward_and_params():
         cg.nn.Residual(Linear(5, 3)).forward(x)
     nested = cg.nn.Residual([Linear(5, 5), cg.nn.BatchNorm(5, dtype=np.float64)])
     assert len(nested.parameters()) == 4 and set(nested.buffers()) == {
-        "1.running_mean", "1.running_var", "1.num_batches_tracked"}
+        "1.running_mean",
+        "1.running_var",
+        "1.num_batches_tracked",
+    }

@@ -2,11 +2,9 @@
 
 from types import SimpleNamespace
 
-import numpy as np
+import convergent as cg
 import pytest
 from _train_helpers import Linear
-
-import convergent as cg
 from convergent.callbacks import Callback, EarlyStopping, ReduceLROnPlateau
 
 
@@ -75,15 +73,18 @@ def test_restore_best_weights():
     assert stopped == 3 and es.best_epoch == 1 and es.stopped_epoch == 3
     assert _weights_epoch(model) == 1.0
     # restored at the end even when training ran to completion (Keras 3)
-    stopped, model, _ = _drive(EarlyStopping(patience=9, restore_best_weights=True),
-                               [3.0, 1.0, 2.0])
+    stopped, model, _ = _drive(
+        EarlyStopping(patience=9, restore_best_weights=True), [3.0, 1.0, 2.0]
+    )
     assert stopped is None and _weights_epoch(model) == 1.0
     # without restoring, the last weights stay
     _, model, _ = _drive(EarlyStopping(patience=2), [3.0, 1.0, 2.0, 2.5])
     assert _weights_epoch(model) == 3.0
     # start_from_epoch: weights before that epoch are never kept
-    _, model, _ = _drive(EarlyStopping(patience=9, restore_best_weights=True,
-                                       start_from_epoch=2), [0.1, 0.2, 5.0, 4.0, 6.0])
+    _, model, _ = _drive(
+        EarlyStopping(patience=9, restore_best_weights=True, start_from_epoch=2),
+        [0.1, 0.2, 5.0, 4.0, 6.0],
+    )
     assert _weights_epoch(model) == 3.0
 
 

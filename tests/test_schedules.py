@@ -2,9 +2,8 @@
 
 import math
 
-import pytest
-
 import convergent as cg
+import pytest
 from convergent import schedules as S
 
 STEPS = list(range(0, 60)) + [99, 100, 101, 250, 999, 1000, 1001, 12345]
@@ -63,10 +62,7 @@ def test_cosine_decay(alpha):
 def test_cosine_decay_with_warmup():
     s = S.CosineDecay(0.0, decay_steps=50, alpha=0.05, warmup_steps=10, warmup_target=0.4)
     for t in STEPS:
-        if t < 10:
-            want = 0.4 * t / 10
-        else:
-            want = _cos(t - 10, 50, 0.05, 0.4)
+        want = 0.4 * t / 10 if t < 10 else _cos(t - 10, 50, 0.05, 0.4)
         assert s(t) == pytest.approx(want, rel=1e-13, abs=1e-16), t
     assert s(10) == pytest.approx(0.4)
 
@@ -83,9 +79,14 @@ def test_linear_warmup_wraps_any_schedule():
 
 
 def test_get_config_round_trips():
-    for s in [S.Constant(0.1), S.StepDecay(0.1, 3, 0.5), S.PiecewiseConstant([1], [0.1, 0.01]),
-              S.ExponentialDecay(0.1, 4, 0.9, True), S.InverseTimeDecay(0.1, 4, 0.9),
-              S.CosineDecay(0.1, 10, 0.1, 2, 0.2)]:
+    for s in [
+        S.Constant(0.1),
+        S.StepDecay(0.1, 3, 0.5),
+        S.PiecewiseConstant([1], [0.1, 0.01]),
+        S.ExponentialDecay(0.1, 4, 0.9, True),
+        S.InverseTimeDecay(0.1, 4, 0.9),
+        S.CosineDecay(0.1, 10, 0.1, 2, 0.2),
+    ]:
         again = type(s)(**s.get_config())
         assert [again(t) for t in STEPS] == [s(t) for t in STEPS]
         assert type(s).__name__ in repr(s)

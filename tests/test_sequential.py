@@ -3,17 +3,24 @@
 import io
 import zipfile
 
+import convergent as cg
 import numpy as np
 import pytest
 from _train_helpers import Linear, Tanh
 
-import convergent as cg
-
 
 def _model(seed=0, p=0.2):
-    return cg.nn.Sequential([Linear(4, 8), Tanh(), cg.nn.Dropout(p),
-                             cg.nn.BatchNorm(8, dtype=np.float64),
-                             cg.nn.Residual([Linear(8, 8), Tanh()]), Linear(8, 3)], seed=seed)
+    return cg.nn.Sequential(
+        [
+            Linear(4, 8),
+            Tanh(),
+            cg.nn.Dropout(p),
+            cg.nn.BatchNorm(8, dtype=np.float64),
+            cg.nn.Residual([Linear(8, 8), Tanh()]),
+            Linear(8, 3),
+        ],
+        seed=seed,
+    )
 
 
 def _run(model, x):
@@ -36,7 +43,8 @@ def test_parameters_gradients_penalty_and_names():
     assert list(m.named_parameters()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     m.forward(np.ones((2, 3)))
     want = 0.5 * np.sum(m.layers[0].parameters()[0] ** 2) + 0.25 * np.sum(
-        m.layers[2].parameters()[0] ** 2)
+        m.layers[2].parameters()[0] ** 2
+    )
     assert m.penalty() == pytest.approx(want)
     assert m.parameters()[0] is m.layers[0].parameters()[0]
     assert len(m) == 3 and m[1] is m.layers[1]

@@ -29,8 +29,9 @@ def pack(obj: Any, arrays: dict[str, np.ndarray], prefix: str = "a") -> Any:
         arrays[key] = np.array(obj, copy=True)
         return {"__array__": key}
     if isinstance(obj, dict):
-        return {"__dict__": [[pack(k, arrays, prefix), pack(v, arrays, prefix)] for k, v in
-                             obj.items()]}
+        return {
+            "__dict__": [[pack(k, arrays, prefix), pack(v, arrays, prefix)] for k, v in obj.items()]
+        }
     if isinstance(obj, tuple):
         return {"__tuple__": [pack(v, arrays, prefix) for v in obj]}
     if isinstance(obj, list):

@@ -61,7 +61,7 @@ class Callback:
 
 
 def _mode(mode: str, monitor: str) -> str:
-    """"min" or "max"; "auto" maximizes accuracy-like metrics (names containing "acc" or "auc"
+    """ "min" or "max"; "auto" maximizes accuracy-like metrics (names containing "acc" or "auc"
     after a "val_" prefix) and minimizes everything else (losses)."""
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
@@ -74,16 +74,20 @@ def _mode(mode: str, monitor: str) -> str:
 def _monitor_value(cb: Any, logs: dict[str, Any] | None) -> float:
     logs = logs or {}
     if cb.monitor not in logs:
-        raise ValueError(f"{type(cb).__name__} monitors {cb.monitor!r}, which fit does not "
-                         f"report; available: {sorted(logs)}")
+        raise ValueError(
+            f"{type(cb).__name__} monitors {cb.monitor!r}, which fit does not "
+            f"report; available: {sorted(logs)}"
+        )
     return float(logs[cb.monitor])
 
 
 def _check_monitor(cb: Any) -> None:
     metrics = getattr(cb.state, "metrics", None) if cb.state is not None else None
     if metrics is not None and cb.monitor not in metrics:
-        raise ValueError(f"{type(cb).__name__} monitors {cb.monitor!r}, which fit does not "
-                         f"report; available: {sorted(metrics)} (val_* needs validation data)")
+        raise ValueError(
+            f"{type(cb).__name__} monitors {cb.monitor!r}, which fit does not "
+            f"report; available: {sorted(metrics)} (val_* needs validation data)"
+        )
 
 
 def _nonneg_int(x: Any, name: str) -> int:
@@ -126,9 +130,16 @@ class EarlyStopping(Callback):
     ``stopped_epoch``. Unlike Keras, ``best`` is also reset when a new fit starts.
     """
 
-    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
-                 mode: str = "auto", baseline: float | None = None,
-                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
         self.monitor = str(monitor)
         if not math.isfinite(float(min_delta)):
             raise ValueError(f"min_delta must be finite, got {min_delta!r}")
@@ -193,9 +204,16 @@ class ReduceLROnPlateau(Callback):
     reduction, so fit rejects the combination (ValueError): use one or the other.
     """
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0,
-                 min_lr: float = 0.0) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
         self.monitor = str(monitor)
         factor = float(factor)
         if not (0.0 <= factor < 1.0):
@@ -263,8 +281,9 @@ class ModelCheckpoint(Callback):
     (EarlyStopping's wait, ReduceLROnPlateau's counters) start afresh.
     """
 
-    def __init__(self, path: Any, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto") -> None:
+    def __init__(
+        self, path: Any, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"
+    ) -> None:
         self.path = os.fspath(path)
         self.monitor = str(monitor)
         self.save_best_only = bool(save_best_only)

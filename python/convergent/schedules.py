@@ -102,12 +102,15 @@ class PiecewiseConstant(Schedule):
             raise TypeError("boundaries must be a list of ints")
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             raise TypeError("values must be a list of numbers")
-        self.boundaries = [_count(b, f"boundaries[{i}]", positive=False)
-                           for i, b in enumerate(boundaries)]
+        self.boundaries = [
+            _count(b, f"boundaries[{i}]", positive=False) for i, b in enumerate(boundaries)
+        ]
         self.values = [_number(v, f"values[{i}]", nonneg=True) for i, v in enumerate(values)]
         if len(self.values) != len(self.boundaries) + 1:
-            raise ValueError(f"values must have len(boundaries) + 1 = {len(self.boundaries) + 1} "
-                             f"items, got {len(self.values)}")
+            raise ValueError(
+                f"values must have len(boundaries) + 1 = {len(self.boundaries) + 1} "
+                f"items, got {len(self.values)}"
+            )
         if any(b >= c for b, c in zip(self.boundaries, self.boundaries[1:])):
             raise ValueError("boundaries must be strictly increasing")
 
@@ -125,8 +128,9 @@ class ExponentialDecay(Schedule):
     """Keras ExponentialDecay: ``initial_lr * decay_rate ** (step / decay_steps)``, with
     ``step // decay_steps`` when ``staircase``."""
 
-    def __init__(self, initial_lr: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False) -> None:
+    def __init__(
+        self, initial_lr: float, decay_steps: int, decay_rate: float, staircase: bool = False
+    ) -> None:
         self.initial_lr = _number(initial_lr, "initial_lr", nonneg=True)
         self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
         self.decay_rate = _number(decay_rate, "decay_rate", positive=True)
@@ -134,19 +138,24 @@ class ExponentialDecay(Schedule):
 
     def _lr(self, step: int) -> float:
         p = step // self.decay_steps if self.staircase else step / self.decay_steps
-        return self.initial_lr * self.decay_rate ** p
+        return self.initial_lr * self.decay_rate**p
 
     def get_config(self) -> dict[str, Any]:
-        return {"initial_lr": self.initial_lr, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return {
+            "initial_lr": self.initial_lr,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
 
 
 class InverseTimeDecay(Schedule):
     """Keras InverseTimeDecay: ``initial_lr / (1 + decay_rate * step / decay_steps)``, with
     ``step // decay_steps`` when ``staircase``."""
 
-    def __init__(self, initial_lr: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False) -> None:
+    def __init__(
+        self, initial_lr: float, decay_steps: int, decay_rate: float, staircase: bool = False
+    ) -> None:
         self.initial_lr = _number(initial_lr, "initial_lr", nonneg=True)
         self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
         self.decay_rate = _number(decay_rate, "decay_rate", nonneg=True)
@@ -157,8 +166,12 @@ class InverseTimeDecay(Schedule):
         return self.initial_lr / (1.0 + self.decay_rate * p)
 
     def get_config(self) -> dict[str, Any]:
-        return {"initial_lr": self.initial_lr, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return {
+            "initial_lr": self.initial_lr,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
 
 
 class CosineDecay(Schedule):
@@ -172,16 +185,23 @@ class CosineDecay(Schedule):
     ``warmup_steps`` has no effect unless ``warmup_target`` is given.
     """
 
-    def __init__(self, initial_lr: float, decay_steps: int, alpha: float = 0.0,
-                 warmup_steps: int = 0, warmup_target: float | None = None) -> None:
+    def __init__(
+        self,
+        initial_lr: float,
+        decay_steps: int,
+        alpha: float = 0.0,
+        warmup_steps: int = 0,
+        warmup_target: float | None = None,
+    ) -> None:
         self.initial_lr = _number(initial_lr, "initial_lr", nonneg=True)
         self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
         self.alpha = _number(alpha, "alpha", nonneg=True)
         if self.alpha > 1:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
         self.warmup_steps = _count(warmup_steps, "warmup_steps", positive=False)
-        self.warmup_target = (None if warmup_target is None
-                              else _number(warmup_target, "warmup_target", nonneg=True))
+        self.warmup_target = (
+            None if warmup_target is None else _number(warmup_target, "warmup_target", nonneg=True)
+        )
 
     def _decay(self, s: float, start: float) -> float:
         cosine = 0.5 * (1.0 + math.cos(math.pi * s / self.decay_steps))
@@ -197,9 +217,13 @@ class CosineDecay(Schedule):
         return self._decay(s - self.warmup_steps, self.warmup_target)
 
     def get_config(self) -> dict[str, Any]:
-        return {"initial_lr": self.initial_lr, "decay_steps": self.decay_steps,
-                "alpha": self.alpha, "warmup_steps": self.warmup_steps,
-                "warmup_target": self.warmup_target}
+        return {
+            "initial_lr": self.initial_lr,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "warmup_steps": self.warmup_steps,
+            "warmup_target": self.warmup_target,
+        }
 
 
 class LinearWarmup(Schedule):
@@ -222,6 +246,9 @@ class LinearWarmup(Schedule):
 
     def get_config(self) -> dict[str, Any]:
         inner = self.schedule
-        cfg = ({"type": type(inner).__name__, "config": inner.get_config()}
-               if isinstance(inner, Schedule) else repr(inner))
+        cfg = (
+            {"type": type(inner).__name__, "config": inner.get_config()}
+            if isinstance(inner, Schedule)
+            else repr(inner)
+        )
         return {"schedule": cfg, "warmup_steps": self.warmup_steps, "start_lr": self.start_lr}

@@ -12,15 +12,13 @@ import inspect
 import math
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from ._npz import pack, read_npz, unpack, write_npz
+from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .callbacks import ReduceLROnPlateau
-from .nn.sequential import Sequential, model_from_meta, model_meta
 
 __all__ = ["Checkpoint", "History", "fit", "load_checkpoint", "save_checkpoint"]
 
@@ -47,11 +45,15 @@ class History:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
         except ImportError as e:
-            raise ImportError("History.plot needs matplotlib: pip install "
-                              "'convergent[plot]'") from e
+            raise ImportError(
+                "History.plot needs matplotlib: pip install 'convergent[plot]'"
+            ) from e
         h = self.history
-        panels = [("loss", ["loss", "val_loss"]), ("accuracy", ["accuracy", "val_accuracy"]),
-                  ("learning rate", ["lr"])]
+        panels = [
+            ("loss", ["loss", "val_loss"]),
+            ("accuracy", ["accuracy", "val_accuracy"]),
+            ("learning rate", ["lr"]),
+        ]
         panels = [(t, [k for k in keys if k in h]) for t, keys in panels]
         panels = [(t, keys) for t, keys in panels if keys]
         if not panels:
@@ -104,8 +106,9 @@ def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.nd
         raise TypeError(f"{name} inputs must be a numeric numpy.ndarray with a batch axis")
     y = np.asarray(y)
     if y.ndim < 1 or len(y) != len(X):
-        raise ValueError(f"{name} targets have {len(y) if y.ndim else 0} rows; the inputs have "
-                         f"{len(X)}")
+        raise ValueError(
+            f"{name} targets have {len(y) if y.ndim else 0} rows; the inputs have {len(X)}"
+        )
     return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(y)
 
 
@@ -119,7 +122,7 @@ def _accepts(fn: Any, name: str) -> bool:
 def _evaluate(model, loss, X, y, batch_size, classify):
     total = correct = 0.0
     for start in range(0, len(X), batch_size):
-        xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = X[start : start + batch_size], y[start : start + batch_size]
         pred = model.forward(xb, False)
         m = len(xb)
         total += (loss.forward(pred, yb) + model.penalty()) * m
@@ -174,8 +177,13 @@ class _Progress:
     def begin(self, epoch: int) -> None:
         self.t0 = time.perf_counter()
         if self.tqdm is not None:
-            self.bar = self.tqdm(total=self.steps, desc=f"Epoch {epoch + 1}/{self.epochs}",
-                                 unit="batch", leave=True, file=sys.stdout)
+            self.bar = self.tqdm(
+                total=self.steps,
+                desc=f"Epoch {epoch + 1}/{self.epochs}",
+                unit="batch",
+                leave=True,
+                file=sys.stdout,
+            )
 
     def batch(self, i: int, loss: float) -> None:
         if self.bar is not None:
@@ -196,10 +204,26 @@ class _Progress:
             print(note, flush=True)
 
 
-def fit(model, loss, optimizer, X, y, epochs=10, batch_size=32, shuffle=True, seed=0,
-        validation_data=None, validation_split=0.0, schedule=None, callbacks=(),
-        clip_grad_norm=None, clip_grad_value=None, progress=True, initial_epoch=0,
-        verbose=None) -> History:
+def fit(
+    model,
+    loss,
+    optimizer,
+    X,
+    y,
+    epochs=10,
+    batch_size=32,
+    shuffle=True,
+    seed=0,
+    validation_data=None,
+    validation_split=0.0,
+    schedule=None,
+    callbacks=(),
+    clip_grad_norm=None,
+    clip_grad_value=None,
+    progress=True,
+    initial_epoch=0,
+    verbose=None,
+) -> History:
     """Trains ``model`` with mini-batches of ``batch_size`` (the last one partial) for epochs
     ``initial_epoch .. epochs - 1``; returns a :class:`History`.
 
@@ -234,11 +258,15 @@ def fit(model, loss, optimizer, X, y, epochs=10, batch_size=32, shuffle=True, se
         raise TypeError("schedule must be callable: schedule(step) -> lr")
     callbacks = list(callbacks or ())
     if schedule is not None and any(isinstance(c, ReduceLROnPlateau) for c in callbacks):
-        raise ValueError("schedule and ReduceLROnPlateau both set the learning rate; the "
-                         "schedule would undo every reduction. Use one of them.")
+        raise ValueError(
+            "schedule and ReduceLROnPlateau both set the learning rate; the "
+            "schedule would undo every reduction. Use one of them."
+        )
     if _accepts(optimizer.step, "closure"):
-        raise TypeError(f"fit needs a gradient-step optimizer; {type(optimizer).__name__} "
-                        "takes a closure (call its step directly)")
+        raise TypeError(
+            f"fit needs a gradient-step optimizer; {type(optimizer).__name__} "
+            "takes a closure (call its step directly)"
+        )
     if verbose is None:
         verbose = 1 if progress else 0
     params = model.parameters()
@@ -251,8 +279,10 @@ def fit(model, loss, optimizer, X, y, epochs=10, batch_size=32, shuffle=True, se
     elif validation_split > 0:
         split_at = int(math.floor(len(X) * (1.0 - validation_split)))
         if split_at == 0 or split_at == len(X):
-            raise ValueError(f"validation_split={validation_split} leaves an empty training or "
-                             f"validation set for {len(X)} rows")
+            raise ValueError(
+                f"validation_split={validation_split} leaves an empty training or "
+                f"validation set for {len(X)} rows"
+            )
         X, Xv, y, yv = X[:split_at], X[split_at:], y[:split_at], y[split_at:]
     else:
         Xv = yv = None
@@ -265,9 +295,15 @@ def fit(model, loss, optimizer, X, y, epochs=10, batch_size=32, shuffle=True, se
     if Xv is not None:
         metrics += ["val_loss"] + (["val_accuracy"] if classify else [])
     metrics += ["lr", "skipped_steps"]
-    fit_params = {"epochs": epochs, "batch_size": batch_size, "shuffle": bool(shuffle),
-                  "seed": seed, "steps_per_epoch": steps, "samples": n,
-                  "validation_split": float(validation_split)}
+    fit_params = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "shuffle": bool(shuffle),
+        "seed": seed,
+        "steps_per_epoch": steps,
+        "samples": n,
+        "validation_split": float(validation_split),
+    }
     history = History()
     history.params = dict(fit_params)
     state = TrainState(model, optimizer, fit_params, metrics, history)
@@ -323,8 +359,7 @@ def fit(model, loss, optimizer, X, y, epochs=10, batch_size=32, shuffle=True, se
             state.global_step += 1
             bar.batch(i, batch_loss)
             for cb in batch_cbs:
-                cb.on_batch_end(state.global_step - 1, {"loss": batch_loss, "batch": i,
-                                                        "size": m})
+                cb.on_batch_end(state.global_step - 1, {"loss": batch_loss, "batch": i, "size": m})
         logs = {"loss": total / n}
         if classify:
             logs["accuracy"] = correct / n
@@ -334,8 +369,11 @@ def fit(model, loss, optimizer, X, y, epochs=10, batch_size=32, shuffle=True, se
             logs["lr"] = float(groups[0]["lr"])
         logs["skipped_steps"] = skipped
         history._append(epoch, logs)
-        note = (f"Epoch {epoch + 1}: skipped {skipped} step(s) with non-finite gradients"
-                if skipped else "")
+        note = (
+            f"Epoch {epoch + 1}: skipped {skipped} step(s) with non-finite gradients"
+            if skipped
+            else ""
+        )
         bar.end(epoch, logs, note)
         for cb in callbacks:
             cb.on_epoch_end(epoch, dict(logs))
@@ -350,64 +388,3 @@ def _overrides_batch_end(cb: Any) -> bool:
     from .callbacks import Callback
 
     return type(cb).on_batch_end is not Callback.on_batch_end
-
-
-# ---- checkpoints ------------------------------------------------------------------------------
-_CKPT_FORMAT = "convergent.checkpoint"
-
-
-class Checkpoint(NamedTuple):
-    """What :func:`load_checkpoint` returns. ``optimizer`` is rebuilt (same class from
-    convergent.optim, same param groups, state loaded) when possible, else None;
-    ``optimizer_state`` is the raw state_dict; ``epoch`` is the next epoch to run (pass it as
-    ``initial_epoch``); ``fit_state`` holds the fit configuration and the history so far."""
-
-    model: Sequential
-    optimizer: Any
-    optimizer_state: dict[str, Any]
-    epoch: int
-    fit_state: dict[str, Any]
-
-
-def save_checkpoint(path: Any, model: Any, optimizer: Any, epoch: int, state: Any = None) -> None:
-    """Writes model, optimizer state_dict, ``epoch`` (the next one to run) and, when given, the
-    fit state (configuration, global step, history) to one .npz (no pickle)."""
-    if not isinstance(model, Sequential):
-        raise TypeError("checkpoints need a convergent.nn.Sequential model")
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    opt_state = pack(optimizer.state_dict(), arrays, prefix="optim/")
-    fit_state: dict[str, Any] = {}
-    if state is not None:
-        fit_state = {"params": dict(state.params), "global_step": int(state.global_step),
-                     "history": state.history.history, "history_epochs": state.history.epoch}
-    meta = {"format": _CKPT_FORMAT, "version": 1, "model": model_meta(model),
-            "optimizer": {"type": type(optimizer).__name__, "state": opt_state},
-            "epoch": int(epoch), "fit": fit_state}
-    write_npz(path, arrays, meta)
-
-
-def load_checkpoint(path: Any) -> Checkpoint:
-    """Reads a checkpoint written by :class:`~convergent.callbacks.ModelCheckpoint` or
-    :func:`save_checkpoint`. Resume with ``fit(ckpt.model, loss, ckpt.optimizer, X, y,
-    epochs=..., initial_epoch=ckpt.epoch, ...)`` and the same data and fit arguments."""
-    arrays, meta = read_npz(path)
-    if not isinstance(meta, dict) or meta.get("format") != _CKPT_FORMAT:
-        raise ValueError(f"{path!r} is not a convergent checkpoint")
-    model = model_from_meta(meta["model"], {k[6:]: v for k, v in arrays.items()
-                                             if k.startswith("model/")})
-    opt_state = unpack(meta["optimizer"]["state"], arrays)
-    optimizer = _rebuild_optimizer(meta["optimizer"]["type"], model, opt_state)
-    return Checkpoint(model, optimizer, opt_state, int(meta["epoch"]), meta.get("fit", {}))
-
-
-def _rebuild_optimizer(name: str, model: Sequential, state: dict[str, Any]) -> Any:
-    from . import optim
-
-    cls = getattr(optim, name, None)
-    if not isinstance(cls, type):
-        return None
-    params = model.parameters()
-    groups: Sequence[dict[str, Any]] = state["param_groups"]
-    opt = cls([{"params": [params[i] for i in g["params"]]} for g in groups])
-    opt.load_state_dict(state)
-    return opt

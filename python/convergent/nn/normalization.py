@@ -32,8 +32,14 @@ class BatchNorm(Layer):
     Per-feature sums are taken in double, rows in order, so results do not depend on threads.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, *,
-                 dtype: Any = np.float32) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)):
             raise TypeError(f"num_features must be an int, got {type(num_features).__name__}")
@@ -87,15 +93,35 @@ class BatchNorm(Layer):
             y = self._buffer("y", x)
             count = int(b["num_batches_tracked"]) + 1
             momentum = 1.0 / count if self.momentum is None else self.momentum
-            _core.batchnorm_forward(x, p["weight"], p["bias"], y, self._save_mean,
-                                    self._save_invstd, b["running_mean"], b["running_var"],
-                                    True, momentum, self.eps)
+            _core.batchnorm_forward(
+                x,
+                p["weight"],
+                p["bias"],
+                y,
+                self._save_mean,
+                self._save_invstd,
+                b["running_mean"],
+                b["running_var"],
+                True,
+                momentum,
+                self.eps,
+            )
             b["num_batches_tracked"][...] = count
         else:
             y = np.empty_like(x)
-            _core.batchnorm_forward(x, p["weight"], p["bias"], y, self._save_mean,
-                                    self._save_invstd, b["running_mean"], b["running_var"],
-                                    False, 0.0, self.eps)
+            _core.batchnorm_forward(
+                x,
+                p["weight"],
+                p["bias"],
+                y,
+                self._save_mean,
+                self._save_invstd,
+                b["running_mean"],
+                b["running_var"],
+                False,
+                0.0,
+                self.eps,
+            )
         self._x = x
         self._training = bool(training)
         return y
@@ -105,9 +131,17 @@ class BatchNorm(Layer):
             raise RuntimeError("backward called before forward")
         dout = np.ascontiguousarray(dout)
         dx = self._buffer("dx", self._x) if need_input_grad else None
-        _core.batchnorm_backward(dout, self._x, self._params["weight"], self._save_mean,
-                                 self._save_invstd, dx, self._grads["weight"],
-                                 self._grads["bias"], self._training)
+        _core.batchnorm_backward(
+            dout,
+            self._x,
+            self._params["weight"],
+            self._save_mean,
+            self._save_invstd,
+            dx,
+            self._grads["weight"],
+            self._grads["bias"],
+            self._training,
+        )
         return dx
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
@@ -119,5 +153,9 @@ class BatchNorm(Layer):
         self._buffers["num_batches_tracked"][...] = 0
 
     def get_config(self) -> dict[str, Any]:
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
-                "dtype": self.dtype.name}
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "dtype": self.dtype.name,
+        }

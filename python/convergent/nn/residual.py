@@ -29,8 +29,9 @@ class Residual(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         out = self.block.forward(x, training)
         if out.shape != x.shape:
-            raise ValueError(f"the residual block maps shape {x.shape} to {out.shape}; "
-                             "it must keep the shape")
+            raise ValueError(
+                f"the residual block maps shape {x.shape} to {out.shape}; it must keep the shape"
+            )
         if not training:
             return x + out
         y = self._y

@@ -44,8 +44,9 @@ def _package_layers() -> dict[str, type]:
 def _layer_class(name: str) -> type:
     cls = _REGISTRY.get(name) or _package_layers().get(name)
     if cls is None:
-        raise ValueError(f"unknown layer type {name!r}; register it with "
-                         "convergent.nn.register_layer")
+        raise ValueError(
+            f"unknown layer type {name!r}; register it with convergent.nn.register_layer"
+        )
     return cls
 
 
@@ -56,8 +57,10 @@ def _layer_name(layer: Layer) -> str:
             return key
     if _package_layers().get(cls.__name__) is cls:
         return cls.__name__
-    raise ValueError(f"layer class {cls.__name__} is not registered; call "
-                     "convergent.nn.register_layer on it to save models that use it")
+    raise ValueError(
+        f"layer class {cls.__name__} is not registered; call "
+        "convergent.nn.register_layer on it to save models that use it"
+    )
 
 
 def layer_spec(layer: Layer) -> dict[str, Any]:
@@ -95,15 +98,17 @@ class Sequential(Layer):
         super().__init__()
         if isinstance(layers, (Layer, dict)) or not isinstance(layers, Sequence):
             raise TypeError("layers must be a list of convergent.nn.Layer")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         self.layers: list[Layer] = [build_layer(layer) for layer in layers]
         self.seed = None if seed is None else int(seed)
         self._rngs: list[np.random.Generator] = []
         if self.seed is not None:
-            for layer, child in zip(self.layers, np.random.SeedSequence(self.seed).spawn(
-                    len(self.layers))):
+            for layer, child in zip(
+                self.layers, np.random.SeedSequence(self.seed).spawn(len(self.layers))
+            ):
                 init_ss, run_ss = child.spawn(2)
                 layer.reset_parameters(np.random.default_rng(init_ss))
                 rng = np.random.default_rng(run_ss)
@@ -142,12 +147,16 @@ class Sequential(Layer):
         return [g for layer in self.layers for g in layer.gradients()]
 
     def named_parameters(self) -> dict[str, np.ndarray]:
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
-                for k, v in layer.named_parameters().items()}
+        return {
+            f"{i}.{k}": v
+            for i, layer in enumerate(self.layers)
+            for k, v in layer.named_parameters().items()
+        }
 
     def buffers(self) -> dict[str, np.ndarray]:
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
-                for k, v in layer.buffers().items()}
+        return {
+            f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.buffers().items()
+        }
 
     def penalty(self) -> float:
         return float(sum(layer.penalty() for layer in self.layers))
@@ -172,8 +181,10 @@ class Sequential(Layer):
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, keyed ``"<layer index>.<name>"``."""
-        return {k: np.array(v, copy=True) for k, v in {**self.named_parameters(),
-                                                        **self.buffers()}.items()}
+        return {
+            k: np.array(v, copy=True)
+            for k, v in {**self.named_parameters(), **self.buffers()}.items()
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Copies the arrays into the model's own (the arrays stay the same objects). Keys,
@@ -184,15 +195,18 @@ class Sequential(Layer):
         missing = sorted(set(mine) - set(state_dict))
         extra = sorted(set(state_dict) - set(mine))
         if missing or extra:
-            raise ValueError(f"state_dict keys differ from the model's: missing {missing}, "
-                             f"unexpected {extra}")
+            raise ValueError(
+                f"state_dict keys differ from the model's: missing {missing}, unexpected {extra}"
+            )
         for k, dst in mine.items():
             src = state_dict[k]
             if not isinstance(src, np.ndarray):
                 raise TypeError(f"state_dict[{k!r}] must be a numpy.ndarray")
             if src.shape != dst.shape or src.dtype != dst.dtype:
-                raise ValueError(f"state_dict[{k!r}] has shape {src.shape} and dtype {src.dtype};"
-                                 f" the model's has {dst.shape} and {dst.dtype}")
+                raise ValueError(
+                    f"state_dict[{k!r}] has shape {src.shape} and dtype {src.dtype};"
+                    f" the model's has {dst.shape} and {dst.dtype}"
+                )
         for k, dst in mine.items():
             np.copyto(dst, state_dict[k])
 
@@ -204,8 +218,12 @@ class Sequential(Layer):
         """Writes a portable .npz (``path`` used exactly as given): every parameter and buffer,
         plus JSON with the architecture (layer type names and configs), the seed and the
         generator positions. Read it back with :func:`convergent.nn.load`."""
-        meta = {"format": _FORMAT, "version": _VERSION, "config": self.get_config(),
-                "rng_state": self.get_rng_state()}
+        meta = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "config": self.get_config(),
+            "rng_state": self.get_rng_state(),
+        }
         write_npz(path, self.state_dict(), meta)
 
     def __repr__(self) -> str:
@@ -231,5 +249,9 @@ def model_from_meta(meta: Any, arrays: dict[str, np.ndarray]) -> Sequential:
 
 
 def model_meta(model: Sequential) -> dict[str, Any]:
-    return {"format": _FORMAT, "version": _VERSION, "config": model.get_config(),
-            "rng_state": model.get_rng_state()}
+    return {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "config": model.get_config(),
+        "rng_state": model.get_rng_state(),
+    }

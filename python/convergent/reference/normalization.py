@@ -15,8 +15,9 @@ import numpy as np
 __all__ = ["batchnorm_backward", "batchnorm_forward", "dropout_forward"]
 
 
-def batchnorm_forward(x, weight, bias, running_mean, running_var, *, training, momentum=0.1,
-                      eps=1e-5):
+def batchnorm_forward(
+    x, weight, bias, running_mean, running_var, *, training, momentum=0.1, eps=1e-5
+):
     """Returns ``(y, mean, invstd)`` (mean and invstd in float64).
 
     Training: ``mean = sum_i x / n``, ``var = sum_i (x - mean)^2 / n`` (biased),
