@@ -1,0 +1,52 @@
+"""A real convergence check: an MLP on scikit-learn's bundled digits reaches >= 95 % test
+accuracy, with the same bits for the same seed."""
+
+import convergent as cg
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+if not hasattr(cg.nn, "Dense") or not hasattr(cg.nn, "SoftmaxCrossEntropy"):
+    pytest.skip("needs cg.nn.Dense and cg.nn.SoftmaxCrossEntropy", allow_module_level=True)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    mean, std = X_tr.mean(axis=0), X_tr.std(axis=0) + 1e-6
+    return [((a - mean) / std).astype(np.float32) for a in (X_tr, X_te)] + [y_tr, y_te]
+
+
+def _train(X, y, seed):
+    model = cg.nn.Sequential(
+        [cg.nn.Dense(64, 64, "relu", init="he_uniform"), cg.nn.Dropout(0.1), cg.nn.Dense(64, 10)],
+        seed=seed,
+    )
+    opt = cg.optim.Adam(model.parameters(), lr=3e-3)
+    sched = cg.schedules.CosineDecay(3e-3, decay_steps=15 * 43)
+    h = cg.fit(
+        model,
+        cg.nn.SoftmaxCrossEntropy(),
+        opt,
+        X,
+        y,
+        epochs=15,
+        batch_size=32,
+        seed=seed,
+        schedule=sched,
+        progress=False,
+    )
+    return model, h
+
+
+def test_digits_mlp_reaches_95_percent():
+    X_tr, X_te, y_tr, y_te = _digits()
+    model, h = _train(X_tr, y_tr, seed=0)
+    acc = cg.nn.SoftmaxCrossEntropy().accuracy(model.forward(X_te), y_te)
+    assert acc >= 0.95, acc
+    assert h.history["loss"][-1] < 0.2 * h.history["loss"][0]
+    again, _ = _train(X_tr, y_tr, seed=0)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(model.parameters(), again.parameters()))
