@@ -77,11 +77,20 @@ def build_layer(spec: Any) -> Layer:
     return _layer_class(spec["type"])(**spec["config"])
 
 
+_ACCEPTS: dict[type, bool] = {}
+
+
 def _accepts_need_input_grad(layer: Layer) -> bool:
-    try:
-        return "need_input_grad" in inspect.signature(layer.backward).parameters
-    except (TypeError, ValueError):
-        return False
+    """Whether ``layer.backward`` takes ``need_input_grad`` (cached per class)."""
+    cls = type(layer)
+    hit = _ACCEPTS.get(cls)
+    if hit is None:
+        try:
+            hit = "need_input_grad" in inspect.signature(layer.backward).parameters
+        except (TypeError, ValueError):
+            hit = False
+        _ACCEPTS[cls] = hit
+    return hit
 
 
 class Sequential(Layer):
