@@ -259,3 +259,33 @@ def test_residual_forward_backward_and_params():
         "1.running_var",
         "1.num_batches_tracked",
     }
+
+
+# ---- cg.gradcheck on the layers ----------------------------------------------------------------
+needs_gradcheck = pytest.mark.skipif(
+    not hasattr(cg, "gradcheck") or not hasattr(cg.nn, "MSELoss"),
+    reason="needs cg.gradcheck and cg.nn.MSELoss",
+)
+
+
+@needs_gradcheck
+@pytest.mark.parametrize("training", [True, False])
+def test_gradcheck_batchnorm_dropout_residual(training):
+    rng = np.random.default_rng(0)
+    model = cg.nn.Sequential(
+        [
+            Linear(5, 6),
+            cg.nn.BatchNorm(6, dtype=np.float64),
+            cg.nn.Dropout(0.25),
+            cg.nn.Residual([Linear(6, 6), cg.nn.BatchNorm(6, dtype=np.float64)]),
+            Linear(6, 3),
+        ],
+        seed=1,
+    )
+    model.forward(rng.standard_normal((9, 5)), training=True)  # non-trivial running stats
+    X, y = rng.standard_normal((9, 5)), rng.standard_normal((9, 3))
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    report = cg.gradcheck(model, cg.nn.MSELoss(), X, y, training=training, max_checks=None)
+    assert report.passed
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])  # buffers restored

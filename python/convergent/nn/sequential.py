@@ -175,18 +175,29 @@ class Sequential(Layer):
             layer.reset_parameters(rng)
 
     def set_rng(self, rng: np.random.Generator) -> None:
+        """Gives every layer the one generator ``rng`` (it replaces the per-layer ones)."""
         for layer in self.layers:
             layer.set_rng(rng)
+        self._rngs = [rng]
 
     def get_rng_state(self) -> list[dict[str, Any]]:
         """Positions of the generators this model gave its layers (JSON-serialisable)."""
         return [rng.bit_generator.state for rng in self._rngs]
 
     def set_rng_state(self, states: list[dict[str, Any]]) -> None:
-        if not isinstance(states, list) or len(states) != len(self._rngs):
-            raise ValueError(f"expected {len(self._rngs)} generator states")
-        for rng, st in zip(self._rngs, states):
-            rng.bit_generator.state = st
+        """Restores :meth:`get_rng_state`: one state per layer generator, or a single state
+        (a model whose layers share one generator after :meth:`set_rng`)."""
+        if not isinstance(states, list):
+            raise TypeError("states must be a list of generator states")
+        if len(states) == len(self._rngs):
+            for rng, st in zip(self._rngs, states):
+                rng.bit_generator.state = st
+        elif len(states) == 1:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = states[0]
+            self.set_rng(rng)
+        else:
+            raise ValueError(f"expected {len(self._rngs)} generator states, got {len(states)}")
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, keyed ``"<layer index>.<name>"``."""
