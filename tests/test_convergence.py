@@ -48,5 +48,38 @@ def test_digits_mlp_reaches_95_percent():
     acc = cg.nn.SoftmaxCrossEntropy().accuracy(model.forward(X_te), y_te)
     assert acc >= 0.95, acc
     assert h.history["loss"][-1] < 0.2 * h.history["loss"][0]
-    again, _ = _train(X_tr, y_tr, seed=0)
+    old = cg.get_num_threads()
+    try:
+        cg.set_num_threads(1 if old > 1 else 2)
+        again, _ = _train(X_tr, y_tr, seed=0)
+    finally:
+        cg.set_num_threads(old)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(model.parameters(), again.parameters()))
+
+
+def test_fit_same_bits_for_one_and_two_threads_at_parallel_sizes():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1024, 256), dtype=np.float32)
+    y = rng.integers(0, 10, 1024)
+    runs = []
+    old = cg.get_num_threads()
+    try:
+        for threads in (1, 2):
+            cg.set_num_threads(threads)
+            model = cg.nn.Sequential(
+                [
+                    cg.nn.Dense(256, 512, "relu"),
+                    cg.nn.BatchNorm(512),
+                    cg.nn.Dropout(0.2),
+                    cg.nn.Residual([cg.nn.Dense(512, 512, "tanh")]),
+                    cg.nn.Dense(512, 10),
+                ],
+                seed=3,
+            )
+            opt = cg.optim.Adam(model.parameters(), lr=1e-3)
+            h = cg.fit(model, cg.nn.SoftmaxCrossEntropy(), opt, X, y, epochs=2, batch_size=256,
+                       validation_split=0.25, clip_grad_norm=1.0, progress=False)  # fmt: skip
+            runs.append(([v.tobytes() for v in model.state_dict().values()], h.history))
+    finally:
+        cg.set_num_threads(old)
+    assert runs[0] == runs[1]

@@ -31,7 +31,7 @@ class Dropout(Layer):
         self.p = float(p)
         self._rng = np.random.default_rng(0)
         self._mask: np.ndarray | None = None  # the mask of the last training forward, or None
-        self._work: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # reused u, mask, y
+        self._work: tuple[np.ndarray, ...] | None = None  # reused u, mask, y, keep
 
     def set_rng(self, rng: np.random.Generator) -> None:
         self._rng = rng
@@ -44,10 +44,11 @@ class Dropout(Layer):
             return x
         w = self._work
         if w is None or w[0].shape != x.shape or w[0].dtype != x.dtype:
-            w = self._work = tuple(np.empty(x.shape, x.dtype) for _ in range(3))
-        u, mask, y = w
+            w = self._work = (*(np.empty(x.shape, x.dtype) for _ in range(3)),
+                              np.empty(x.shape, np.bool_))  # fmt: skip
+        u, mask, y, keep = w
         self._rng.random(out=u, dtype=x.dtype)
-        keep = u >= x.dtype.type(self.p)
+        np.greater_equal(u, x.dtype.type(self.p), out=keep)
         np.multiply(keep, x.dtype.type(1.0 / (1.0 - self.p)), out=mask)
         np.multiply(x, mask, out=y)
         self._mask = mask
