@@ -6,10 +6,9 @@ choices into one another.
 
 from __future__ import annotations
 
+import convergent as cg
 import numpy as np
 import pytest
-
-import convergent as cg
 
 
 def pytest_configure(config):

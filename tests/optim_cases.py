@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 import convergent as cg
+import numpy as np
 from convergent import reference as ref
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad", "RMSprop")
@@ -26,21 +25,34 @@ def option_grid(name: str) -> list[dict]:
         ):
             if nest and (mom == 0 or damp != 0):
                 continue
-            out.append(dict(lr=0.05, momentum=mom, dampening=damp, nesterov=nest,
-                            weight_decay=wd, maximize=mx))
+            out.append(
+                dict(
+                    lr=0.05,
+                    momentum=mom,
+                    dampening=damp,
+                    nesterov=nest,
+                    weight_decay=wd,
+                    maximize=mx,
+                )
+            )
         return out
     if name in ("Adam", "AdamW"):
         return [
             dict(lr=1e-2, betas=b, eps=e, weight_decay=wd, amsgrad=ams, maximize=mx)
             for b, e, wd, ams, mx in itertools.product(
-                ((0.9, 0.999), (0.5, 0.8)), (1e-8, 1e-3), (0.0, 0.1), (False, True),
-                (False, True)
+                ((0.9, 0.999), (0.5, 0.8)), (1e-8, 1e-3), (0.0, 0.1), (False, True), (False, True)
             )
         ]
     if name == "Adagrad":
         return [
-            dict(lr=0.1, lr_decay=ld, weight_decay=wd, initial_accumulator_value=iav, eps=e,
-                 maximize=mx)
+            dict(
+                lr=0.1,
+                lr_decay=ld,
+                weight_decay=wd,
+                initial_accumulator_value=iav,
+                eps=e,
+                maximize=mx,
+            )
             for ld, wd, iav, e, mx in itertools.product(
                 (0.0, 0.05), (0.0, 0.1), (0.0, 0.3), (1e-10, 1e-2), (False, True)
             )
@@ -82,8 +94,7 @@ class RefOptimizer:
         self.cls = getattr(cg.optim, name)
         # The constructor's defaults (e.g. AdamW's weight_decay=1e-2), then the case's options.
         self.param_groups = [
-            {**self._class_defaults(), **defaults, **{k: v for k, v in g.items()}}
-            for g in groups
+            {**self._class_defaults(), **defaults, **{k: v for k, v in g.items()}} for g in groups
         ]
         self.state: dict[int, dict] = {}
 
@@ -129,32 +140,70 @@ class RefOptimizer:
             first = "momentum_buffer" not in st
             if g["momentum"] != 0 and first:
                 st["momentum_buffer"] = np.zeros_like(p)
-            ref.sgd_step(p, grad, st.get("momentum_buffer"), first_step=first, lr=g["lr"],
-                         momentum=g["momentum"], dampening=g["dampening"],
-                         weight_decay=g["weight_decay"], nesterov=g["nesterov"],
-                         maximize=g["maximize"])
+            ref.sgd_step(
+                p,
+                grad,
+                st.get("momentum_buffer"),
+                first_step=first,
+                lr=g["lr"],
+                momentum=g["momentum"],
+                dampening=g["dampening"],
+                weight_decay=g["weight_decay"],
+                nesterov=g["nesterov"],
+                maximize=g["maximize"],
+            )
         elif n in ("Adam", "AdamW"):
-            ref.adam_step(p, grad, st["exp_avg"], st["exp_avg_sq"], st.get("max_exp_avg_sq"),
-                          step=st["step"], lr=g["lr"], beta1=g["betas"][0],
-                          beta2=g["betas"][1], eps=g["eps"], weight_decay=g["weight_decay"],
-                          amsgrad=g["amsgrad"], maximize=g["maximize"],
-                          decoupled=n == "AdamW")
+            ref.adam_step(
+                p,
+                grad,
+                st["exp_avg"],
+                st["exp_avg_sq"],
+                st.get("max_exp_avg_sq"),
+                step=st["step"],
+                lr=g["lr"],
+                beta1=g["betas"][0],
+                beta2=g["betas"][1],
+                eps=g["eps"],
+                weight_decay=g["weight_decay"],
+                amsgrad=g["amsgrad"],
+                maximize=g["maximize"],
+                decoupled=n == "AdamW",
+            )
         elif n == "Adagrad":
-            ref.adagrad_step(p, grad, st["sum"], step=st["step"], lr=g["lr"],
-                             lr_decay=g["lr_decay"], weight_decay=g["weight_decay"],
-                             eps=g["eps"], maximize=g["maximize"])
+            ref.adagrad_step(
+                p,
+                grad,
+                st["sum"],
+                step=st["step"],
+                lr=g["lr"],
+                lr_decay=g["lr_decay"],
+                weight_decay=g["weight_decay"],
+                eps=g["eps"],
+                maximize=g["maximize"],
+            )
         else:
-            ref.rmsprop_step(p, grad, st["square_avg"], st.get("grad_avg"),
-                             st.get("momentum_buffer"), lr=g["lr"], alpha=g["alpha"],
-                             eps=g["eps"], weight_decay=g["weight_decay"],
-                             momentum=g["momentum"], centered=g["centered"],
-                             maximize=g["maximize"])
+            ref.rmsprop_step(
+                p,
+                grad,
+                st["square_avg"],
+                st.get("grad_avg"),
+                st.get("momentum_buffer"),
+                lr=g["lr"],
+                alpha=g["alpha"],
+                eps=g["eps"],
+                weight_decay=g["weight_decay"],
+                momentum=g["momentum"],
+                centered=g["centered"],
+                maximize=g["maximize"],
+            )
 
 
 def assert_bits_equal(a, b, what: str = "") -> None:
     """Same dtype, shape and bits (0 ulp; distinguishes -0.0 from 0.0 and NaN payloads)."""
     a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape, f"{what}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+    assert a.dtype == b.dtype and a.shape == b.shape, (
+        f"{what}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+    )
     if a.tobytes() != b.tobytes():
         np.testing.assert_array_equal(a, b, err_msg=what)  # shows where the values differ
         raise AssertionError(f"{what}: same values but different bits (signed zeros or NaNs)")

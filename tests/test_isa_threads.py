@@ -11,11 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import convergent as cg
 import numpy as np
 import pytest
 from optim_cases import OPTIMIZERS, assert_bits_equal, trajectory
-
-import convergent as cg
 
 HERE = Path(__file__).resolve().parent
 FULL = {
@@ -73,12 +72,13 @@ def test_set_isa_rejects_unknown_and_unsupported():
 
 
 def test_bad_env_isa_fails_import_with_valueerror():
-    code = (
-        "import convergent\n"
-    )
+    code = "import convergent\n"
     r = subprocess.run(
-        [sys.executable, "-c", code], env=_env(CONVERGENT_ISA="bogus"), capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-c", code],
+        env=_env(CONVERGENT_ISA="bogus"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode != 0
     last = r.stderr.strip().splitlines()[-1]
@@ -107,8 +107,11 @@ def test_env_scalar_subprocess_matches_in_process(tmp_path):
     out = tmp_path / "scalar.npz"
     script = f"OPTS = {FULL!r}\nSHAPES = {SHAPES!r}\n" + _SCRIPT
     r = subprocess.run(
-        [sys.executable, "-c", script, str(out)], env=_env(CONVERGENT_ISA="scalar"),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script, str(out)],
+        env=_env(CONVERGENT_ISA="scalar"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     with np.load(out) as sub:

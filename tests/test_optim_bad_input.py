@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import copy
 
+import convergent as cg
 import numpy as np
 import pytest
-from optim_cases import OPTIMIZERS, assert_bits_equal, assert_state_equal, make_grads, make_params
-
-import convergent as cg
 from convergent import _core
+from optim_cases import OPTIMIZERS, assert_bits_equal, assert_state_equal, make_grads, make_params
 
 OPTS = {
     "SGD": dict(lr=0.05, momentum=0.9),
@@ -68,7 +67,9 @@ def _bad_grads(rng, params):
     cases.append(("float16 grad", with_last(np.ones(last.shape, np.float16)), TypeError, "grads"))
     other = np.float32 if last.dtype == np.float64 else np.float64
     cases.append(("mixed dtype", with_last(g[2].astype(other)), TypeError, "grads"))
-    cases.append(("non-contiguous", with_last(np.ones(2 * last.size, last.dtype)[::2]), ValueError, "grads"))
+    cases.append(
+        ("non-contiguous", with_last(np.ones(2 * last.size, last.dtype)[::2]), ValueError, "grads")
+    )
     cases.append(("fortran", [g[0], np.asfortranarray(g[1]), g[2]], ValueError, "grads"))
     cases.append(("shape", with_last(np.ones(last.size + 1, last.dtype)), ValueError, "grads"))
     cases.append(("shape 2-D", [g[0], g[1].reshape(3, 2), g[2]], ValueError, "grads"))
@@ -89,7 +90,7 @@ def _bad_grads(rng, params):
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_bad_grads_change_nothing(name, dtype):
     rng, params, opt = _setup(name, dtype)
-    for what, grads, exc, frag in _bad_grads(rng, params):
+    for _what, grads, exc, frag in _bad_grads(rng, params):
         snap = _snapshot(params, opt)
         with pytest.raises(exc, match=frag):
             opt.step(grads)
@@ -146,10 +147,18 @@ BAD_HYPER = {
 }
 BAD_SPECIFIC = {
     "SGD": [("momentum", -0.5), ("momentum", float("nan")), ("dampening", float("inf"))],
-    "Adam": [("betas", (1.0, 0.999)), ("betas", (0.9, 1.0)), ("betas", (-0.1, 0.9)),
-             ("betas", (0.9, float("nan"))), ("betas", 0.9)],
-    "Adagrad": [("lr_decay", -1.0), ("initial_accumulator_value", -1.0),
-                ("initial_accumulator_value", float("nan"))],
+    "Adam": [
+        ("betas", (1.0, 0.999)),
+        ("betas", (0.9, 1.0)),
+        ("betas", (-0.1, 0.9)),
+        ("betas", (0.9, float("nan"))),
+        ("betas", 0.9),
+    ],
+    "Adagrad": [
+        ("lr_decay", -1.0),
+        ("initial_accumulator_value", -1.0),
+        ("initial_accumulator_value", float("nan")),
+    ],
     "RMSprop": [("alpha", -0.1), ("alpha", 1.5), ("momentum", -1.0)],
 }
 BAD_SPECIFIC["AdamW"] = BAD_SPECIFIC["Adam"]
@@ -247,8 +256,17 @@ def test_core_adam_names_the_argument(arg, bad, exc):
     before = {k: [np.copy(x) for x in val] for k, val in args.items() if k != "steps"}
     args[arg] = bad(args[arg])
     with pytest.raises(exc, match=arg):
-        _core.adam_step(**args, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                        amsgrad=True, maximize=False, decoupled=False)
+        _core.adam_step(
+            **args,
+            lr=1e-2,
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            weight_decay=0.0,
+            amsgrad=True,
+            maximize=False,
+            decoupled=False,
+        )
     for k, arrays in before.items():
         for a, b in zip((p, g, m, v, vm)[list(before).index(k)], arrays):
             assert_bits_equal(a, b, k)

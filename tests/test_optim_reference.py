@@ -7,6 +7,7 @@ buffer must be the same bits after every step, on every ISA.
 
 from __future__ import annotations
 
+import convergent as cg
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +22,6 @@ from optim_cases import (
     make_grads,
     make_params,
 )
-
-import convergent as cg
 
 CASES = all_cases()
 SMALL_SHAPES = [(n,) for n in range(1, 34)] + [(100,), (4097,), (3, 5), (2, 3, 7)]
@@ -73,14 +72,16 @@ def _none_plan(t):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "opts"), CASES, ids=[case_id(*c) for c in CASES])
 def test_all_options_small_sizes(isa, name, opts, dtype):
-    run_and_compare(name, opts, SMALL_SHAPES, dtype, steps=10, seed=1, split=GROUP_SPLIT,
-                    none_plan=_none_plan)
+    run_and_compare(
+        name, opts, SMALL_SHAPES, dtype, steps=10, seed=1, split=GROUP_SPLIT, none_plan=_none_plan
+    )
 
 
 # Options that switch on every branch of each kernel, for the large (chunked, parallel) sizes.
 FULL = {
-    "SGD": dict(lr=0.05, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=1e-2,
-                maximize=True),
+    "SGD": dict(
+        lr=0.05, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=1e-2, maximize=True
+    ),
     "Adam": dict(lr=1e-2, weight_decay=0.1, amsgrad=True, maximize=True),
     "AdamW": dict(lr=1e-2, weight_decay=0.1, amsgrad=True),
     "Adagrad": dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.3),
@@ -98,8 +99,9 @@ def test_large_sizes(isa, threads, name, dtype):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_many_steps_float32(isa, name):
-    run_and_compare(name, FULL[name], [(17,), (100,), (4097,)], np.float32, steps=20, seed=3,
-                    split=1)
+    run_and_compare(
+        name, FULL[name], [(17,), (100,), (4097,)], np.float32, steps=20, seed=3, split=1
+    )
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -153,20 +155,32 @@ def test_empty_tensor(dtype):
 
 _HYPER = {
     "SGD": dict(
-        momentum=st.sampled_from([0.0, 0.5, 0.99]), dampening=st.floats(0, 1),
-        weight_decay=st.floats(0, 0.5), maximize=st.booleans(),
+        momentum=st.sampled_from([0.0, 0.5, 0.99]),
+        dampening=st.floats(0, 1),
+        weight_decay=st.floats(0, 0.5),
+        maximize=st.booleans(),
     ),
     "Adam": dict(
-        betas=st.tuples(st.floats(0, 0.999), st.floats(0, 0.9999)), eps=st.floats(0, 1e-2),
-        weight_decay=st.floats(0, 0.5), amsgrad=st.booleans(), maximize=st.booleans(),
+        betas=st.tuples(st.floats(0, 0.999), st.floats(0, 0.9999)),
+        eps=st.floats(0, 1e-2),
+        weight_decay=st.floats(0, 0.5),
+        amsgrad=st.booleans(),
+        maximize=st.booleans(),
     ),
     "Adagrad": dict(
-        lr_decay=st.floats(0, 1), weight_decay=st.floats(0, 0.5), eps=st.floats(1e-12, 1e-2),
-        initial_accumulator_value=st.floats(0, 2), maximize=st.booleans(),
+        lr_decay=st.floats(0, 1),
+        weight_decay=st.floats(0, 0.5),
+        eps=st.floats(1e-12, 1e-2),
+        initial_accumulator_value=st.floats(0, 2),
+        maximize=st.booleans(),
     ),
     "RMSprop": dict(
-        alpha=st.floats(0, 1), eps=st.floats(1e-10, 1e-2), momentum=st.floats(0, 0.99),
-        centered=st.booleans(), weight_decay=st.floats(0, 0.5), maximize=st.booleans(),
+        alpha=st.floats(0, 1),
+        eps=st.floats(1e-10, 1e-2),
+        momentum=st.floats(0, 0.99),
+        centered=st.booleans(),
+        weight_decay=st.floats(0, 0.5),
+        maximize=st.booleans(),
     ),
 }
 _HYPER["AdamW"] = _HYPER["Adam"]
@@ -183,19 +197,20 @@ def _case(draw):
                 st.tuples(st.integers(0, 70)),
                 st.tuples(st.integers(1, 6), st.integers(1, 40)),
             ),
-            min_size=2, max_size=4,
+            min_size=2,
+            max_size=4,
         )
     )
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     return name, opts, shapes, dtype
 
 
-@settings(max_examples=60, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(_case())
 def test_hypothesis_sweep(case):
     name, opts, shapes, dtype = case
     split = max(1, len(shapes) // 2)
     with np.errstate(all="ignore"):  # extreme draws may overflow in both paths alike
-        run_and_compare(name, opts, [tuple(s) for s in shapes], dtype, steps=3, seed=6,
-                        split=split)
+        run_and_compare(name, opts, [tuple(s) for s in shapes], dtype, steps=3, seed=6, split=split)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import copy
 
+import convergent as cg
 import numpy as np
 import pytest
 from optim_cases import OPTIMIZERS, assert_bits_equal, assert_state_equal, make_grads, make_params
-
-import convergent as cg
 
 OPTS = {
     "SGD": dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-2),
@@ -35,8 +34,10 @@ def _setup(name, dtype=np.float64, steps=3, seed=0):
 
 
 def _snapshot(params, opt):
-    return [p.copy() for p in params], copy.deepcopy(opt.state), copy.deepcopy(
-        [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    return (
+        [p.copy() for p in params],
+        copy.deepcopy(opt.state),
+        copy.deepcopy([{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]),
     )
 
 
@@ -100,11 +101,13 @@ def test_state_dict_returns_copies(name):
     assert_state_equal(fresh.state, opt.state, "loaded state")
 
 
-def _bad_state_dicts(opt, name):
+def _bad_state_dicts(opt):
     sd = opt.state_dict()
-    buf = next(k for k, v in sd["state"][0].items() if isinstance(v, np.ndarray)) if sd[
-        "state"
-    ][0] else None
+    buf = (
+        next(k for k, v in sd["state"][0].items() if isinstance(v, np.ndarray))
+        if sd["state"][0]
+        else None
+    )
     out = []
     if buf is not None:
         d = copy.deepcopy(sd)
@@ -137,9 +140,9 @@ def _bad_state_dicts(opt, name):
 def test_load_bad_state_dict_changes_nothing(name):
     _, params, opt = _setup(name)
     snap = _snapshot(params, opt)
-    cases = _bad_state_dicts(opt, name)
+    cases = _bad_state_dicts(opt)
     assert len(cases) >= 5
-    for what, d in cases:
+    for _what, d in cases:
         with pytest.raises(ValueError):
             opt.load_state_dict(d)
         _assert_unchanged(params, opt, snap)

@@ -8,11 +8,10 @@ may differ; the difference must stay at rounding level).
 
 from __future__ import annotations
 
+import convergent as cg
 import numpy as np
 import pytest
 from optim_cases import OPTIMIZERS, all_cases, case_id, make_grads, make_params
-
-import convergent as cg
 
 torch = pytest.importorskip("torch")
 
@@ -38,11 +37,13 @@ def test_matches_torch_optim(name, opts):
     rng = np.random.default_rng(7)
     params = make_params(rng, SHAPES, np.float64)
     tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
-    ours = getattr(cg.optim, name)([{"params": params[:1], "lr": opts["lr"] * 0.5},
-                                    {"params": params[1:]}], **opts)
+    ours = getattr(cg.optim, name)(
+        [{"params": params[:1], "lr": opts["lr"] * 0.5}, {"params": params[1:]}], **opts
+    )
     theirs = getattr(torch.optim, name)(
         [{"params": tparams[:1], "lr": opts["lr"] * 0.5}, {"params": tparams[1:]}],
-        foreach=False, **opts,
+        foreach=False,
+        **opts,
     )
     for t in range(20):
         if t == 10:
