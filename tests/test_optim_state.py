@@ -146,3 +146,38 @@ def test_load_bad_state_dict_changes_nothing(name):
         with pytest.raises(ValueError):
             opt.load_state_dict(d)
         _assert_unchanged(params, opt, snap)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_step_on_existing_state_allocates_no_buffers(name):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    params = make_params(rng, [(100_000,)], np.float64)  # 800 kB per buffer
+    opt = getattr(cg.optim, name)(params, **OPTS[name])
+    grads = make_grads(rng, params, 0)
+    opt.step(grads)
+    buffers = {k: v for k, v in opt.state[0].items() if isinstance(v, np.ndarray)}
+    tracemalloc.start()
+    try:
+        opt.step(grads)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000, f"a step allocated {peak} bytes"
+    for k, v in buffers.items():
+        assert opt.state[0][k] is v  # updated in place
+
+
+def test_option_switched_on_later_creates_its_buffer():
+    rng = np.random.default_rng(0)
+    params = make_params(rng, [(9,)], np.float64)
+    opt = cg.optim.Adam(params)
+    opt.step(make_grads(rng, params, 0))
+    assert "max_exp_avg_sq" not in opt.state[0]
+    opt.param_groups[0]["amsgrad"] = True
+    opt.step(make_grads(rng, params, 1))
+    assert opt.state[0]["step"] == 2
+    np.testing.assert_array_equal(
+        opt.state[0]["max_exp_avg_sq"], opt.state[0]["exp_avg_sq"]
+    )  # the max starts from zeros, so it is v after one amsgrad step

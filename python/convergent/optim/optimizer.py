@@ -32,7 +32,7 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
 
 
 class Optimizer:
-    """Base class. Subclasses define ``_state_keys``, ``_init_state``, ``_check`` and ``_run``."""
+    """Base class. Subclasses define ``_init_state``, ``_check`` and ``_run``."""
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -99,7 +99,9 @@ class Optimizer:
             live = [i for i in idx if grads[i] is not None]
             if not live:
                 continue
-            new_state = {i: self._next_state(i, flat[i], group) for i in live}
+            # The state entries this group's options need (computed on an empty array: cheap).
+            keys = tuple(self._init_state(np.empty(0, flat[live[0]].dtype), group))
+            new_state = {i: self._next_state(i, flat[i], group, keys) for i in live}
             plans.append((group, live, new_state))
         # Validate everything (dry run) before the first write, then update.
         for dry_run in (True, False):
@@ -112,12 +114,18 @@ class Optimizer:
             for i in live:
                 self.state[i] = new_state[i]
 
-    def _next_state(self, i: int, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        """The state a successful step leaves (new buffers are allocated, not yet stored)."""
+    def _next_state(
+        self, i: int, p: np.ndarray, group: dict[str, Any], keys: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """The state a successful step leaves (new buffers are allocated, not yet stored).
+
+        Buffers are allocated only for entries that are missing (a new parameter, or an option
+        such as ``amsgrad`` switched on later): a step on existing state allocates nothing.
+        """
         st = dict(self.state.get(i, {}))
-        fresh = self._init_state(p, group)
-        for k, v in fresh.items():
-            st.setdefault(k, v)
+        if any(k not in st for k in keys):
+            for k, v in self._init_state(p, group).items():
+                st.setdefault(k, v)
         if "step" in st:
             st["step"] = int(st["step"]) + 1
         return st
