@@ -24,10 +24,11 @@ OPTS = {
 SHAPES = [(5,), (2, 3), (40,)]  # group 0: params 0, 1; group 1: param 2
 
 
-def _setup(name, dtype=np.float64):
+def _setup(name, dtype=np.float64, one_group=False):
     rng = np.random.default_rng(0)
     params = make_params(rng, SHAPES, dtype)
-    opt = getattr(cg.optim, name)([{"params": params[:2]}, {"params": params[2:]}], **OPTS[name])
+    groups = [{"params": params}] if one_group else [{"params": params[:2]}, {"params": params[2:]}]
+    opt = getattr(cg.optim, name)(groups, **OPTS[name])
     for t in range(2):
         opt.step(make_grads(rng, params, t))
     return rng, params, opt
@@ -86,10 +87,11 @@ def _bad_grads(rng, params):
     return cases
 
 
+@pytest.mark.parametrize("one_group", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_bad_grads_change_nothing(name, dtype):
-    rng, params, opt = _setup(name, dtype)
+def test_bad_grads_change_nothing(name, dtype, one_group):
+    rng, params, opt = _setup(name, dtype, one_group)
     for _what, grads, exc, frag in _bad_grads(rng, params):
         snap = _snapshot(params, opt)
         with pytest.raises(exc, match=frag):

@@ -100,11 +100,12 @@ class Optimizer:
             if not live:
                 continue
             # The state entries this group's options need (computed on an empty array: cheap).
-            keys = tuple(self._init_state(np.empty(0, flat[live[0]].dtype), group))
+            keys = self._init_state(np.empty(0, flat[live[0]].dtype), group).keys()
             new_state = {i: self._next_state(i, flat[i], group, keys) for i in live}
             plans.append((group, live, new_state))
-        # Validate everything (dry run) before the first write, then update.
-        for dry_run in (True, False):
+        # Validate every group (dry run) before the first write, then update. A single group
+        # needs no dry run: the kernel call validates all of its arguments before writing.
+        for dry_run in (True, False) if len(plans) > 1 else (False,):
             for group, live, new_state in plans:
                 params = [flat[i] for i in live]
                 gs = [grads[i] for i in live]
@@ -115,7 +116,7 @@ class Optimizer:
                 self.state[i] = new_state[i]
 
     def _next_state(
-        self, i: int, p: np.ndarray, group: dict[str, Any], keys: tuple[str, ...]
+        self, i: int, p: np.ndarray, group: dict[str, Any], keys: Any
     ) -> dict[str, Any]:
         """The state a successful step leaves (new buffers are allocated, not yet stored).
 
@@ -123,7 +124,7 @@ class Optimizer:
         such as ``amsgrad`` switched on later): a step on existing state allocates nothing.
         """
         st = dict(self.state.get(i, {}))
-        if any(k not in st for k in keys):
+        if not st.keys() >= keys:
             for k, v in self._init_state(p, group).items():
                 st.setdefault(k, v)
         if "step" in st:
