@@ -103,8 +103,9 @@ class Optimizer:
                 continue
             new_state = {i: self._next_state(i, flat[i], group) for i in live}
             plans.append((group, live, new_state))
-        # Validate everything (dry run) before the first write, then update.
-        for dry_run in (True, False):
+        # Validate every group (dry run) before the first write, then update. A single group
+        # needs no dry run: the kernel call validates all of its arguments before writing.
+        for dry_run in (True, False) if len(plans) > 1 else (False,):
             for group, live, new_state in plans:
                 params = [flat[i] for i in live]
                 gs = [grads[i] for i in live]
