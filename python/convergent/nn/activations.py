@@ -270,7 +270,7 @@ class Sigmoid(_Activation):
 
 
 class Tanh(_Activation):
-    """``y = tanh(x)``; ``dx = dout * (1 - y²)``."""
+    """``y = tanh(x)``; ``dx = dout * (1 - y²)``, computed as ``dout * (1 - y) * (1 + y)``."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._begin(x, training)
@@ -279,8 +279,9 @@ class Tanh(_Activation):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._check_dout(dout)
-        dx = np.square(self._y, out=self._buf("dx"))
-        np.subtract(1, dx, out=dx)
+        # (1 - y)(1 + y): both factors are exact for |y| >= 1/2, unlike 1 - y²
+        dx = np.subtract(1, self._y, out=self._buf("dx"))
+        dx *= np.add(1, self._y, out=self._buf("scratch"))
         dx *= dout
         return dx
 
