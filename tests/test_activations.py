@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from convergent.nn import LeakyReLU, PReLU, ReLU, RReLU, Sigmoid, Softmax, Tanh
 from convergent.reference import activations as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 F32 = {"rtol": 2e-6, "atol": 4e-7}
 F64 = {"rtol": 1e-12, "atol": 1e-15}
@@ -272,3 +274,24 @@ def test_bad_inputs():
         RReLU(0.5, 0.1)
     with pytest.raises(TypeError, match="rng"):
         RReLU().set_rng(3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batch=st.integers(1, 9),
+    features=st.integers(1, 40),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    training=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_shapes_match_reference(batch, features, dtype, training, seed):
+    rng = np.random.default_rng(seed)
+    x = (4 * rng.standard_normal((batch, features))).astype(dtype)
+    g = rng.standard_normal((batch, features)).astype(dtype)
+    for layer, fwd, bwd in _cases(dtype):
+        if training and isinstance(layer, RReLU):
+            continue
+        tol = _tol(dtype, isinstance(layer, Softmax))
+        x64, g64 = x.astype(np.float64), g.astype(np.float64)
+        np.testing.assert_allclose(layer.forward(x, training), fwd(x64), **tol)
+        np.testing.assert_allclose(layer.backward(g), bwd(x64, g64)[0], **tol)

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from convergent.nn import BinaryCrossEntropy, MSELoss, SoftmaxCrossEntropy
 from convergent.reference import losses as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-7}, np.float64: {"rtol": 1e-12, "atol": 1e-15}}
 
@@ -218,3 +220,22 @@ def test_exports_and_repr():
     assert repr(SoftmaxCrossEntropy(0.1)) == "SoftmaxCrossEntropy(label_smoothing=0.1)"
     assert repr(MSELoss()) == "MSELoss()"
     assert SoftmaxCrossEntropy(**SoftmaxCrossEntropy(0.2).get_config()).label_smoothing == 0.2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 9),
+    k=st.integers(1, 40),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    smoothing=st.sampled_from([0.0, 0.05, 1.0]),
+    scale=st.sampled_from([0.1, 3.0, 30.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_shapes_match_reference(n, k, dtype, smoothing, scale, seed):
+    for kind in ("mse", "bce", "sce"):
+        loss, reference = _pair(kind, smoothing)
+        pred, target = _data(kind, n, k, dtype, seed=seed, scale=scale)
+        value = loss.forward(pred, target)
+        rvalue, rgrad = reference(pred.astype(np.float64), target)
+        assert value == pytest.approx(rvalue, rel=TOL[dtype]["rtol"], abs=TOL[dtype]["atol"])
+        np.testing.assert_allclose(loss.backward(), rgrad, **TOL[dtype])
