@@ -81,14 +81,14 @@ class _Activation(Layer):
         self._training = bool(training)
         self._shape, self._dtype = x.shape, x.dtype
 
-    def _buf(self, key: str, dtype=None) -> np.ndarray:
-        """An uninitialised array of the current batch's shape: layer-owned in training mode."""
-        dtype = self._dtype if dtype is None else np.dtype(dtype)
+    def _buf(self, key: str) -> np.ndarray:
+        """An uninitialised array of the current batch's shape and dtype: a fresh one in eval
+        mode, a layer-owned one (kept per key, reallocated when the batch changes) in training."""
         if not self._training:
-            return np.empty(self._shape, dtype=dtype)
+            return np.empty(self._shape, dtype=self._dtype)
         buf = self._bufs.get(key)
-        if buf is None or buf.shape != self._shape or buf.dtype != dtype:
-            buf = self._bufs[key] = np.empty(self._shape, dtype=dtype)
+        if buf is None or buf.shape != self._shape or buf.dtype != self._dtype:
+            buf = self._bufs[key] = np.empty(self._shape, dtype=self._dtype)
         return buf
 
     def _check_dout(self, dout: Any) -> None:
@@ -280,7 +280,8 @@ class Tanh(_Activation):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._check_dout(dout)
-        # (1 - y)(1 + y): both factors are exact for |y| >= 1/2, unlike 1 - y²
+        # (1 - y)(1 + y): the factor close to 0 is exact when |y| >= 1/2 (Sterbenz), which
+        # keeps the relative accuracy that 1 - y² loses near |y| = 1
         dx = np.subtract(1, self._y, out=self._buf("dx"))
         dx *= np.add(1, self._y, out=self._buf("scratch"))
         dx *= dout
