@@ -295,3 +295,19 @@ def test_random_shapes_match_reference(batch, features, dtype, training, seed):
         x64, g64 = x.astype(np.float64), g.astype(np.float64)
         np.testing.assert_allclose(layer.forward(x, training), fwd(x64), **tol)
         np.testing.assert_allclose(layer.backward(g), bwd(x64, g64)[0], **tol)
+
+
+def test_bad_input_leaves_state_untouched():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    g = np.ones((3, 4))
+    layer = PReLU(4, dtype=np.float64)
+    layer.forward(x, training=True)
+    dx = layer.backward(g).copy()
+    grad = layer.gradients()[0].copy()
+    weight = layer.weight.copy()
+    with pytest.raises(ValueError):
+        layer.forward(np.zeros((2, 5)), training=True)
+    with pytest.raises(ValueError):
+        layer.backward(np.ones((2, 4)))
+    assert np.array_equal(layer.weight, weight) and np.array_equal(layer.gradients()[0], grad)
+    np.testing.assert_array_equal(layer.backward(g), dx)  # still the gradient of the last x
