@@ -1,5 +1,23 @@
 """Layers, activations, losses and initializers."""
 
+from .activations import LeakyReLU, PReLU, ReLU, RReLU, Sigmoid, Softmax, Tanh
 from .base import Layer
+from .init import INITIALIZERS, initialize
+from .losses import BinaryCrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 
-__all__ = ["Layer"]
+__all__ = [
+    "INITIALIZERS",
+    "BinaryCrossEntropy",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "MSELoss",
+    "PReLU",
+    "RReLU",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "Tanh",
+    "initialize",
+]
