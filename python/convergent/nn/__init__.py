@@ -1,5 +1,6 @@
 """Layers, activations, losses and initializers."""
 
 from .base import Layer
+from .dense import Dense
 
-__all__ = ["Layer"]
+__all__ = ["Dense", "Layer"]
