@@ -1,6 +1,12 @@
 """convergent: fast CPU training of neural networks with the optimizers and convergence
 techniques practitioners use, in C++/SIMD kernels held to a plain-NumPy reference."""
 
+try:
+    from . import _core
+except ImportError as _e:  # a bad CONVERGENT_ISA is a bad value, not a missing module
+    if "CONVERGENT_ISA" in str(_e):
+        raise ValueError(str(_e)) from None
+    raise
 from . import callbacks, nn, optim, reference, schedules, train
 from ._core import (
     available_isas,
@@ -11,9 +17,12 @@ from ._core import (
     set_num_threads,
 )
 from ._version import __version__
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .train import History, fit
 
 __all__ = [
+    "GradcheckError",
+    "GradcheckReport",
     "History",
     "__version__",
     "available_isas",
@@ -21,6 +30,7 @@ __all__ = [
     "fit",
     "get_isa",
     "get_num_threads",
+    "gradcheck",
     "have_openmp",
     "nn",
     "optim",

@@ -41,6 +41,27 @@ def check_adam(lr: float, beta1: float, beta2: float, eps: float, weight_decay: 
 def check_adagrad(lr: float, lr_decay: float, weight_decay: float, eps: float) -> None: ...
 def check_rmsprop(lr: float, alpha: float, eps: float, weight_decay: float, momentum: float) -> None: ...
 
+# ---- nn: GEMM with fused epilogue, dense layer -------------------------------------------------
+def gemm(
+    a: _Arr, b: _Arr, out: _Arr, *, trans_a: bool = False, trans_b: bool = False,
+    beta: float = 0.0, bias: _Arr | None = None, activation: str | None = "linear",
+    negative_slope: float = 0.01,
+) -> None: ...
+def dense_forward(
+    x: _Arr, weight: _Arr, bias: _Arr | None, out: _Arr, activation: str | None = None,
+    negative_slope: float = 0.01,
+) -> None: ...
+def dense_backward(
+    x: _Arr, weight: _Arr, y: _Arr, dout: _Arr, dyp: _Arr, dweight: _Arr, dbias: _Arr | None,
+    dx: _Arr | None, *, activation: str | None = None, negative_slope: float = 0.01,
+    activity_l1: float = 0.0, activity_l2: float = 0.0, weight_l1: float = 0.0,
+    weight_l2: float = 0.0,
+) -> None: ...
+def activation(
+    x: _Arr, out: _Arr, activation: str | None, negative_slope: float = 0.01
+) -> None: ...
+def gemm_blocking(dtype: npt.DTypeLike) -> dict[str, int]: ...
+
 # ---- batch normalization (csrc/nn/batchnorm_driver.cpp) ---------------------------------------
 def batchnorm_forward(
     x: _Arr, weight: _Arr, bias: _Arr, y: _Arr, save_mean: npt.NDArray[np.float64],
