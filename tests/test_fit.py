@@ -268,3 +268,38 @@ def test_bad_arguments(kw, exc):
     m = _model()
     with pytest.raises(ValueError, match="rows"):
         cg.fit(m, SoftmaxCE(), cg.optim.SGD(m.parameters()), X, y[:10], progress=False)
+
+
+def test_checkpoint_path_template_and_custom_optimizer(tmp_path):
+    cb = ModelCheckpoint(tmp_path / "e{epoch:02d}-{loss:.2f}.npz", monitor="loss")
+    model, opt, h = _fit(epochs=2, callbacks=[cb])
+    assert cb.last_path == str(tmp_path / f"e02-{h.history['loss'][-1]:.2f}.npz")
+
+    class MyOpt:  # not a convergent.optim class: the state comes back raw
+        def __init__(self, params):
+            self.param_groups = [{"params": params, "lr": 0.1}]
+
+        def step(self, grads):
+            for p, g in zip(self.param_groups[0]["params"], grads):
+                p -= 0.1 * g
+
+        def state_dict(self):
+            return {"state": {0: {"step": 3, "buf": np.arange(3.0)}}, "note": ("a", 1)}
+
+    cg.train.save_checkpoint(tmp_path / "c.npz", model, MyOpt(model.parameters()), 7)
+    ck = cg.train.load_checkpoint(tmp_path / "c.npz")
+    assert ck.optimizer is None and ck.epoch == 7 and ck.fit_state == {}
+    assert ck.optimizer_state["note"] == ("a", 1)
+    np.testing.assert_array_equal(ck.optimizer_state["state"][0]["buf"], np.arange(3.0))
+
+
+def test_loading_the_wrong_file_is_a_clear_error(tmp_path):
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a convergent"):
+        cg.nn.load(tmp_path / "plain.npz")
+    model = _model()
+    model.save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="checkpoint"):
+        cg.train.load_checkpoint(tmp_path / "m.npz")
+    with pytest.raises(TypeError, match="Sequential"):
+        cg.train.save_checkpoint(tmp_path / "x.npz", Linear(2, 2), None, 0)
