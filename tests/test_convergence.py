@@ -83,3 +83,34 @@ def test_fit_same_bits_for_one_and_two_threads_at_parallel_sizes():
     finally:
         cg.set_num_threads(old)
     assert runs[0] == runs[1]
+
+
+_SCALAR_SCRIPT = """
+import numpy as np, convergent as cg
+assert cg.get_isa() == "scalar"
+rng = np.random.default_rng(0)
+X = rng.standard_normal((300, 20), dtype=np.float32)
+y = (X[:, 0] > 0).astype(np.int64)
+out = []
+for threads in (1, 2):
+    cg.set_num_threads(threads)
+    m = cg.nn.Sequential([cg.nn.Dense(20, 64, "relu"), cg.nn.BatchNorm(64), cg.nn.Dropout(0.1),
+                          cg.nn.Dense(64, 2)], seed=1)
+    h = cg.fit(m, cg.nn.SoftmaxCrossEntropy(), cg.optim.Adam(m.parameters(), lr=1e-2), X, y,
+               epochs=5, batch_size=32, progress=False)
+    out.append([p.tobytes() for p in m.parameters()])
+assert out[0] == out[1]
+assert h.history["accuracy"][-1] > 0.9, h.history
+print("ok")
+"""
+
+
+def test_fit_under_forced_scalar_isa_in_a_subprocess():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CONVERGENT_ISA": "scalar"}
+    res = subprocess.run([sys.executable, "-c", _SCALAR_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
