@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import inspect
 import math
-import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ._progress import _Progress
 from .callbacks import ReduceLROnPlateau
 
 __all__ = ["Checkpoint", "History", "fit", "load_checkpoint", "save_checkpoint"]
@@ -160,48 +159,77 @@ def _finite_and_clip(grads, clip_norm, clip_value) -> bool:
     return True
 
 
-class _Progress:
-    def __init__(self, verbose: int, epochs: int, steps: int) -> None:
-        self.verbose, self.epochs, self.steps = verbose, epochs, steps
-        self.bar = None
-        self.tqdm = None
-        if verbose == 1:
-            try:
-                from tqdm.auto import tqdm
+class _EpochLoop:
+    """The mini-batch loop of one epoch, with its reused batch buffers."""
 
-                self.tqdm = tqdm
-            except ImportError:
-                self.tqdm = None
-        self.every = max(1, steps // 20)
+    def __init__(self, model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
+                 clip_norm, clip_value, state, bar, callbacks) -> None:  # fmt: skip
+        self.model, self.loss, self.optimizer, self.X, self.y = model, loss, optimizer, X, y
+        self.batch_size, self.shuffle, self.seed, self.schedule = (
+            batch_size,
+            shuffle,
+            seed,
+            schedule,
+        )
+        self.clip_norm, self.clip_value, self.state, self.bar = clip_norm, clip_value, state, bar
+        self.batch_cbs = [cb for cb in callbacks if _overrides_batch_end(cb)]
+        self.classify = bool(getattr(loss, "is_classification", False))
+        self.grads = model.gradients()
+        self.skip_input_grad = _accepts(model.backward, "need_input_grad")
+        rows = min(batch_size, len(X))
+        self.xbuf = np.empty((rows,) + X.shape[1:], X.dtype)
+        self.ybuf = np.empty((rows,) + y.shape[1:], y.dtype)
+        self.skipped = 0
 
-    def begin(self, epoch: int) -> None:
-        self.t0 = time.perf_counter()
-        if self.tqdm is not None:
-            self.bar = self.tqdm(
-                total=self.steps,
-                desc=f"Epoch {epoch + 1}/{self.epochs}",
-                unit="batch",
-                leave=True,
-                file=sys.stdout,
-            )
-
-    def batch(self, i: int, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            if i % self.every == 0:
-                self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-
-    def end(self, epoch: int, logs: dict[str, float], note: str) -> None:
-        text = " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
-        if self.bar is not None:
-            self.bar.set_postfix_str(text)
-            self.bar.close()
-            self.bar = None
-        elif self.verbose:
-            dt = time.perf_counter() - self.t0
-            print(f"Epoch {epoch + 1}/{self.epochs} - {dt:.2f}s - {text}", flush=True)
-        if note and self.verbose:
-            print(note, flush=True)
+    def epoch(self, epoch: int, groups: list[dict[str, Any]]) -> dict[str, float]:
+        model, loss, X, y, bs, state = (
+            self.model,
+            self.loss,
+            self.X,
+            self.y,
+            self.batch_size,
+            self.state,
+        )
+        n = len(X)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else None
+        total = correct = 0.0
+        self.skipped = 0
+        for i in range((n + bs - 1) // bs):
+            start = i * bs
+            stop = min(start + bs, n)
+            m = stop - start
+            if order is None:
+                xb, yb = X[start:stop], y[start:stop]
+            else:
+                idx = order[start:stop]
+                xb = np.take(X, idx, axis=0, out=self.xbuf[:m])
+                yb = np.take(y, idx, axis=0, out=self.ybuf[:m])
+            pred = model.forward(xb, True)
+            batch_loss = loss.forward(pred, yb) + model.penalty()
+            if self.classify:
+                correct += loss.accuracy(pred, yb) * m
+            dpred = loss.backward()
+            if self.skip_input_grad:
+                model.backward(dpred, need_input_grad=False)
+            else:
+                model.backward(dpred)
+            if self.schedule is not None:
+                lr = float(self.schedule(state.global_step))
+                for g in groups:
+                    g["lr"] = lr
+            if _finite_and_clip(self.grads, self.clip_norm, self.clip_value):
+                self.optimizer.step(self.grads)
+            else:
+                self.skipped += 1
+            total += batch_loss * m
+            state.global_step += 1
+            self.bar.batch(i, batch_loss)
+            for cb in self.batch_cbs:
+                cb.on_batch_end(state.global_step - 1, {"loss": batch_loss, "batch": i, "size": m})
+        logs = {"loss": total / n}
+        if self.classify:
+            logs["accuracy"] = correct / n
+        return logs
 
 
 def fit(
@@ -309,76 +337,38 @@ def fit(
     state = TrainState(model, optimizer, fit_params, metrics, history)
     for cb in callbacks:
         cb.set_state(state)
-    batch_cbs = [cb for cb in callbacks if _overrides_batch_end(cb)]
-    grads = model.gradients()
-    backward = model.backward
-    skip_input_grad = _accepts(backward, "need_input_grad")
-    groups = getattr(optimizer, "param_groups", [])
-    xbuf = np.empty((min(batch_size, n),) + X.shape[1:], X.dtype)
-    ybuf = np.empty((min(batch_size, n),) + y.shape[1:], y.dtype)
     bar = _Progress(int(verbose), epochs, steps)
     state.global_step = initial_epoch * steps
+    loop = _EpochLoop(model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
+                      clip_norm, clip_value, state, bar, callbacks)  # fmt: skip
     for cb in callbacks:
         cb.on_train_begin({})
-    for epoch in range(initial_epoch, epochs):
-        state.epoch = epoch
-        for cb in callbacks:
-            cb.on_epoch_begin(epoch, {})
-        bar.begin(epoch)
-        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
-        total = correct = 0.0
-        skipped = 0
-        for i in range(steps):
-            start = i * batch_size
-            stop = min(start + batch_size, n)
-            m = stop - start
-            if order is None:
-                xb, yb = X[start:stop], y[start:stop]
-            else:
-                idx = order[start:stop]
-                xb = np.take(X, idx, axis=0, out=xbuf[:m])
-                yb = np.take(y, idx, axis=0, out=ybuf[:m])
-            pred = model.forward(xb, True)
-            batch_loss = loss.forward(pred, yb) + model.penalty()
-            if classify:
-                correct += loss.accuracy(pred, yb) * m
-            dpred = loss.backward()
-            if skip_input_grad:
-                backward(dpred, need_input_grad=False)
-            else:
-                backward(dpred)
-            if schedule is not None:
-                lr = float(schedule(state.global_step))
-                for g in groups:
-                    g["lr"] = lr
-            if _finite_and_clip(grads, clip_norm, clip_value):
-                optimizer.step(grads)
-            else:
-                skipped += 1
-            total += batch_loss * m
-            state.global_step += 1
-            bar.batch(i, batch_loss)
-            for cb in batch_cbs:
-                cb.on_batch_end(state.global_step - 1, {"loss": batch_loss, "batch": i, "size": m})
-        logs = {"loss": total / n}
-        if classify:
-            logs["accuracy"] = correct / n
-        if Xv is not None:
-            logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
-        if groups:
-            logs["lr"] = float(groups[0]["lr"])
-        logs["skipped_steps"] = skipped
-        history._append(epoch, logs)
-        note = (
-            f"Epoch {epoch + 1}: skipped {skipped} step(s) with non-finite gradients"
-            if skipped
-            else ""
-        )
-        bar.end(epoch, logs, note)
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, dict(logs))
-        if state.stop_training:
-            break
+    try:
+        for epoch in range(initial_epoch, epochs):
+            state.epoch = epoch
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, {})
+            bar.begin(epoch)
+            groups = getattr(optimizer, "param_groups", [])
+            logs = loop.epoch(epoch, groups)
+            if Xv is not None:
+                logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
+            if groups:
+                logs["lr"] = float(groups[0]["lr"])
+            logs["skipped_steps"] = loop.skipped
+            history._append(epoch, logs)
+            note = (
+                f"Epoch {epoch + 1}: skipped {loop.skipped} step(s) with non-finite gradients"
+                if loop.skipped
+                else ""
+            )
+            bar.end(epoch, logs, note)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, dict(logs))
+            if state.stop_training:
+                break
+    finally:
+        bar.close()
     for cb in callbacks:
         cb.on_train_end({})
     return history
