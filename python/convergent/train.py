@@ -133,6 +133,9 @@ def _evaluate(model, loss, X, y, batch_size, classify):
     return out
 
 
+_sum = np.add.reduce
+
+
 def _finite_and_clip(grads, clip_norm, clip_value) -> bool:
     """False if a gradient is non-finite (nothing is changed then); else clips in place."""
     if clip_norm is not None:
@@ -150,7 +153,7 @@ def _finite_and_clip(grads, clip_norm, clip_value) -> bool:
     else:
         s = 0.0
         for g in grads:
-            s += float(g.sum())  # NaN and inf propagate through the sum
+            s += float(_sum(g, axis=None))  # NaN and inf propagate through the sum
         if not math.isfinite(s):
             return False
     if clip_value is not None:
