@@ -205,8 +205,9 @@ class _EpochLoop:
                 xb, yb = X[start:stop], y[start:stop]
             else:
                 idx = order[start:stop]
-                xb = np.take(X, idx, axis=0, out=self.xbuf[:m])
-                yb = np.take(y, idx, axis=0, out=self.ybuf[:m])
+                # a permutation's entries are in range: "clip" skips numpy's bounds pass
+                xb = X.take(idx, axis=0, out=self.xbuf[:m], mode="clip")
+                yb = y.take(idx, axis=0, out=self.ybuf[:m], mode="clip")
             pred = model.forward(xb, True)
             batch_loss = loss.forward(pred, yb) + model.penalty()
             if self.classify:
