@@ -10,6 +10,8 @@ rejected call leaves every parameter and all optimizer state untouched.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,12 +25,21 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
     if isinstance(params, np.ndarray):
         return [params]
     if not isinstance(params, Iterable) or isinstance(params, (str, bytes, dict)):
-        raise TypeError(f"{where} must be an array or a list of arrays, got {type(params).__name__}")
+        raise TypeError(
+            f"{where} must be an array or a list of arrays, got {type(params).__name__}"
+        )
     out = list(params)
     for i, p in enumerate(out):
         if not isinstance(p, np.ndarray):
             raise TypeError(f"{where}[{i}] must be a numpy.ndarray, got {type(p).__name__}")
     return out
+
+
+@functools.cache
+def _signature_defaults(cls: type) -> dict[str, Any]:
+    """The constructor's own defaults (their types tell numbers from flags)."""
+    sig = inspect.signature(cls.__init__)
+    return {k: p.default for k, p in sig.parameters.items() if p.default is not p.empty}
 
 
 class Optimizer:
@@ -74,7 +85,7 @@ class Optimizer:
         if len(dtypes) > 1:
             raise TypeError("params of one group must share one dtype (float32 or float64)")
         full = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
-        self._check(full)
+        self._validate(full)
         full["params"] = params
         self.param_groups.append(full)
 
@@ -93,7 +104,7 @@ class Optimizer:
         plans = []
         offset = 0
         for group in self.param_groups:
-            self._check(group)
+            self._validate(group)
             idx = [offset + i for i, _ in enumerate(group["params"])]
             offset += len(idx)
             live = [i for i in idx if grads[i] is not None]
@@ -130,6 +141,21 @@ class Optimizer:
         if "step" in st:
             st["step"] = int(st["step"]) + 1
         return st
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        """Numeric hyperparameters are real numbers (TypeError naming the one that is not),
+        then the optimizer's own range checks (ValueError). Flags are taken by truth value."""
+        for k, default in _signature_defaults(type(self)).items():
+            if k not in self.defaults or isinstance(default, bool):
+                continue
+            v = group.get(k, default)
+            items = v if isinstance(default, tuple) and isinstance(v, (tuple, list)) else (v,)
+            for x in items:
+                if isinstance(x, (bool, np.bool_)) or not isinstance(
+                    x, (int, float, np.integer, np.floating)
+                ):
+                    raise TypeError(f"{k} must be a real number, got {type(x).__name__}")
+        self._check(group)
 
     # ---- subclass hooks ---------------------------------------------------------------------
     def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +199,7 @@ class Optimizer:
             if len(theirs["params"]) != len(mine["params"]):
                 raise ValueError(f"param group {k} has a different number of params")
             g = {**self.defaults, **{a: b for a, b in theirs.items() if a != "params"}}
-            self._check(g)
+            self._validate(g)
             g["params"] = mine["params"]
             new_groups.append(g)
         flat = self._flat()
@@ -193,7 +219,9 @@ class Optimizer:
                         )
                     ns[name] = np.ascontiguousarray(v).copy()
                 else:
-                    if name == "step" and (not float(v).is_integer() or v < 0 or math.isinf(v)):
+                    if name == "step" and (
+                        not float(v).is_integer() or not 0 <= v < 2**62 or math.isinf(v)
+                    ):
                         raise ValueError(f"state[{i}]['step'] must be a non-negative integer")
                     ns[name] = int(v) if name == "step" else v
             new_state[i] = ns
@@ -209,4 +237,3 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
-
