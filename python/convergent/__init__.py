@@ -17,12 +17,16 @@ from ._core import (
     set_num_threads,
 )
 from ._version import __version__
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 
 __all__ = [
+    "GradcheckError",
+    "GradcheckReport",
     "__version__",
     "available_isas",
     "get_isa",
     "get_num_threads",
+    "gradcheck",
     "have_openmp",
     "nn",
     "optim",

@@ -43,7 +43,9 @@ def _signature_defaults(cls: type) -> dict[str, Any]:
 
 
 class Optimizer:
-    """Base class. Subclasses define ``_init_state``, ``_check`` and ``_run``."""
+    """Base class. Subclasses define ``_state_spec``, ``_check`` and ``_run``."""
+
+    _counts_steps = True  # keep a per-parameter "step" in the state (torch's SGD keeps none)
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -110,9 +112,7 @@ class Optimizer:
             live = [i for i in idx if grads[i] is not None]
             if not live:
                 continue
-            # The state entries this group's options need (computed on an empty array: cheap).
-            keys = self._init_state(np.empty(0, flat[live[0]].dtype), group).keys()
-            new_state = {i: self._next_state(i, flat[i], group, keys) for i in live}
+            new_state = {i: self._next_state(i, flat[i], group) for i in live}
             plans.append((group, live, new_state))
         # Validate every group (dry run) before the first write, then update. A single group
         # needs no dry run: the kernel call validates all of its arguments before writing.
@@ -126,20 +126,15 @@ class Optimizer:
             for i in live:
                 self.state[i] = new_state[i]
 
-    def _next_state(
-        self, i: int, p: np.ndarray, group: dict[str, Any], keys: Any
-    ) -> dict[str, Any]:
-        """The state a successful step leaves (new buffers are allocated, not yet stored).
-
-        Buffers are allocated only for entries that are missing (a new parameter, or an option
-        such as ``amsgrad`` switched on later): a step on existing state allocates nothing.
-        """
+    def _next_state(self, i: int, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+        """The state a successful step leaves: missing buffers are allocated (not yet stored)
+        and the step count advanced. Existing buffers are the same arrays (updated in place)."""
         st = dict(self.state.get(i, {}))
-        if not st.keys() >= keys:
-            for k, v in self._init_state(p, group).items():
-                st.setdefault(k, v)
-        if "step" in st:
-            st["step"] = int(st["step"]) + 1
+        for name, fill in self._state_spec(group).items():
+            if name not in st:
+                st[name] = np.full_like(p, fill)
+        if self._counts_steps:
+            st["step"] = int(st.get("step", 0)) + 1
         return st
 
     def _validate(self, group: dict[str, Any]) -> None:
@@ -158,7 +153,9 @@ class Optimizer:
         self._check(group)
 
     # ---- subclass hooks ---------------------------------------------------------------------
-    def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+    def _state_spec(self, group: dict[str, Any]) -> dict[str, float]:
+        """The state buffers a parameter needs under ``group``'s settings, with their initial
+        fill value (each buffer has the parameter's shape and dtype)."""
         raise NotImplementedError
 
     def _check(self, group: dict[str, Any]) -> None:

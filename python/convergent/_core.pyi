@@ -1,0 +1,63 @@
+"""Type stubs of convergent's compiled module (private: use the convergent package)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+_Arr = npt.NDArray[np.floating]
+_Arrs = Sequence[_Arr]
+
+def available_isas() -> list[str]: ...
+def get_isa() -> str: ...
+def set_isa(isa: str) -> None: ...
+def get_num_threads() -> int: ...
+def set_num_threads(n: int) -> None: ...
+def have_openmp() -> bool: ...
+
+# ---- optimizers: one call updates a whole group in place --------------------------------------
+def sgd_step(
+    params: _Arrs, grads: _Arrs, momentum_buffers: _Arrs | None, steps: Sequence[int] | None,
+    lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool,
+    maximize: bool, dry_run: bool = False,
+) -> None: ...
+def adam_step(
+    params: _Arrs, grads: _Arrs, exp_avgs: _Arrs, exp_avg_sqs: _Arrs,
+    max_exp_avg_sqs: _Arrs | None, steps: Sequence[int] | None, lr: float, beta1: float,
+    beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
+    decoupled: bool, dry_run: bool = False,
+) -> None: ...
+def adagrad_step(
+    params: _Arrs, grads: _Arrs, state_sums: _Arrs, steps: Sequence[int] | None, lr: float,
+    lr_decay: float, weight_decay: float, eps: float, maximize: bool, dry_run: bool = False,
+) -> None: ...
+def rmsprop_step(
+    params: _Arrs, grads: _Arrs, square_avgs: _Arrs, grad_avgs: _Arrs | None,
+    momentum_buffers: _Arrs | None, lr: float, alpha: float, eps: float, weight_decay: float,
+    momentum: float, centered: bool, maximize: bool, dry_run: bool = False,
+) -> None: ...
+def check_sgd(lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool) -> None: ...
+def check_adam(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None: ...
+def check_adagrad(lr: float, lr_decay: float, weight_decay: float, eps: float) -> None: ...
+def check_rmsprop(lr: float, alpha: float, eps: float, weight_decay: float, momentum: float) -> None: ...
+
+# ---- nn: GEMM with fused epilogue, dense layer -------------------------------------------------
+def gemm(
+    a: _Arr, b: _Arr, out: _Arr, *, trans_a: bool = False, trans_b: bool = False,
+    beta: float = 0.0, bias: _Arr | None = None, activation: str | None = "linear",
+    negative_slope: float = 0.01,
+) -> None: ...
+def dense_forward(
+    x: _Arr, weight: _Arr, bias: _Arr | None, out: _Arr, activation: str | None = None,
+    negative_slope: float = 0.01,
+) -> None: ...
+def dense_backward(
+    x: _Arr, weight: _Arr, y: _Arr, dout: _Arr, dyp: _Arr, dweight: _Arr, dbias: _Arr | None,
+    dx: _Arr | None, *, activation: str | None = None, negative_slope: float = 0.01,
+    activity_l1: float = 0.0, activity_l2: float = 0.0, weight_l1: float = 0.0,
+    weight_l2: float = 0.0,
+) -> None: ...
+def activation(
+    x: _Arr, out: _Arr, activation: str | None, negative_slope: float = 0.01
+) -> None: ...
+def gemm_blocking(dtype: npt.DTypeLike) -> dict[str, int]: ...
