@@ -292,6 +292,10 @@ class ModelCheckpoint(Callback):
         self.last_path: str | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        from .nn.sequential import Sequential
+
+        if not isinstance(self.model, Sequential):
+            raise TypeError("ModelCheckpoint needs a convergent.nn.Sequential model")
         if self.save_best_only:
             _check_monitor(self)
         self.best = math.inf if self.mode == "min" else -math.inf
