@@ -150,17 +150,19 @@ void register_optim(py::module_& m) {
   m.def("check_sgd", [](double lr, double momentum, double dampening, double weight_decay,
                         bool nesterov) {
     check(SgdHyper{lr, momentum, dampening, weight_decay, nesterov, false});
-  });
+  }, py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"),
+     py::arg("nesterov"));
   m.def("check_adam", [](double lr, double beta1, double beta2, double eps, double weight_decay) {
     check(AdamHyper{lr, beta1, beta2, eps, weight_decay, false, false, false});
-  });
+  }, py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"));
   m.def("check_adagrad", [](double lr, double lr_decay, double weight_decay, double eps) {
     check(AdagradHyper{lr, lr_decay, weight_decay, eps, false});
-  });
+  }, py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"));
   m.def("check_rmsprop", [](double lr, double alpha, double eps, double weight_decay,
                             double momentum) {
     check(RmspropHyper{lr, alpha, eps, weight_decay, momentum, false, false});
-  });
+  }, py::arg("lr"), py::arg("alpha"), py::arg("eps"), py::arg("weight_decay"),
+     py::arg("momentum"));
 }
 
 }  // namespace bind

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import _core
 from .optimizer import Optimizer
 
@@ -32,8 +30,12 @@ class Adagrad(Optimizer):
         maximize: bool = False,
     ) -> None:
         defaults = dict(
-            lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=maximize,
         )
         super().__init__(params, defaults)
 
@@ -43,11 +45,19 @@ class Adagrad(Optimizer):
             raise ValueError(f"initial_accumulator_value must be a finite number >= 0, got {v!r}")
         _core.check_adagrad(g["lr"], g["lr_decay"], g["weight_decay"], g["eps"])
 
-    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
-        return {"step": 0, "sum": np.full_like(p, g["initial_accumulator_value"])}
+    def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
+        return {"sum": g["initial_accumulator_value"]}
 
     def _run(self, g, params, grads, states, old_states, dry_run):
         _core.adagrad_step(
-            params, grads, [s["sum"] for s in states], [s["step"] for s in states],
-            g["lr"], g["lr_decay"], g["weight_decay"], g["eps"], bool(g["maximize"]), dry_run,
+            params,
+            grads,
+            [s["sum"] for s in states],
+            [s["step"] for s in states],
+            g["lr"],
+            g["lr_decay"],
+            g["weight_decay"],
+            g["eps"],
+            bool(g["maximize"]),
+            dry_run,
         )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import _core
 from .optimizer import Optimizer
 
@@ -39,7 +37,11 @@ class Adam(Optimizer):
         maximize: bool = False,
     ) -> None:
         defaults = dict(
-            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
             maximize=maximize,
         )
         super().__init__(params, defaults)
@@ -50,22 +52,30 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _core.check_adam(g["lr"], betas[0], betas[1], g["eps"], g["weight_decay"])
 
-    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
-        st = {"step": 0, "exp_avg": np.zeros_like(p), "exp_avg_sq": np.zeros_like(p)}
+    def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
+        spec = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
         if g["amsgrad"]:
-            st["max_exp_avg_sq"] = np.zeros_like(p)
-        return st
+            spec["max_exp_avg_sq"] = 0.0
+        return spec
 
     def _run(self, g, params, grads, states, old_states, dry_run):
         amsgrad = bool(g["amsgrad"])
         _core.adam_step(
-            params, grads,
+            params,
+            grads,
             [s["exp_avg"] for s in states],
             [s["exp_avg_sq"] for s in states],
             [s["max_exp_avg_sq"] for s in states] if amsgrad else None,
             [s["step"] for s in states],
-            g["lr"], g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"],
-            amsgrad, bool(g["maximize"]), self._decoupled, dry_run,
+            g["lr"],
+            g["betas"][0],
+            g["betas"][1],
+            g["eps"],
+            g["weight_decay"],
+            amsgrad,
+            bool(g["maximize"]),
+            self._decoupled,
+            dry_run,
         )
 
 

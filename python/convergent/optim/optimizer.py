@@ -23,7 +23,9 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
     if isinstance(params, np.ndarray):
         return [params]
     if not isinstance(params, Iterable) or isinstance(params, (str, bytes, dict)):
-        raise TypeError(f"{where} must be an array or a list of arrays, got {type(params).__name__}")
+        raise TypeError(
+            f"{where} must be an array or a list of arrays, got {type(params).__name__}"
+        )
     out = list(params)
     for i, p in enumerate(out):
         if not isinstance(p, np.ndarray):
@@ -32,7 +34,7 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
 
 
 class Optimizer:
-    """Base class. Subclasses define ``_state_keys``, ``_init_state``, ``_check`` and ``_run``."""
+    """Base class. Subclasses define ``_state_spec``, ``_check`` and ``_run``."""
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -113,17 +115,19 @@ class Optimizer:
                 self.state[i] = new_state[i]
 
     def _next_state(self, i: int, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        """The state a successful step leaves (new buffers are allocated, not yet stored)."""
+        """The state a successful step leaves: missing buffers are allocated (not yet stored)
+        and the step count advanced. Existing buffers are the same arrays (updated in place)."""
         st = dict(self.state.get(i, {}))
-        fresh = self._init_state(p, group)
-        for k, v in fresh.items():
-            st.setdefault(k, v)
-        if "step" in st:
-            st["step"] = int(st["step"]) + 1
+        for name, fill in self._state_spec(group).items():
+            if name not in st:
+                st[name] = np.full_like(p, fill)
+        st["step"] = int(st.get("step", 0)) + 1
         return st
 
     # ---- subclass hooks ---------------------------------------------------------------------
-    def _init_state(self, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
+    def _state_spec(self, group: dict[str, Any]) -> dict[str, float]:
+        """The state buffers a parameter needs under ``group``'s settings, with their initial
+        fill value (each buffer has the parameter's shape and dtype)."""
         raise NotImplementedError
 
     def _check(self, group: dict[str, Any]) -> None:
@@ -200,4 +204,3 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
-

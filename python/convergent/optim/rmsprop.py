@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import _core
 from .optimizer import Optimizer
 
@@ -35,29 +33,41 @@ class RMSprop(Optimizer):
         maximize: bool = False,
     ) -> None:
         defaults = dict(
-            lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-            centered=centered, maximize=maximize,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
         )
         super().__init__(params, defaults)
 
     def _check(self, g: dict[str, Any]) -> None:
         _core.check_rmsprop(g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"])
 
-    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
-        st: dict[str, Any] = {"step": 0, "square_avg": np.zeros_like(p)}
+    def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
+        spec = {"square_avg": 0.0}
         if g["momentum"] != 0:
-            st["momentum_buffer"] = np.zeros_like(p)
+            spec["momentum_buffer"] = 0.0
         if g["centered"]:
-            st["grad_avg"] = np.zeros_like(p)
-        return st
+            spec["grad_avg"] = 0.0
+        return spec
 
     def _run(self, g, params, grads, states, old_states, dry_run):
         centered, momentum = bool(g["centered"]), g["momentum"] != 0
         _core.rmsprop_step(
-            params, grads,
+            params,
+            grads,
             [s["square_avg"] for s in states],
             [s["grad_avg"] for s in states] if centered else None,
             [s["momentum_buffer"] for s in states] if momentum else None,
-            g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"],
-            centered, bool(g["maximize"]), dry_run,
+            g["lr"],
+            g["alpha"],
+            g["eps"],
+            g["weight_decay"],
+            g["momentum"],
+            centered,
+            bool(g["maximize"]),
+            dry_run,
         )

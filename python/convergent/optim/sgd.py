@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .. import _core
 from .optimizer import Optimizer
 
@@ -49,8 +47,8 @@ class SGD(Optimizer):
     def _check(self, g: dict[str, Any]) -> None:
         _core.check_sgd(g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"])
 
-    def _init_state(self, p: np.ndarray, g: dict[str, Any]) -> dict[str, Any]:
-        return {"momentum_buffer": np.zeros_like(p)} if g["momentum"] != 0 else {}
+    def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
+        return {"momentum_buffer": 0.0} if g["momentum"] != 0 else {}
 
     def _run(self, g, params, grads, states, old_states, dry_run):
         momentum = g["momentum"] != 0
@@ -58,6 +56,15 @@ class SGD(Optimizer):
         # steps == 1 tells the kernel to seed a new momentum buffer with the gradient.
         steps = [2 if "momentum_buffer" in s else 1 for s in old_states]
         _core.sgd_step(
-            params, grads, bufs, steps, g["lr"], g["momentum"], g["dampening"],
-            g["weight_decay"], bool(g["nesterov"]), bool(g["maximize"]), dry_run,
+            params,
+            grads,
+            bufs,
+            steps,
+            g["lr"],
+            g["momentum"],
+            g["dampening"],
+            g["weight_decay"],
+            bool(g["nesterov"]),
+            bool(g["maximize"]),
+            dry_run,
         )

@@ -26,8 +26,19 @@ def _grad(param, grad, weight_decay, maximize):
     return g
 
 
-def sgd_step(param, grad, momentum_buffer, *, first_step, lr, momentum=0.0, dampening=0.0,
-             weight_decay=0.0, nesterov=False, maximize=False):
+def sgd_step(
+    param,
+    grad,
+    momentum_buffer,
+    *,
+    first_step,
+    lr,
+    momentum=0.0,
+    dampening=0.0,
+    weight_decay=0.0,
+    nesterov=False,
+    maximize=False,
+):
     """SGD with momentum (torch.optim.SGD; Nesterov: Sutskever et al. 2013).
 
     ``g += wd*p``; ``b = g`` on the first step else ``b = momentum*b + (1-dampening)*g``;
@@ -44,9 +55,23 @@ def sgd_step(param, grad, momentum_buffer, *, first_step, lr, momentum=0.0, damp
     param[...] = param + g * _c(-lr, param)
 
 
-def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1=0.9,
-              beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
-              decoupled=False):
+def adam_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    *,
+    step,
+    lr,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    maximize=False,
+    decoupled=False,
+):
     """Adam (Kingma & Ba 2015) / AdamW (Loshchilov & Hutter 2019), torch.optim Algorithm 1.
 
     ``m += (1-b1)(g-m)``; ``v = b2 v + (1-b2) g²``; ``v̂ = max(v̂, v)`` (AMSGrad, over the raw v);
@@ -73,8 +98,9 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, bet
     param[...] = p + (m / denom) * _c(-(lr / bc1), param)
 
 
-def adagrad_step(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0,
-                 eps=1e-10, maximize=False):
+def adagrad_step(
+    param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10, maximize=False
+):
     """Adagrad (Duchi et al. 2011), torch.optim.Adagrad.
 
     ``clr = lr / (1 + (t-1) lr_decay)``; ``s += g²``; ``p -= clr · g / (sqrt(s) + eps)``.
@@ -86,8 +112,21 @@ def adagrad_step(param, grad, state_sum, *, step, lr, lr_decay=0.0, weight_decay
     param[...] = param + (g / (np.sqrt(s) + _c(eps, param))) * _c(-clr, param)
 
 
-def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99,
-                 eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+def rmsprop_step(
+    param,
+    grad,
+    square_avg,
+    grad_avg,
+    momentum_buffer,
+    *,
+    lr,
+    alpha=0.99,
+    eps=1e-8,
+    weight_decay=0.0,
+    momentum=0.0,
+    centered=False,
+    maximize=False,
+):
     """RMSprop (Hinton 2012; centered: Graves 2013), torch.optim.RMSprop.
 
     ``v = α v + (1-α) g²``; centered: ``a += (1-α)(g-a)``, ``d = sqrt(v - a²) + eps``, else
