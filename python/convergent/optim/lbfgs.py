@@ -20,11 +20,12 @@ trajectory to rounding.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ._closure import Closure, FlatParams, int_at_least, nonneg
 from .optimizer import Optimizer
 
 __all__ = ["LBFGS"]
@@ -126,78 +127,6 @@ def _strong_wolfe(obj_func, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
     return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
 
 
-def _int_at_least(value: Any, name: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-
-
-def _nonneg(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value}")
-
-
-class Closure:
-    """Calls a user closure and checks its result: (loss, grads) -> (float, flat gradient)."""
-
-    def __init__(self, fn: Callable[[], Any], params: list[np.ndarray], n_out: int) -> None:
-        if not callable(fn):
-            raise TypeError(f"closure must be callable, got {type(fn).__name__}")
-        self.fn, self.params, self.n_out = fn, params, n_out
-        self.dtype = params[0].dtype
-
-    def __call__(self) -> tuple:
-        out = self.fn()
-        if not isinstance(out, (tuple, list)) or len(out) != self.n_out:
-            raise TypeError(f"closure must return a tuple of {self.n_out} items")
-        loss = out[0]
-        if isinstance(loss, np.ndarray) and loss.size == 1:
-            loss = loss.reshape(())[()]
-        if isinstance(loss, bool) or not isinstance(loss, (int, float, np.integer, np.floating)):
-            raise TypeError(f"closure's loss must be a real number, got {type(loss).__name__}")
-        return (float(loss), self.flatten(out[1]), *out[2:])
-
-    def flatten(self, grads: Any) -> np.ndarray:
-        if isinstance(grads, np.ndarray) or not isinstance(grads, Sequence):
-            raise TypeError("closure's grads must be a list of arrays (one per parameter)")
-        if len(grads) != len(self.params):
-            raise ValueError(f"closure returned {len(grads)} grads for {len(self.params)} params")
-        flat = []
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if g is None:
-                flat.append(np.zeros(p.size, self.dtype))
-                continue
-            g = np.asarray(g)
-            if g.dtype.kind not in "fiu":
-                raise TypeError(f"closure's grads[{i}] has dtype {g.dtype}; expected real numbers")
-            if g.shape != p.shape:
-                raise ValueError(f"closure's grads[{i}] has shape {g.shape}; param is {p.shape}")
-            flat.append(g.astype(self.dtype, copy=False).ravel())
-        return np.concatenate(flat)
-
-
-class FlatParams:
-    """The parameters seen as one flat vector: read, axpy and restore without per-element loops."""
-
-    def __init__(self, params: list[np.ndarray]) -> None:
-        self.params = params
-        self.offsets = np.cumsum([0] + [p.size for p in params])
-
-    def add(self, t: float, d: np.ndarray) -> None:
-        for p, a, b in zip(self.params, self.offsets[:-1], self.offsets[1:]):
-            p += t * d[a:b].reshape(p.shape)
-
-    def get(self) -> list[np.ndarray]:
-        return [p.copy() for p in self.params]
-
-    def set(self, values: list[np.ndarray]) -> None:
-        for p, v in zip(self.params, values):
-            np.copyto(p, v)
-
-
 class LBFGS(Optimizer):
     """L-BFGS, torch.optim.LBFGS semantics (see the module docstring for the algorithm).
 
@@ -219,7 +148,7 @@ class LBFGS(Optimizer):
         history_size: int = 100,
         line_search_fn: str | None = None,
     ) -> None:
-        _int_at_least(max_iter, "max_iter", 1)
+        int_at_least(max_iter, "max_iter", 1)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults = dict(
@@ -243,12 +172,12 @@ class LBFGS(Optimizer):
         super().add_param_group(group)
 
     def _check(self, g: dict[str, Any]) -> None:
-        _nonneg(g["lr"], "lr")
-        _int_at_least(g["max_iter"], "max_iter", 1)
-        _int_at_least(g["max_eval"], "max_eval", 1)
-        _nonneg(g["tolerance_grad"], "tolerance_grad")
-        _nonneg(g["tolerance_change"], "tolerance_change")
-        _int_at_least(g["history_size"], "history_size", 1)
+        nonneg(g["lr"], "lr")
+        int_at_least(g["max_iter"], "max_iter", 1)
+        int_at_least(g["max_eval"], "max_eval", 1)
+        nonneg(g["tolerance_grad"], "tolerance_grad")
+        nonneg(g["tolerance_change"], "tolerance_change")
+        int_at_least(g["history_size"], "history_size", 1)
         if g["line_search_fn"] not in (None, "strong_wolfe"):
             raise ValueError(
                 f"line_search_fn must be None or 'strong_wolfe', got {g['line_search_fn']!r}"

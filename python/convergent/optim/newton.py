@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .lbfgs import Closure, FlatParams, _int_at_least, _nonneg
+from ._closure import Closure, FlatParams, int_at_least, nonneg
 from .optimizer import Optimizer
 
 __all__ = ["Newton"]
@@ -77,15 +77,15 @@ class Newton(Optimizer):
         super().add_param_group(group)
 
     def _check(self, g: dict[str, Any]) -> None:
-        _nonneg(g["lr"], "lr")
-        _nonneg(g["damping"], "damping")
-        _int_at_least(g["max_iter"], "max_iter", 1)
-        _nonneg(g["tolerance_grad"], "tolerance_grad")
-        _nonneg(g["tolerance_change"], "tolerance_change")
-        _nonneg(g["c1"], "c1")
+        nonneg(g["lr"], "lr")
+        nonneg(g["damping"], "damping")
+        int_at_least(g["max_iter"], "max_iter", 1)
+        nonneg(g["tolerance_grad"], "tolerance_grad")
+        nonneg(g["tolerance_change"], "tolerance_change")
+        nonneg(g["c1"], "c1")
         if not g["c1"] < 1:
             raise ValueError(f"c1 must be in [0, 1), got {g['c1']}")
-        _int_at_least(g["max_ls"], "max_ls", 1)
+        int_at_least(g["max_ls"], "max_ls", 1)
         if g["line_search"] not in (None, "armijo"):
             raise ValueError(f"line_search must be 'armijo' or None, got {g['line_search']!r}")
 
