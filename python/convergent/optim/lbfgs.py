@@ -183,15 +183,20 @@ class LBFGS(Optimizer):
                 f"line_search_fn must be None or 'strong_wolfe', got {g['line_search_fn']!r}"
             )
 
-    def step(self, closure: Callable[[], Any]) -> float:  # type: ignore[override]
-        """Runs up to ``max_iter`` L-BFGS iterations; returns the loss at the starting point."""
+    def step(  # type: ignore[override]
+        self, closure: Callable[[], Any], callback: Callable[[float], Any] | None = None
+    ) -> float:
+        """Runs up to ``max_iter`` L-BFGS iterations; returns the loss at the starting point.
+
+        ``callback(loss)`` (optional) is called after each iteration whose new point was
+        evaluated (all of them with the line search; without it, all but a step's last one)."""
         group = self.param_groups[0]
         self._check(group)
         fn = Closure(closure, self._params, 2)
         saved_params = self._flat_params.get()
         saved_state = self.state.get(0)
         try:
-            return self._step(group, fn)
+            return self._step(group, fn, callback)
         except BaseException:
             self._flat_params.set(saved_params)
             if saved_state is None:
@@ -200,7 +205,7 @@ class LBFGS(Optimizer):
                 self.state[0] = saved_state
             raise
 
-    def _step(self, group: dict[str, Any], closure: Closure) -> float:
+    def _step(self, group: dict[str, Any], closure: Closure, callback=None) -> float:
         lr = float(group["lr"])
         max_iter, max_eval = group["max_iter"], group["max_eval"]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
@@ -282,6 +287,8 @@ class LBFGS(Optimizer):
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
+            if callback is not None and ls_func_evals > 0:
+                callback(loss)
 
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
