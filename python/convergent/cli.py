@@ -1,12 +1,25 @@
-"""The ``convergent`` command line."""
+"""The ``convergent`` command line: ``info``, ``demo`` and ``bench``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import re
+import subprocess
 import sys
+from pathlib import Path
 
 from . import __version__, _core
+
+#: The comparison runners ``convergent bench`` knows, in the order it runs them.
+BENCHMARKS = {
+    "optim": "compare_optim.py",
+    "gemm": "compare_gemm.py",
+    "dense": "compare_dense.py",
+    "epoch": "compare_epoch.py",
+    "sklearn": "compare_sklearn.py",
+}
 
 
 def _info(_: argparse.Namespace) -> int:
@@ -18,11 +31,157 @@ def _info(_: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    try:
+        import matplotlib  # noqa: F401
+        import sklearn  # noqa: F401
+
+        if not args.no_progress:
+            import tqdm  # noqa: F401
+    except ImportError as exc:
+        print(f"convergent demo needs {exc.name}: pip install 'convergent[demo]'", file=sys.stderr)
+        return 2
+    names = [o.strip().lower() for o in args.optimizers.split(",") if o.strip()]
+    try:
+        demo.run(
+            names,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            output=args.output,
+            progress=not args.no_progress,
+        )
+    except ValueError as exc:
+        print(f"convergent demo: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ---- bench --------------------------------------------------------------------------------------
+def find_bench_dir(explicit: str | None = None) -> Path | None:
+    """The repository's bench/ directory: ``--bench-dir``, ``$CONVERGENT_BENCH_DIR``, or the
+    first ``bench/`` holding a compare_*.py found walking up from the current directory and from
+    this package's source location (bench/ is not part of the installed package)."""
+    for cand in (explicit, os.environ.get("CONVERGENT_BENCH_DIR")):
+        if cand:
+            return Path(cand) if Path(cand).is_dir() else None
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for d in (start, *start.parents):
+            b = d / "bench"
+            if b.is_dir() and any(b.glob("compare_*.py")):
+                return b
+    return None
+
+
+_RATIO = re.compile(r"^(\d+(?:\.\d+)?)x$")
+
+
+def parse_ratios(text: str, bench: str) -> list[tuple[str, str, str, str]]:
+    """(benchmark, case, peer, ratio) from a runner's plain-text table: the header row has
+    columns named ``vs <peer>``, the data rows ``<number>x`` in them (columns separated by two
+    or more spaces; the case is the cells before the first column naming convergent)."""
+    rows: list[tuple[str, str, str, str]] = []
+    header: list[str] | None = None
+    for line in text.splitlines():
+        cells = [c.strip() for c in re.split(r"\s{2,}", line.strip()) if c.strip()]
+        if any(c.startswith("vs ") for c in cells):
+            header = cells
+            continue
+        if header is None or len(cells) != len(header):
+            header = None if not cells else header
+            continue
+        first = next((i for i, h in enumerate(header) if "convergent" in h), 1) or 1
+        case = " ".join(cells[:first])
+        for h, c in zip(header, cells):
+            if h.startswith("vs ") and _RATIO.match(c):
+                rows.append((bench, case, h[3:], c))
+    return rows
+
+
+def _bench(args: argparse.Namespace) -> int:
+    bench_dir = find_bench_dir(args.bench_dir)
+    if bench_dir is None:
+        print(
+            "convergent bench: no bench/ directory found; run it from the repository or pass "
+            "--bench-dir (bench/ is not installed with the package)",
+            file=sys.stderr,
+        )
+        return 2
+    wanted = list(BENCHMARKS) if not args.only else [s.strip() for s in args.only.split(",")]
+    unknown = [w for w in wanted if w not in BENCHMARKS]
+    if unknown:
+        print(
+            f"convergent bench: unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    summary: list[tuple[str, str, str, str]] = []
+    for name in wanted:
+        script = bench_dir / BENCHMARKS[name]
+        if not script.is_file():
+            print(f"== {name}: {script.name} not present, skipped\n")
+            continue
+        cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+        print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        print(r.stdout, end="" if r.stdout.endswith("\n") else "\n")
+        if r.returncode != 0:
+            print(f"[{name} failed with exit code {r.returncode}]\n{r.stderr[-2000:]}")
+        summary += parse_ratios(r.stdout, name)
+        print(flush=True)
+    if summary:
+        print("Summary: time of the peer / time of convergent (> 1: convergent is faster)")
+        head = ("benchmark", "case", "peer", "ratio")
+        widths = [max(len(r[i]) for r in [head, *summary]) for i in range(4)]
+        for r in [head, *summary]:
+            print(
+                "  ".join(
+                    c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+                )
+            )
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="convergent", description=__doc__)
     parser.add_argument("--version", action="version", version=f"convergent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, ISA, threads, OpenMP").set_defaults(func=_info)
+
+    from .demo import OPTIMIZERS
+
+    d = sub.add_parser("demo", help="compare the optimizers on digits and on Rosenbrock")
+    d.add_argument(
+        "--epochs", type=_positive_int, default=30, help="epochs per optimizer (default 30)"
+    )
+    d.add_argument(
+        "--batch-size", type=_positive_int, default=64, help="mini-batch size (default 64)"
+    )
+    d.add_argument("--output", default="convergence.png", help="figure file (default %(default)s)")
+    d.add_argument(
+        "--optimizers", default=",".join(OPTIMIZERS), help="comma-separated subset of: %(default)s"
+    )
+    d.add_argument("--seed", type=int, default=0, help="data split and initial weights")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    d.set_defaults(func=_demo)
+
+    b = sub.add_parser("bench", help="run the comparison runners in the repository's bench/")
+    b.add_argument("--quick", action="store_true", help="short runs (passed to each runner)")
+    b.add_argument("--only", help=f"comma-separated subset of: {','.join(BENCHMARKS)}")
+    b.add_argument("--bench-dir", help="the bench/ directory (default: found from the cwd)")
+    b.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -112,8 +112,11 @@ def _check_params(est: Any) -> list[int]:
         v = getattr(est, name)
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise ValueError(f"{name} must be a real number, got {v!r}")
-        ok = np.isfinite(v) and (v >= lo if closed else v > lo) and (hi is None or v < hi or (
-            v == hi and name == "momentum"))
+        ok = (
+            np.isfinite(v)
+            and (v >= lo if closed else v > lo)
+            and (hi is None or v < hi or (v == hi and name == "momentum"))
+        )
         if not ok:
             raise ValueError(f"{name} = {v!r} is out of range")
     for name in ("max_iter", "n_iter_no_change", "max_fun"):
@@ -164,10 +167,9 @@ class MLPMixin:
         self.t_ = 0
         self.loss_curve_ = []
         self._no_improvement_count = 0
-        if self.early_stopping:
-            self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
-        else:
-            self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self.best_loss_ = None if self.early_stopping else np.inf
 
     def _make_optimizer(self, params: list[np.ndarray]) -> Any:
         name, lr = self._optimizer_name(), self.learning_rate_init
@@ -220,9 +222,13 @@ class MLPMixin:
     def _train_lbfgs(self, X: np.ndarray, Y: np.ndarray) -> None:
         grads = self.model_.gradients()
         opt = optim.LBFGS(
-            self.model_.parameters(), max_iter=self.max_iter, max_eval=self.max_fun,
-            tolerance_grad=self.tol, history_size=10, line_search_fn="strong_wolfe",
-        )  # fmt: skip
+            self.model_.parameters(),
+            max_iter=self.max_iter,
+            max_eval=self.max_fun,
+            tolerance_grad=self.tol,
+            history_size=10,
+            line_search_fn="strong_wolfe",
+        )
         self.loss_curve_ = []
         opt.step(lambda: (self._loss_and_grads(X, Y), grads), callback=self.loss_curve_.append)
         st = opt.state.get(0, {})
@@ -249,9 +255,13 @@ class MLPMixin:
         if self.early_stopping:
             stratify = y_raw if self._stratify() else None
             X, X_val, Y, _, _, y_val = train_test_split(
-                X, Y, y_raw, random_state=self._random_state,
-                test_size=self.validation_fraction, stratify=stratify,
-            )  # fmt: skip
+                X,
+                Y,
+                y_raw,
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
             if X_val.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' or the "
@@ -265,8 +275,9 @@ class MLPMixin:
             if self.batch_size > n:
                 warnings.warn(
                     "Got `batch_size` less than 1 or larger than sample size. It is going to be "
-                    "clipped", stacklevel=3,
-                )  # fmt: skip
+                    "clipped",
+                    stacklevel=3,
+                )
             bs = int(np.clip(self.batch_size, 1, n))
         schedule = self.learning_rate != "constant" and self._optimizer_name() != "adam"
         grads = self.model_.gradients()

@@ -225,9 +225,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
         X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=np.dtype(self.dtype),
-            order="C", reset=reset,
-        )  # fmt: skip
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            dtype=np.dtype(self.dtype),
+            order="C",
+            reset=reset,
+        )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
