@@ -19,15 +19,15 @@ __all__ = ["OPTIMIZERS", "rosenbrock", "rosenbrock_paths", "run", "train_digits"
 
 #: name -> (label, convergent.optim class, kwargs for the digits MLP, kwargs on Rosenbrock)
 OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
-    "sgd": ("SGD", "SGD", {"lr": 0.1}, {"lr": 1e-3}),
-    "momentum": ("Momentum", "SGD", {"lr": 0.02, "momentum": 0.9}, {"lr": 2e-4, "momentum": 0.9}),
+    "sgd": ("SGD", "SGD", {"lr": 0.1}, {"lr": 6e-4}),
+    "momentum": ("Momentum", "SGD", {"lr": 0.02, "momentum": 0.9}, {"lr": 1e-4, "momentum": 0.9}),
     "nesterov": (
         "Nesterov",
         "SGD",
         {"lr": 0.02, "momentum": 0.9, "nesterov": True},
-        {"lr": 2e-4, "momentum": 0.9, "nesterov": True},
+        {"lr": 1e-4, "momentum": 0.9, "nesterov": True},
     ),
-    "adagrad": ("AdaGrad", "Adagrad", {"lr": 0.05}, {"lr": 0.5}),
+    "adagrad": ("AdaGrad", "Adagrad", {"lr": 0.05}, {"lr": 0.3}),
     "rmsprop": ("RMSProp", "RMSprop", {"lr": 1e-3}, {"lr": 1e-2}),
     "adam": ("Adam", "Adam", {"lr": 2e-3}, {"lr": 0.05}),
     "adamw": ("AdamW", "AdamW", {"lr": 2e-3, "weight_decay": 1e-2}, {"lr": 0.05}),
@@ -35,7 +35,7 @@ OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         "L-BFGS",
         "LBFGS",
         {"max_iter": 5, "history_size": 20, "line_search_fn": "strong_wolfe"},
-        {"max_iter": 1, "line_search_fn": "strong_wolfe"},
+        {"max_iter": 1, "max_eval": 25, "line_search_fn": "strong_wolfe"},
     ),
 }
 START = (-1.5, 2.0)
@@ -51,7 +51,7 @@ def rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
     return f, g
 
 
-def rosenbrock_paths(names: list[str], steps: int = 400) -> dict[str, np.ndarray]:
+def rosenbrock_paths(names: list[str], steps: int = 1000) -> dict[str, np.ndarray]:
     """Each optimizer's iterates on the 2-D Rosenbrock function from ``START``."""
     from . import optim
 
@@ -96,7 +96,15 @@ def _model(seed: int):
     )
 
 
-def _fit_lbfgs(model, loss, opt, X, y, epochs, progress):
+def _bar(label: str, epochs: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=epochs, desc=f"{label:<9}", unit="epoch", leave=True)
+
+
+def _fit_lbfgs(model, loss, opt, X, y, epochs, bar):
     """Full-batch L-BFGS: each epoch is one ``step`` of ``max_iter`` iterations."""
     grads = model.gradients()
 
@@ -105,15 +113,13 @@ def _fit_lbfgs(model, loss, opt, X, y, epochs, progress):
         model.backward(loss.backward())
         return value, grads
 
-    bar = range(epochs)
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(bar, desc="L-BFGS", leave=False)
     curve = []
-    for _ in bar:
+    for _ in range(epochs):
         opt.step(closure)
         curve.append(loss.forward(model.forward(X, training=False), y) + model.penalty())
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{curve[-1]:.4f}")
     return curve
 
 
@@ -126,23 +132,26 @@ def train_digits(name: str, epochs: int, batch_size: int, seed: int, progress: b
     model = _model(seed)
     loss = cg.nn.SoftmaxCrossEntropy()
     opt = getattr(cg.optim, cls)(model.parameters(), **kw)
+    bar = _bar(label, epochs, progress)
     t0 = time.perf_counter()
     if cls == "LBFGS":
-        curve = _fit_lbfgs(model, loss, opt, Xtr, ytr, epochs, progress)
+        curve = _fit_lbfgs(model, loss, opt, Xtr, ytr, epochs, bar)
     else:
+
+        class Bar(cg.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
+
         hist = cg.fit(
-            model,
-            loss,
-            opt,
-            Xtr,
-            ytr,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            progress=progress,
-        )
+            model, loss, opt, Xtr, ytr, epochs=epochs, batch_size=batch_size, seed=seed,
+            progress=False, callbacks=[Bar()],
+        )  # fmt: skip
         curve = list(hist.history["loss"])
     seconds = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
     acc = loss.accuracy(model.forward(Xva, training=False), yva)
     return {
         "optimizer": label,
@@ -200,12 +209,13 @@ def plot(rows: list[dict], paths: dict[str, np.ndarray], output: str) -> None:
     ax2.contour(gx, gy, gz, levels=np.logspace(-1, 3.5, 18), cmap="Greys", linewidths=0.6)
     for r in rows:
         p = paths[r["name"]]
-        ax2.plot(p[:, 0], p[:, 1], ".-", ms=2, lw=1, label=r["optimizer"])
+        (line,) = ax2.plot(p[:, 0], p[:, 1], "-", lw=1.2, alpha=0.8, label=r["optimizer"])
+        ax2.plot(p[-1, 0], p[-1, 1], "o", ms=6, color=line.get_color())
     ax2.plot(*START, "ko")
     ax2.plot(1, 1, "r*", ms=12)
     ax2.set_xlim(-2, 2)
     ax2.set_ylim(-1, 3)
-    ax2.set_title(f"Rosenbrock from {START}")
+    ax2.set_title(f"Rosenbrock from {START}: paths and end points")
     ax2.legend(fontsize=8)
     fig.savefig(output, dpi=110)
 

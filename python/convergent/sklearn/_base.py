@@ -21,6 +21,7 @@ end of each epoch, and a ``ConvergenceWarning`` when ``max_iter`` epochs are use
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any
 
@@ -287,7 +288,7 @@ class MLPMixin:
             if self.shuffle:
                 idx = shuffle(idx, random_state=self._random_state)
             total = 0.0
-            for sl in gen_batches(n, bs):
+            for sl in gen_batches(n, bs, min_batch_size=2 if self.batch_norm else 0):
                 if self.shuffle:
                     xb, yb = X.take(idx[sl], axis=0), Y.take(idx[sl], axis=0)
                 else:
@@ -352,10 +353,22 @@ class MLPMixin:
                 self._no_improvement_count = 0
             self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Arrays may come back read-only (e.g. joblib's memory-mapped loading) while the layers
+        # and the optimizer write into theirs: work on private copies (deepcopy keeps the
+        # sharing between the model's parameters, coefs_/intercepts_ and the optimizer).
+        if "model_" in state:
+            state = copy.deepcopy(state)
+        super().__setstate__(state)
+
     def _fit_common(self, X, y, incremental: bool):
         sizes = _check_params(self)
         first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, Y, y_raw = self._validate_input(X, y, incremental, reset=first)
+        if self.batch_norm and X.shape[0] < 2:
+            raise ValueError(
+                f"batch_norm needs batches of 2 rows or more; got n_samples = {X.shape[0]}"
+            )
         self._random_state = check_random_state(self.random_state)
         if first:
             self._head = _Head(self._out_kind())
