@@ -2,9 +2,11 @@
 #include "common/dispatch.h"
 
 #include "optim/kernels.h"
+#include "nn/kernels.h"
 
 namespace cg {
 
 CG_DISPATCH_TABLE(OptimKernels, optim_kernels)
+CG_DISPATCH_TABLE(NnKernels, nn_kernels)
 
 }  // namespace cg

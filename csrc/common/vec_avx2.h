@@ -45,6 +45,21 @@ struct Vec<float> {
     return {_mm256_blendv_ps(m, b.v, _mm256_cmp_ps(b.v, b.v, _CMP_UNORD_Q))};
   }
   friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+  // --- added for the nn kernels (activations, exp) ---
+  friend Vec abs(Vec a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+  // a > b ? x : y per lane (an unordered compare is false, so NaN in a or b selects y).
+  friend Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+    return {_mm256_blendv_ps(y.v, x.v, _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ))};
+  }
+  // Nearest integer, ties to even.
+  friend Vec round_even(Vec a) {
+    return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+  }
+  // 2^n for integer-valued n in [-126, 127].
+  friend Vec pow2i(Vec n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+  }
 };
 
 template <>
@@ -81,6 +96,22 @@ struct Vec<double> {
     return {_mm256_blendv_pd(m, b.v, _mm256_cmp_pd(b.v, b.v, _CMP_UNORD_Q))};
   }
   friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+  // --- added for the nn kernels (activations, exp) ---
+  friend Vec abs(Vec a) { return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)}; }
+  // a > b ? x : y per lane (an unordered compare is false, so NaN in a or b selects y).
+  friend Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+    return {_mm256_blendv_pd(y.v, x.v, _mm256_cmp_pd(a.v, b.v, _CMP_GT_OQ))};
+  }
+  // Nearest integer, ties to even.
+  friend Vec round_even(Vec a) {
+    return {_mm256_round_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+  }
+  // 2^n for integer-valued n in [-1022, 1023].
+  friend Vec pow2i(Vec n) {
+    const __m256i i = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.v));
+    const __m256i e = _mm256_add_epi64(i, _mm256_set1_epi64x(1023));
+    return {_mm256_castsi256_pd(_mm256_slli_epi64(e, 52))};
+  }
 };
 
 }  // namespace CG_NS

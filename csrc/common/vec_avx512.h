@@ -46,6 +46,21 @@ struct Vec<float> {
     return {_mm512_mask_blend_ps(nan_b, _mm512_min_ps(b.v, a.v), b.v)};
   }
   friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  // --- added for the nn kernels (activations, exp) ---
+  friend Vec abs(Vec a) { return {_mm512_abs_ps(a.v)}; }
+  // a > b ? x : y per lane (an unordered compare is false, so NaN in a or b selects y).
+  friend Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+    return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ), y.v, x.v)};
+  }
+  // Nearest integer, ties to even.
+  friend Vec round_even(Vec a) {
+    return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+  }
+  // 2^n for integer-valued n in [-126, 127].
+  friend Vec pow2i(Vec n) {
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+  }
 };
 
 template <>
@@ -84,6 +99,22 @@ struct Vec<double> {
     return {_mm512_mask_blend_pd(nan_b, _mm512_min_pd(b.v, a.v), b.v)};
   }
   friend Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+  // --- added for the nn kernels (activations, exp) ---
+  friend Vec abs(Vec a) { return {_mm512_abs_pd(a.v)}; }
+  // a > b ? x : y per lane (an unordered compare is false, so NaN in a or b selects y).
+  friend Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+    return {_mm512_mask_blend_pd(_mm512_cmp_pd_mask(a.v, b.v, _CMP_GT_OQ), y.v, x.v)};
+  }
+  // Nearest integer, ties to even.
+  friend Vec round_even(Vec a) {
+    return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+  }
+  // 2^n for integer-valued n in [-1022, 1023].
+  friend Vec pow2i(Vec n) {
+    const __m512i i = _mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n.v));
+    const __m512i e = _mm512_add_epi64(i, _mm512_set1_epi64(1023));
+    return {_mm512_castsi512_pd(_mm512_slli_epi64(e, 52))};
+  }
 };
 
 }  // namespace CG_NS

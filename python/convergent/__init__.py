@@ -1,6 +1,12 @@
 """convergent: fast CPU training of neural networks with the optimizers and convergence
 techniques practitioners use, in C++/SIMD kernels held to a plain-NumPy reference."""
 
+try:
+    from . import _core
+except ImportError as _e:  # a bad CONVERGENT_ISA is a bad value, not a missing module
+    if "CONVERGENT_ISA" in str(_e):
+        raise ValueError(str(_e)) from None
+    raise
 from . import nn, optim, reference
 from ._core import (
     available_isas,
@@ -11,12 +17,16 @@ from ._core import (
     set_num_threads,
 )
 from ._version import __version__
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 
 __all__ = [
+    "GradcheckError",
+    "GradcheckReport",
     "__version__",
     "available_isas",
     "get_isa",
     "get_num_threads",
+    "gradcheck",
     "have_openmp",
     "nn",
     "optim",

@@ -36,6 +36,8 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
 class Optimizer:
     """Base class. Subclasses define ``_state_spec``, ``_check`` and ``_run``."""
 
+    _counts_steps = True  # keep a per-parameter "step" in the state (torch's SGD keeps none)
+
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
@@ -103,8 +105,9 @@ class Optimizer:
                 continue
             new_state = {i: self._next_state(i, flat[i], group) for i in live}
             plans.append((group, live, new_state))
-        # Validate everything (dry run) before the first write, then update.
-        for dry_run in (True, False):
+        # Validate every group (dry run) before the first write, then update. A single group
+        # needs no dry run: the kernel call validates all of its arguments before writing.
+        for dry_run in (True, False) if len(plans) > 1 else (False,):
             for group, live, new_state in plans:
                 params = [flat[i] for i in live]
                 gs = [grads[i] for i in live]
@@ -121,7 +124,8 @@ class Optimizer:
         for name, fill in self._state_spec(group).items():
             if name not in st:
                 st[name] = np.full_like(p, fill)
-        st["step"] = int(st.get("step", 0)) + 1
+        if self._counts_steps:
+            st["step"] = int(st.get("step", 0)) + 1
         return st
 
     # ---- subclass hooks ---------------------------------------------------------------------

@@ -3,6 +3,28 @@
 The tests hold the compiled fast path to these functions.
 """
 
+from . import activations, losses
+from .dense import (
+    activation,
+    activation_grad,
+    dense_backward,
+    dense_forward,
+    dense_penalty,
+    gemm,
+)
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 
-__all__ = ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
+__all__ = [
+    "activation",
+    "activation_grad",
+    "activations",
+    "adagrad_step",
+    "adam_step",
+    "dense_backward",
+    "dense_forward",
+    "dense_penalty",
+    "gemm",
+    "losses",
+    "rmsprop_step",
+    "sgd_step",
+]

@@ -1,0 +1,69 @@
+// Backward pass of the dense layer: the activation derivative fused into one pass over dout
+// (with the bias gradient), then the two GEMMs.
+#include <algorithm>
+
+#include "common/parallel.h"
+#include "nn/driver.h"
+
+namespace cg {
+namespace {
+
+constexpr std::size_t kStrip = 64;                     // columns per work item (multiple of 4x16)
+constexpr std::size_t kMinParallel = std::size_t(1) << 16;  // elements
+constexpr std::size_t kChunk = std::size_t(1) << 14;         // elements per penalty work item
+
+}  // namespace
+
+template <class T>
+void dense_backward(const DenseBackwardArgs<T>& a) {
+  const NnKernels<T>& kr = nn_kernels<T>();
+  // Each column strip is reduced by one thread, rows in order: db does not depend on threads.
+  const std::size_t strips = (a.out + kStrip - 1) / kStrip;
+  parallel_for(strips, a.batch * a.out, kMinParallel, [&](std::size_t s) {
+    const std::size_t j = s * kStrip, w = std::min(kStrip, a.out - j);
+    kr.act_backward(a.batch, w, a.out, a.dout + j, a.y + j, a.dyp + j, a.db ? a.db + j : nullptr,
+                    a.grad);
+  });
+
+  GemmArgs<T> g;  // dw = x^T @ dyp
+  g.m = a.in;
+  g.n = a.out;
+  g.k = a.batch;
+  g.a = a.x;
+  g.lda = a.in;
+  g.trans_a = true;
+  g.b = a.dyp;
+  g.ldb = a.out;
+  g.c = a.dw;
+  g.ldc = a.out;
+  gemm(g);
+
+  if (a.weight_l1 != T(0) || a.weight_2l2 != T(0)) {
+    const std::size_t n = a.in * a.out, chunks = (n + kChunk - 1) / kChunk;
+    parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
+      const std::size_t i = c * kChunk;
+      kr.weight_penalty_grad(std::min(kChunk, n - i), a.w + i, a.dw + i, a.weight_l1,
+                             a.weight_2l2);
+    });
+  }
+
+  if (a.dx) {  // dx = dyp @ w^T
+    GemmArgs<T> h;
+    h.m = a.batch;
+    h.n = a.in;
+    h.k = a.out;
+    h.a = a.dyp;
+    h.lda = a.out;
+    h.b = a.w;
+    h.ldb = a.out;
+    h.trans_b = true;
+    h.c = a.dx;
+    h.ldc = a.in;
+    gemm(h);
+  }
+}
+
+template void dense_backward<float>(const DenseBackwardArgs<float>&);
+template void dense_backward<double>(const DenseBackwardArgs<double>&);
+
+}  // namespace cg

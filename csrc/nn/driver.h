@@ -1,0 +1,65 @@
+// Portable drivers of the nn kernels: the blocked, threaded GEMM and the dense-layer backward pass.
+#pragma once
+#include <cstddef>
+
+#include "nn/kernels.h"
+
+namespace cg {
+
+// C = act(op(A) @ op(B) + (accumulate ? C : 0) + bias), all row-major.
+// op(A) is m x k: A is m x k (lda >= k) or, when trans_a, k x m (lda >= m); likewise op(B) is
+// k x n from B (k x n, or n x k when trans_b). bias (n elements) may be null.
+template <class T>
+struct GemmArgs {
+  std::size_t m = 0, n = 0, k = 0;
+  const T* a = nullptr;
+  std::size_t lda = 0;
+  bool trans_a = false;
+  const T* b = nullptr;
+  std::size_t ldb = 0;
+  bool trans_b = false;
+  T* c = nullptr;
+  std::size_t ldc = 0;
+  bool accumulate = false;
+  const T* bias = nullptr;
+  Act act = Act::linear;
+  T slope = T(0);
+};
+
+// Runs on up to get_num_threads() threads, each owning a block of rows or columns of C; K is never
+// split, so the result is the same bits for any thread count.
+template <class T>
+void gemm(const GemmArgs<T>& g);
+
+// The current ISA's blocking for T.
+template <class T>
+GemmBlocking gemm_blocking();
+
+// Backward pass of y = act(x @ w + b), with x (batch, in), w (in, out), y and dout (batch, out):
+//   dyp = (dout + act_l1*sign(y) + act_2l2*y) * act'(y)      (scratch, batch x out)
+//   dw  = x^T @ dyp + weight_l1*sign(w) + weight_2l2*w
+//   db  = column sums of dyp                                 (when db is not null)
+//   dx  = dyp @ w^T                                          (when dx is not null)
+template <class T>
+struct DenseBackwardArgs {
+  std::size_t batch = 0, in = 0, out = 0;
+  const T* x = nullptr;
+  const T* w = nullptr;
+  const T* y = nullptr;
+  const T* dout = nullptr;
+  T* dyp = nullptr;
+  T* dw = nullptr;
+  T* db = nullptr;
+  T* dx = nullptr;
+  ActGrad<T> grad;
+  T weight_l1 = T(0), weight_2l2 = T(0);
+};
+
+template <class T>
+void dense_backward(const DenseBackwardArgs<T>& a);
+
+// out[i] = act(x[i]) for i < n.
+template <class T>
+void activation(std::size_t n, const T* x, T* out, Act act, T slope);
+
+}  // namespace cg

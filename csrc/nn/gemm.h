@@ -1,0 +1,190 @@
+// GEMM microkernel and packing, written once on Vec<T> and compiled per ISA (see nn/kernels.h).
+//
+// The microkernel keeps an MR x NR tile of C in MR*NV vector registers (NR = NV lanes-vectors),
+// and per step of k loads NV vectors of the packed B micro-panel and broadcasts MR elements of the
+// packed A micro-panel. Packed panels are zero-padded, so the K loop never branches on edges; the
+// store owns the partial tiles (rows past m skipped, columns past n masked with storen).
+#pragma once
+#include "common/simd.h"
+#include "nn/activations.h"
+#include "nn/kernels.h"
+
+namespace cg {
+namespace CG_NS {
+
+// Register tile (MR rows, NV vectors per row) and cache blocking per ISA and dtype.
+// Zen3/Skylake-class caches: a KC x NR B micro-panel stays in L1, an MC x KC A block in L2,
+// the KC x NC B block in L3.
+template <class T>
+struct GemmTraits;
+#if defined(CG_ISA_AVX512)
+template <>
+struct GemmTraits<float> {
+  static constexpr std::size_t mr = 12, nv = 2, mc = 144, kc = 256, nc = 3072;
+};
+template <>
+struct GemmTraits<double> {
+  static constexpr std::size_t mr = 12, nv = 2, mc = 72, kc = 256, nc = 3072;
+};
+#elif defined(CG_ISA_AVX2)
+template <>
+struct GemmTraits<float> {
+  static constexpr std::size_t mr = 6, nv = 2, mc = 144, kc = 256, nc = 4080;
+};
+template <>
+struct GemmTraits<double> {
+  static constexpr std::size_t mr = 6, nv = 2, mc = 72, kc = 256, nc = 4080;
+};
+#else
+template <class T>
+struct GemmTraits {
+  static constexpr std::size_t mr = 4, nv = 4, mc = 64, kc = 256, nc = 1024;
+};
+#endif
+
+template <class T>
+constexpr std::size_t gemm_nr() {
+  return GemmTraits<T>::nv * Vec<T>::N;
+}
+
+template <class T>
+constexpr GemmBlocking gemm_blocking() {
+  using G = GemmTraits<T>;
+  static_assert(G::mc % G::mr == 0, "mc must be a multiple of mr");
+  static_assert(G::nc % (G::nv * Vec<T>::N) == 0, "nc must be a multiple of nr");
+  return {G::mr, gemm_nr<T>(), G::mc, G::kc, G::nc};
+}
+
+// Stores the tile through the epilogue; f is the activation (or identity).
+template <class T, std::size_t MR, std::size_t NV, class F>
+inline void store_tile(const Vec<T> (&acc)[MR][NV], T* c, std::size_t ldc, std::size_t m,
+                       std::size_t n, const MicroEpilogue<T>& e, F&& f) {
+  using V = Vec<T>;
+  constexpr std::size_t N = V::N;
+  const bool bias = e.last && e.bias;
+  std::size_t cols[NV];
+  V b[NV];
+  for (std::size_t v = 0; v < NV; ++v) {
+    cols[v] = n > v * N ? (n - v * N < N ? n - v * N : N) : 0;
+    b[v] = bias && cols[v] ? V::loadn(e.bias + v * N, cols[v]) : V::zero();
+  }
+  if (m == MR && n == NV * N) {
+    for (std::size_t i = 0; i < MR; ++i)
+      for (std::size_t v = 0; v < NV; ++v) {
+        T* p = c + i * ldc + v * N;
+        V r = e.load_c ? V::load(p) + acc[i][v] : acc[i][v];
+        if (bias) r = r + b[v];
+        if (e.last) r = f(r);
+        r.store(p);
+      }
+    return;
+  }
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t v = 0; v < NV && cols[v]; ++v) {
+      T* p = c + i * ldc + v * N;
+      V r = e.load_c ? V::loadn(p, cols[v]) + acc[i][v] : acc[i][v];
+      if (bias) r = r + b[v];
+      if (e.last) r = f(r);
+      r.storen(p, cols[v]);
+    }
+}
+
+template <class T>
+void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
+                  std::size_t n, const MicroEpilogue<T>& e) {
+  using V = Vec<T>;
+  constexpr std::size_t MR = GemmTraits<T>::mr, NV = GemmTraits<T>::nv, N = V::N, NR = NV * N;
+  V acc[MR][NV];
+  for (std::size_t i = 0; i < MR; ++i)
+    for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  for (std::size_t k = 0; k < kc; ++k) {
+    V bv[NV];
+    for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load(b + v * N);
+    for (std::size_t i = 0; i < MR; ++i) {
+      const V av = V::set1(a[i]);
+      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = fmadd(av, bv[v], acc[i][v]);
+    }
+    a += MR;
+    b += NR;
+  }
+  const V slope = V::set1(e.slope);
+  switch (e.last ? e.act : Act::linear) {
+    case Act::relu:
+      store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return max(x, V::zero()); });
+      break;
+    case Act::leaky_relu:
+      store_tile<T, MR, NV>(acc, c, ldc, m, n, e,
+                            [slope](V x) { return select_gt(x, V::zero(), x, x * slope); });
+      break;
+    case Act::sigmoid:
+      store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return sigmoid_v<T>(x); });
+      break;
+    case Act::tanh:
+      store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return tanh_v<T>(x); });
+      break;
+    default: store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return x; }); break;
+  }
+}
+
+template <class T>
+void pack_a_kernel(std::size_t mc, std::size_t kc, const T* a, std::size_t lda, bool trans,
+                   T* dst) {
+  constexpr std::size_t MR = GemmTraits<T>::mr;
+  for (std::size_t i0 = 0; i0 < mc; i0 += MR) {
+    const std::size_t rows = mc - i0 < MR ? mc - i0 : MR;
+    if (trans) {
+      const T* src = a + i0;
+      for (std::size_t k = 0; k < kc; ++k, dst += MR) {
+        const T* s = src + k * lda;
+        for (std::size_t i = 0; i < rows; ++i) dst[i] = s[i];
+        for (std::size_t i = rows; i < MR; ++i) dst[i] = T(0);
+      }
+    } else {
+      const T* row[MR];
+      for (std::size_t i = 0; i < MR; ++i) row[i] = a + (i0 + (i < rows ? i : 0)) * lda;
+      if (rows == MR) {
+        for (std::size_t k = 0; k < kc; ++k, dst += MR)
+          for (std::size_t i = 0; i < MR; ++i) dst[i] = row[i][k];
+      } else {
+        for (std::size_t k = 0; k < kc; ++k, dst += MR) {
+          for (std::size_t i = 0; i < rows; ++i) dst[i] = row[i][k];
+          for (std::size_t i = rows; i < MR; ++i) dst[i] = T(0);
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void pack_b_kernel(std::size_t kc, std::size_t nc, const T* b, std::size_t ldb, bool trans,
+                   T* dst) {
+  using V = Vec<T>;
+  constexpr std::size_t NV = GemmTraits<T>::nv, N = V::N, NR = NV * N;
+  for (std::size_t j0 = 0; j0 < nc; j0 += NR) {
+    const std::size_t cols = nc - j0 < NR ? nc - j0 : NR;
+    if (trans) {
+      for (std::size_t j = 0; j < cols; ++j) {
+        const T* s = b + (j0 + j) * ldb;
+        for (std::size_t k = 0; k < kc; ++k) dst[k * NR + j] = s[k];
+      }
+      for (std::size_t j = cols; j < NR; ++j)
+        for (std::size_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
+    } else if (cols == NR) {
+      for (std::size_t k = 0; k < kc; ++k)
+        for (std::size_t v = 0; v < NV; ++v)
+          V::load(b + k * ldb + j0 + v * N).store(dst + k * NR + v * N);
+    } else {
+      for (std::size_t k = 0; k < kc; ++k)
+        for (std::size_t v = 0; v < NV; ++v) {
+          const std::size_t c0 = v * N;
+          const V x = c0 < cols ? V::loadn(b + k * ldb + j0 + c0, cols - c0 < N ? cols - c0 : N)
+                                : V::zero();
+          x.store(dst + k * NR + c0);
+        }
+    }
+    dst += kc * NR;
+  }
+}
+
+}  // namespace CG_NS
+}  // namespace cg
