@@ -198,7 +198,12 @@ class MLPMixin:
         """Forward and backward on one batch: sklearn's loss; gradients land in the model."""
         self._set_l2(X.shape[0])
         logits = self.model_.forward(X, training=True)
-        value = self._head.forward(logits, Y) + self.model_.penalty()
+        value = self._head.forward(logits, Y)
+        if self.alpha:
+            # The Dense layers add the L2 gradient in their backward kernel; the value is summed
+            # here as sklearn does (a BLAS dot per weight: Dense.penalty would copy to float64).
+            sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
+            value += self.alpha / (2.0 * X.shape[0]) * sq
         self.model_.backward(self._head.backward(), need_input_grad=False)
         return value
 
