@@ -216,3 +216,15 @@ def test_bad_closure_leaves_params_and_state(result, exc, match):
     np.testing.assert_array_equal(opt.state[0]["d"], sd["state"][0]["d"])
     with pytest.raises(TypeError, match="closure"):
         opt.step(None)
+
+
+@pytest.mark.parametrize("ls", LINE_SEARCHES)
+def test_callback_once_per_evaluated_iteration(ls):
+    x = np.array([-1.2, 1.0])
+    opt = cg.optim.LBFGS([x], lr=1.0 if ls else 0.05, max_iter=7, line_search_fn=ls)
+    seen = []
+    opt.step(lambda: (lambda r: (r[0], [r[1]]))(rosenbrock(x)), callback=seen.append)
+    # without a line search the step's last point is not evaluated (torch's behaviour)
+    assert len(seen) == opt.state[0]["n_iter"] - (ls is None)
+    if ls:
+        assert seen[-1] == rosenbrock(x)[0]
