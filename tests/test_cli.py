@@ -7,6 +7,7 @@ import sys
 import textwrap
 from importlib.metadata import entry_points
 
+import convergent as cg
 import pytest
 from convergent import cli
 
@@ -33,8 +34,10 @@ def test_demo_writes_figure_and_table(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "tmp.png"
     argv = ["demo", "--epochs", "2", "--optimizers", "sgd,adam", "--output", str(out),
-            "--no-progress"]  # fmt: skip
+            "--threads", "1", "--no-progress"]  # fmt: skip
+    threads = cg.get_num_threads()
     assert cli.main(argv) == 0
+    assert cg.get_num_threads() == threads
     text = capsys.readouterr().out
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = text.splitlines()

@@ -44,6 +44,9 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"convergent demo needs {exc.name}: pip install 'convergent[demo]'", file=sys.stderr)
         return 2
     names = [o.strip().lower() for o in args.optimizers.split(",") if o.strip()]
+    previous = _core.get_num_threads()
+    if args.threads is not None:
+        _core.set_num_threads(args.threads)
     try:
         demo.run(
             names,
@@ -56,6 +59,8 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"convergent demo: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _core.set_num_threads(previous)
     return 0
 
 
@@ -175,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     d.add_argument("--seed", type=int, default=0, help="data split and initial weights")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    d.add_argument("--threads", type=_positive_int, help="worker threads (default: the library's)")
     d.set_defaults(func=_demo)
 
     b = sub.add_parser("bench", help="run the comparison runners in the repository's bench/")
