@@ -46,8 +46,9 @@ def _run(benchmark, group, name, step, params):
 
     benchmark.group = group
     benchmark.pedantic(step, setup=setup, rounds=15, warmup_rounds=2, iterations=1)
-    median = benchmark.stats.stats.median
-    benchmark.extra_info["GB/s"] = round(OPTS[name][1] * N / median / 1e9, 2)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        median = benchmark.stats.stats.median
+        benchmark.extra_info["GB/s"] = round(OPTS[name][1] * N / median / 1e9, 2)
 
 
 @pytest.fixture

@@ -272,3 +272,29 @@ def test_core_adam_names_the_argument(arg, bad, exc):
     for k, arrays in before.items():
         for a, b in zip((p, g, m, v, vm)[list(before).index(k)], arrays):
             assert_bits_equal(a, b, k)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_non_numeric_hyperparameter_is_named(name):
+    key = "betas" if name in ("Adam", "AdamW") else "lr"
+    for bad in ["0.1", None, [0.1], True]:
+        value = (0.9, bad) if key == "betas" else bad
+        with pytest.raises(TypeError, match=key):
+            getattr(cg.optim, name)([np.ones(3)], **{**OPTS[name], key: value})
+        rng, params, opt = _setup(name)
+        opt.param_groups[1]["lr"] = bad
+        snap = _snapshot(params, opt)
+        with pytest.raises(TypeError, match="lr"):
+            opt.step(_good(rng, params))
+        _assert_unchanged(params, opt, snap)
+
+
+def test_load_state_dict_rejects_huge_step():
+    p = np.ones(3)
+    opt = cg.optim.Adam([p])
+    opt.step([np.ones(3)])
+    sd = opt.state_dict()
+    sd["state"][0]["step"] = 2**70
+    with pytest.raises(ValueError, match="step"):
+        opt.load_state_dict(sd)
+    assert opt.state[0]["step"] == 1

@@ -7,7 +7,7 @@ except ImportError as _e:  # a bad CONVERGENT_ISA is a bad value, not a missing 
     if "CONVERGENT_ISA" in str(_e):
         raise ValueError(str(_e)) from None
     raise
-from . import nn, optim, reference
+from . import callbacks, nn, optim, reference, schedules, train
 from ._core import (
     available_isas,
     get_isa,
@@ -18,12 +18,16 @@ from ._core import (
 )
 from ._version import __version__
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
+from .train import History, fit
 
 __all__ = [
     "GradcheckError",
     "GradcheckReport",
+    "History",
     "__version__",
     "available_isas",
+    "callbacks",
+    "fit",
     "get_isa",
     "get_num_threads",
     "gradcheck",
@@ -31,6 +35,8 @@ __all__ = [
     "nn",
     "optim",
     "reference",
+    "schedules",
     "set_isa",
     "set_num_threads",
+    "train",
 ]

@@ -10,6 +10,8 @@ rejected call leaves every parameter and all optimizer state untouched.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,6 +33,13 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
         if not isinstance(p, np.ndarray):
             raise TypeError(f"{where}[{i}] must be a numpy.ndarray, got {type(p).__name__}")
     return out
+
+
+@functools.cache
+def _signature_defaults(cls: type) -> dict[str, Any]:
+    """The constructor's own defaults (their types tell numbers from flags)."""
+    sig = inspect.signature(cls.__init__)
+    return {k: p.default for k, p in sig.parameters.items() if p.default is not p.empty}
 
 
 class Optimizer:
@@ -78,7 +87,7 @@ class Optimizer:
         if len(dtypes) > 1:
             raise TypeError("params of one group must share one dtype (float32 or float64)")
         full = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
-        self._check(full)
+        self._validate(full)
         full["params"] = params
         self.param_groups.append(full)
 
@@ -97,7 +106,7 @@ class Optimizer:
         plans = []
         offset = 0
         for group in self.param_groups:
-            self._check(group)
+            self._validate(group)
             idx = [offset + i for i, _ in enumerate(group["params"])]
             offset += len(idx)
             live = [i for i in idx if grads[i] is not None]
@@ -127,6 +136,21 @@ class Optimizer:
         if self._counts_steps:
             st["step"] = int(st.get("step", 0)) + 1
         return st
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        """Numeric hyperparameters are real numbers (TypeError naming the one that is not),
+        then the optimizer's own range checks (ValueError). Flags are taken by truth value."""
+        for k, default in _signature_defaults(type(self)).items():
+            if k not in self.defaults or isinstance(default, bool):
+                continue
+            v = group.get(k, default)
+            items = v if isinstance(default, tuple) and isinstance(v, (tuple, list)) else (v,)
+            for x in items:
+                if isinstance(x, (bool, np.bool_)) or not isinstance(
+                    x, (int, float, np.integer, np.floating)
+                ):
+                    raise TypeError(f"{k} must be a real number, got {type(x).__name__}")
+        self._check(group)
 
     # ---- subclass hooks ---------------------------------------------------------------------
     def _state_spec(self, group: dict[str, Any]) -> dict[str, float]:
@@ -172,7 +196,7 @@ class Optimizer:
             if len(theirs["params"]) != len(mine["params"]):
                 raise ValueError(f"param group {k} has a different number of params")
             g = {**self.defaults, **{a: b for a, b in theirs.items() if a != "params"}}
-            self._check(g)
+            self._validate(g)
             g["params"] = mine["params"]
             new_groups.append(g)
         flat = self._flat()
@@ -192,7 +216,9 @@ class Optimizer:
                         )
                     ns[name] = np.ascontiguousarray(v).copy()
                 else:
-                    if name == "step" and (not float(v).is_integer() or v < 0 or math.isinf(v)):
+                    if name == "step" and (
+                        not float(v).is_integer() or not 0 <= v < 2**62 or math.isinf(v)
+                    ):
                         raise ValueError(f"state[{i}]['step'] must be a non-negative integer")
                     ns[name] = int(v) if name == "step" else v
             new_state[i] = ns

@@ -12,6 +12,7 @@ from .dense import (
     dense_penalty,
     gemm,
 )
+from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 
 __all__ = [
@@ -20,9 +21,12 @@ __all__ = [
     "activations",
     "adagrad_step",
     "adam_step",
+    "batchnorm_backward",
+    "batchnorm_forward",
     "dense_backward",
     "dense_forward",
     "dense_penalty",
+    "dropout_forward",
     "gemm",
     "losses",
     "rmsprop_step",
