@@ -171,6 +171,11 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS supports a single param group (params)")
         super().add_param_group(group)
 
+    def _validate(self, group: dict[str, Any]) -> None:
+        # _check types every hyperparameter itself (some are strings or None, which the base
+        # class's numbers-only pre-check would reject).
+        self._check(group)
+
     def _check(self, g: dict[str, Any]) -> None:
         nonneg(g["lr"], "lr")
         int_at_least(g["max_iter"], "max_iter", 1)

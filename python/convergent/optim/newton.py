@@ -76,6 +76,11 @@ class Newton(Optimizer):
             raise ValueError("Newton supports a single param group (params)")
         super().add_param_group(group)
 
+    def _validate(self, group: dict[str, Any]) -> None:
+        # _check types every hyperparameter itself (some are strings or None, which the base
+        # class's numbers-only pre-check would reject).
+        self._check(group)
+
     def _check(self, g: dict[str, Any]) -> None:
         nonneg(g["lr"], "lr")
         nonneg(g["damping"], "damping")
