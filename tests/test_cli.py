@@ -91,10 +91,30 @@ def test_parse_ratios():
     ]
 
 
+EPOCH_OUTPUT = """\
+one epoch, 60000 samples, MLP 784-256-128-10, Adam, 2 threads, best of 3 alternating rounds
+
+batch 128:
+  convergent        1.000
+  torch             2.500  convergent is 2.50x faster
+  sklearn           4.000  convergent is 4.00x faster
+  GEMM GFLOP/s at the layer shapes: fwd 128x784x256: 60.0
+"""
+
+
+def test_parse_faster_lines():
+    assert cli.parse_ratios(EPOCH_OUTPUT, "epoch") == [
+        ("epoch", "batch 128", "torch", "2.50x"),
+        ("epoch", "batch 128", "sklearn", "4.00x"),
+    ]
+
+
 def test_bench_runs_runners_and_summarizes(tmp_path, capsys):
     script = textwrap.dedent(
         f"""
         import sys
+        if "--help" in sys.argv:
+            sys.exit(print("usage: compare_optim.py [--quick]"))
         print("quick" if "--quick" in sys.argv else "full")
         print({OPTIM_TABLE!r})
         """

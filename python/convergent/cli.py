@@ -81,15 +81,27 @@ def find_bench_dir(explicit: str | None = None) -> Path | None:
 
 
 _RATIO = re.compile(r"^(\d+(?:\.\d+)?)x$")
+_FASTER = re.compile(r"^\s*(\S+)\s+[\d.]+\s+convergent is (\d+(?:\.\d+)?)x faster")
+#: Short-run arguments for runners that have no ``--quick`` (used when their --help lists them).
+QUICK_FALLBACK = {"epoch": ["--rounds", "1", "--batches", "128"]}
 
 
 def parse_ratios(text: str, bench: str) -> list[tuple[str, str, str, str]]:
-    """(benchmark, case, peer, ratio) from a runner's plain-text table: the header row has
-    columns named ``vs <peer>``, the data rows ``<number>x`` in them (columns separated by two
-    or more spaces; the case is the cells before the first column naming convergent)."""
+    """(benchmark, case, peer, ratio) from a runner's plain-text output. Two forms: a table
+    whose header row has columns named ``vs <peer>`` and whose data rows hold ``<number>x`` in
+    them (columns separated by two or more spaces; the case is the cells before the first column
+    naming convergent); or, under a ``<case>:`` line, lines ``<peer> <seconds> convergent is
+    <number>x faster``."""
     rows: list[tuple[str, str, str, str]] = []
     header: list[str] | None = None
+    section = ""
     for line in text.splitlines():
+        m = _FASTER.match(line)
+        if m:
+            rows.append((bench, section, m.group(1), f"{m.group(2)}x"))
+            continue
+        if line.rstrip().endswith(":") and not line.startswith(" "):
+            section = line.strip()[:-1]
         cells = [c.strip() for c in re.split(r"\s{2,}", line.strip()) if c.strip()]
         if any(c.startswith("vs ") for c in cells):
             header = cells
@@ -103,6 +115,16 @@ def parse_ratios(text: str, bench: str) -> list[tuple[str, str, str, str]]:
             if h.startswith("vs ") and _RATIO.match(c):
                 rows.append((bench, case, h[3:], c))
     return rows
+
+
+def _quick_args(name: str, script: Path) -> list[str]:
+    """``--quick`` when the runner has it, else its QUICK_FALLBACK arguments if it takes them."""
+    r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
+                       check=False)  # fmt: skip
+    if "--quick" in r.stdout:
+        return ["--quick"]
+    extra = QUICK_FALLBACK.get(name, [])
+    return extra if all(a in r.stdout for a in extra if a.startswith("--")) else []
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -128,7 +150,9 @@ def _bench(args: argparse.Namespace) -> int:
         if not script.is_file():
             print(f"== {name}: {script.name} not present, skipped\n")
             continue
-        cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+        cmd = [sys.executable, str(script)]
+        if args.quick:
+            cmd += _quick_args(name, script)
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         print(r.stdout, end="" if r.stdout.endswith("\n") else "\n")
