@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-
-def rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
-    """f(x) = sum 100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2, minimum 0 at (1, ..., 1)."""
-    a, b = x[:-1], x[1:]
-    f = float(np.sum(100.0 * (b - a**2) ** 2 + (1.0 - a) ** 2))
-    g = np.zeros_like(x)
-    g[:-1] = -400.0 * a * (b - a**2) - 2.0 * (1.0 - a)
-    g[1:] += 200.0 * (b - a**2)
-    return f, g
+from convergent.demo import rosenbrock  # noqa: F401 - f and gradient, shared with the demo
 
 
 def rosenbrock_hessian(x: np.ndarray) -> np.ndarray:

@@ -50,6 +50,9 @@ _DOC = """
     best_loss_, validation_scores_ and best_validation_score_ (early_stopping), n_iter_, t_,
     n_layers_, n_outputs_, out_activation_, n_features_in_; plus model_, the
     ``convergent.nn.Sequential`` network (outputs are logits).
+
+    Not supported (unlike sklearn): sparse X, ``sample_weight``, MLPRegressor's
+    ``loss="poisson"``. ``partial_fit`` is there for the stochastic optimizers only, as in sklearn.
 """
 
 
