@@ -109,6 +109,25 @@ def test_parse_faster_lines():
     ]
 
 
+GEMM_TABLE = """\
+M x K x N    dtype  convergent GFLOP/s  numpy GFLOP/s  torch GFLOP/s  cg / numpy  cg / torch
+128x784x256  float32              60.0           40.0           50.0        1.50        1.20
+2 threads, best of 3 rounds, load average 1.00
+"""
+DENSE_TABLE = """\
+batch  convergent (us/step)  torch (us/step)  torch / cg (speedup)
+  128                   500             1000                  2.00
+"""
+
+
+def test_parse_ratio_column_styles():
+    assert cli.parse_ratios(GEMM_TABLE, "gemm") == [
+        ("gemm", "128x784x256 float32", "numpy", "1.50x"),
+        ("gemm", "128x784x256 float32", "torch", "1.20x"),
+    ]
+    assert cli.parse_ratios(DENSE_TABLE, "dense") == [("dense", "128", "torch", "2.00x")]
+
+
 def test_bench_runs_runners_and_summarizes(tmp_path, capsys):
     script = textwrap.dedent(
         f"""

@@ -80,20 +80,38 @@ def find_bench_dir(explicit: str | None = None) -> Path | None:
     return None
 
 
-_RATIO = re.compile(r"^(\d+(?:\.\d+)?)x$")
+_RATIO = re.compile(r"^(\d+(?:\.\d+)?)x?$")
+# Ratio columns (above 1: convergent is faster): "vs torch", "cg / numpy" (a throughput ratio),
+# "torch / cg (speedup)" (a time ratio).
+_RATIO_HEADS = (re.compile(r"^vs (.+)$"), re.compile(r"^cg / (.+)$"),
+                re.compile(r"^(.+?) / cg\b.*$"))  # fmt: skip
 _FASTER = re.compile(r"^\s*(\S+)\s+[\d.]+\s+convergent is (\d+(?:\.\d+)?)x faster")
 #: Short-run arguments for runners that have no ``--quick`` (used when their --help lists them).
-QUICK_FALLBACK = {"epoch": ["--rounds", "1", "--batches", "128"]}
+QUICK_FALLBACK = {
+    "gemm": ["--rounds", "1", "--budget", "0.2"],
+    "dense": ["--rounds", "1", "--budget", "0.2"],
+    "epoch": ["--rounds", "1", "--batches", "128"],
+}
+
+
+def _peer(cell: str) -> str | None:
+    for pat in _RATIO_HEADS:
+        m = pat.match(cell)
+        if m:
+            return m.group(1)
+    return None
 
 
 def parse_ratios(text: str, bench: str) -> list[tuple[str, str, str, str]]:
     """(benchmark, case, peer, ratio) from a runner's plain-text output. Two forms: a table
-    whose header row has columns named ``vs <peer>`` and whose data rows hold ``<number>x`` in
-    them (columns separated by two or more spaces; the case is the cells before the first column
+    whose header row has ratio columns (``vs <peer>``, ``cg / <peer>``, ``<peer> / cg ...``,
+    each read as "above 1: convergent is faster") holding numbers, optionally suffixed ``x``
+    (columns separated by two or more spaces; the case is the cells before the first column
     naming convergent); or, under a ``<case>:`` line, lines ``<peer> <seconds> convergent is
     <number>x faster``."""
     rows: list[tuple[str, str, str, str]] = []
     header: list[str] | None = None
+    header_peers: list[str | None] = []
     section = ""
     for line in text.splitlines():
         m = _FASTER.match(line)
@@ -103,17 +121,19 @@ def parse_ratios(text: str, bench: str) -> list[tuple[str, str, str, str]]:
         if line.rstrip().endswith(":") and not line.startswith(" "):
             section = line.strip()[:-1]
         cells = [c.strip() for c in re.split(r"\s{2,}", line.strip()) if c.strip()]
-        if any(c.startswith("vs ") for c in cells):
-            header = cells
+        peers = [_peer(c) for c in cells]
+        if len(cells) > 1 and any(peers):
+            header, header_peers = cells, peers
             continue
         if header is None or len(cells) != len(header):
             header = None if not cells else header
             continue
         first = next((i for i, h in enumerate(header) if "convergent" in h), 1) or 1
         case = " ".join(cells[:first])
-        for h, c in zip(header, cells):
-            if h.startswith("vs ") and _RATIO.match(c):
-                rows.append((bench, case, h[3:], c))
+        for peer, c in zip(header_peers, cells):
+            m = _RATIO.match(c)
+            if peer and m:
+                rows.append((bench, case, peer, f"{m.group(1)}x"))
     return rows
 
 
