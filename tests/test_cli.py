@@ -66,6 +66,16 @@ def test_demo_rejects_bad_options(capsys):
     assert "lion" in capsys.readouterr().err
 
 
+def test_demo_unwritable_output(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "missing" / "c.png"
+    argv = ["demo", "--epochs", "1", "--optimizers", "sgd", "--output", str(out),
+            "--threads", "1", "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert "missing" in capsys.readouterr().err
+
+
 def test_bench_help():
     r = subprocess.run([sys.executable, "-m", "convergent.cli", "bench", "--help"],
                        capture_output=True, text=True, check=True)  # fmt: skip

@@ -56,7 +56,7 @@ def _demo(args: argparse.Namespace) -> int:
             output=args.output,
             progress=not args.no_progress,
         )
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # bad optimizer names, an unwritable --output
         print(f"convergent demo: {exc}", file=sys.stderr)
         return 2
     finally:
