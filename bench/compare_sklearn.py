@@ -4,7 +4,9 @@ MLPClassifier(hidden_layer_sizes=(256, 128), batch_size=128, max_iter=1) on rand
 (60 000 x 784, 10 classes, seeded): both fit one epoch of Adam with sklearn's defaults otherwise.
 Each contender runs in its own subprocess (worker threads of different runtimes steal cores from
 one another when they share a process); the contenders alternate (A B A B ...) and each keeps the
-best of its rounds. The time covers ``fit`` only (data generation excluded).
+best of its rounds. The time covers ``fit`` only (data generation excluded). When
+OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE is set, scikit-learn also runs without them
+("sklearn-noenv"), since they change NumPy's BLAS.
 
     python bench/compare_sklearn.py            # 3 rounds
     python bench/compare_sklearn.py --quick    # 1 round, 20 000 rows
@@ -34,7 +36,7 @@ def worker(contender: str, n: int, d: int, classes: int, batch: int, threads: in
 
         cg.set_num_threads(threads)
     else:
-        from sklearn.neural_network import MLPClassifier
+        from sklearn.neural_network import MLPClassifier  # "sklearn" and "sklearn-noenv"
     from sklearn.exceptions import ConvergenceWarning
 
     clf = MLPClassifier(hidden_layer_sizes=(256, 128), batch_size=batch, max_iter=1, random_state=0)
@@ -44,6 +46,9 @@ def worker(contender: str, n: int, d: int, classes: int, batch: int, threads: in
         clf.fit(X, y)
         seconds = time.perf_counter() - t0
     return {"s": seconds, "loss": float(clf.loss_)}
+
+
+_BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def _run(contender: str, args) -> dict:
@@ -60,6 +65,9 @@ def _run(contender: str, args) -> dict:
     env = dict(
         os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads)
     )
+    if contender == "sklearn-noenv":  # NumPy's BLAS without this machine's OpenBLAS tuning
+        for key in _BLAS_ENV:
+            env.pop(key, None)
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if r.returncode != 0:
         print(f"[{contender}] failed:\n{r.stderr[-2000:]}", file=sys.stderr)
@@ -100,7 +108,9 @@ def main(argv=None) -> None:
         flush=True,
     )
     best: dict[str, dict] = {}
-    contenders = ("convergent", "sklearn")
+    contenders: tuple[str, ...] = ("convergent", "sklearn")
+    if any(k in os.environ for k in _BLAS_ENV):
+        contenders += ("sklearn-noenv",)
     for r in range(args.rounds):
         for c in contenders if r % 2 == 0 else contenders[::-1]:
             res = _run(c, args)
@@ -110,14 +120,12 @@ def main(argv=None) -> None:
                 print(f"  round {r + 1}: {c} {res['s']:.2f}s (loss {res['loss']:.4f})", flush=True)
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    head = ["case", "convergent s", "sklearn s", "vs sklearn"]
-    ours, theirs = best.get("convergent", {}).get("s"), best.get("sklearn", {}).get("s")
-    row = [
-        f"MLP 256-128 {args.n}x784 b128",
-        f"{ours:.2f}" if ours else "n/a",
-        f"{theirs:.2f}" if theirs else "n/a",
-        f"{theirs / ours:.2f}x" if ours and theirs else "n/a",
-    ]
+    peers = [c for c in contenders[1:] if c in best]
+    ours = best.get("convergent", {}).get("s")
+    head = ["case", "convergent s"] + [f"{c} s" for c in peers] + [f"vs {c}" for c in peers]
+    row = [f"MLP 256-128 {args.n}x784 b128", f"{ours:.2f}" if ours else "n/a"]
+    row += [f"{best[c]['s']:.2f}" for c in peers]
+    row += [f"{best[c]['s'] / ours:.2f}x" if ours else "n/a" for c in peers]
     widths = [max(len(a), len(b)) for a, b in zip(head, row)]
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
     print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
