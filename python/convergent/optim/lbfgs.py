@@ -14,7 +14,10 @@ and stops when ``max_iter`` iterations or ``max_eval`` closure evaluations are u
 ``max|g| <= tolerance_grad``, when ``g.d > -tolerance_change``, when ``max|t d| <=
 tolerance_change`` or when ``|f_new - f_old| < tolerance_change``. The history persists across
 ``step`` calls (``state`` holds it), exactly as in torch, so a float64 problem follows torch's
-trajectory to rounding.
+trajectory to rounding. Vectors are kept in the parameters' dtype; scalars (dot products, step
+sizes, H_diag) in double, where torch keeps 0-d tensors of the parameters' dtype: with float32
+parameters the two agree to float32 rounding, and near the optimum their termination tests,
+which then compare rounding noise, may stop at different iterations.
 """
 
 from __future__ import annotations
