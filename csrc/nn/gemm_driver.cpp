@@ -68,7 +68,8 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
   T* abuf = scratch<T>(0, round_up(std::min(bl.mc, m1 - m0), bl.mr) * std::max<std::size_t>(kc_max, 1));
   for (std::size_t jc = n0; jc < n1; jc += bl.nc) {
     const std::size_t nc = std::min(bl.nc, n1 - jc);
-    for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
+    // One pass when k == 0 (C = act(beta*C + bias)); K blocks of kc_max otherwise.
+    for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += std::max<std::size_t>(kc_max, 1)) {
       const std::size_t kc = std::min(kc_max, g.k - pc);
       const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
       kr.pack_b(kc, nc, b, g.ldb, g.trans_b, bbuf);
