@@ -15,10 +15,9 @@ import subprocess
 import sys
 import textwrap
 
+import convergent as cg
 import numpy as np
 import pytest
-
-import convergent as cg
 from convergent import _core
 from convergent import reference as ref
 
