@@ -108,48 +108,61 @@ std::size_t panels_per_item(std::size_t panels, std::size_t nt, std::size_t cap)
   return std::max<std::size_t>(1, std::min(cap, ceil_div(panels, 4 * nt)));
 }
 
-// Threaded GEMM with the packed A block shared: for each (MC block, KC block) the threads pack
-// the A micro-panels together, then take column strips of C dynamically, each packing its own
-// strip of B. Every element of C is still computed by one thread in the same K order.
+// Threaded GEMM with the packed A shared: for each MC block of rows the threads pack A for a
+// group of K blocks together (up to kSharedA elements: all of K for layer-sized problems), then
+// take column strips of C dynamically; a strip packs its own B for each K block of the group
+// and runs the microkernels, so its C tile stays in cache across the K blocks. Every element of
+// C is still computed by one thread in the same K order.
+constexpr std::size_t kSharedA = std::size_t(1) << 20;
+
 template <class T>
 void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
   const GemmBlocking& bl = kr.blocking;
   const std::size_t kc_max = std::max<std::size_t>(balanced_kc(g.k, bl.kc), 1);
-  const std::size_t mcap = std::min(bl.mc, round_up(g.m, bl.mr));
+  const std::size_t kblocks = std::max<std::size_t>(ceil_div(g.k, kc_max), 1);
+  const std::size_t mcap = std::min(bl.mc, round_up(g.m, bl.mr)), ablock = mcap * kc_max;
+  const std::size_t group = std::max<std::size_t>(1, std::min(kblocks, kSharedA / ablock));
   const std::size_t sp = panels_per_item(ceil_div(g.n, bl.nr), nt, bl.nc / bl.nr);
   const std::size_t sw = sp * bl.nr, strips = ceil_div(g.n, sw);
   const std::size_t bsz = sw * kc_max;
-  T* abuf = scratch<T>(0, mcap * kc_max);
+  T* abuf = scratch<T>(0, ablock * group);
   T* bbuf = scratch<T>(1, bsz * static_cast<std::size_t>(nt));
 #pragma omp parallel num_threads(nt)
   {
     T* mine = bbuf + bsz * static_cast<std::size_t>(omp_get_thread_num());
     for (std::size_t ic = 0; ic < g.m; ic += bl.mc) {
       const std::size_t mc = std::min(bl.mc, g.m - ic), apanels = ceil_div(mc, bl.mr);
-      for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
-        const std::size_t kc = std::min(kc_max, g.k - pc);
+      for (std::size_t kb0 = 0; kb0 < kblocks; kb0 += group) {
+        const std::size_t kbn = std::min(group, kblocks - kb0);
 #pragma omp for schedule(dynamic, 1)
-        for (long long p = 0; p < static_cast<long long>(apanels); ++p) {
-          const std::size_t i = ic + static_cast<std::size_t>(p) * bl.mr;
+        for (long long it = 0; it < static_cast<long long>(kbn * apanels); ++it) {
+          const std::size_t kb = static_cast<std::size_t>(it) / apanels;
+          const std::size_t p = static_cast<std::size_t>(it) % apanels;
+          const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
+          const std::size_t i = ic + p * bl.mr;
           const T* a = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
           kr.pack_a(std::min(bl.mr, ic + mc - i), kc, a, g.lda, g.trans_a,
-                    abuf + static_cast<std::size_t>(p) * bl.mr * kc);
+                    abuf + kb * ablock + p * bl.mr * kc);
         }
-        MicroEpilogue<T> e;
-        e.load_c = g.accumulate || pc > 0;
-        e.last = pc + kc >= g.k;
-        e.act = g.act;
-        e.slope = g.slope;
 #pragma omp for schedule(dynamic, 1)
         for (long long s = 0; s < static_cast<long long>(strips); ++s) {
           const std::size_t jc = static_cast<std::size_t>(s) * sw, nc = std::min(sw, g.n - jc);
-          const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
-          kr.pack_b(kc, nc, b, g.ldb, g.trans_b, mine);
-          for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
-            e.bias = g.bias ? g.bias + jc + jr : nullptr;
-            for (std::size_t ir = 0; ir < mc; ir += bl.mr)
-              kr.micro(kc, abuf + ir * kc, mine + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr,
-                       g.ldc, std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
+          for (std::size_t kb = 0; kb < kbn; ++kb) {
+            const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
+            const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
+            kr.pack_b(kc, nc, b, g.ldb, g.trans_b, mine);
+            MicroEpilogue<T> e;
+            e.load_c = g.accumulate || pc > 0;
+            e.last = pc + kc >= g.k;
+            e.act = g.act;
+            e.slope = g.slope;
+            const T* ab = abuf + kb * ablock;
+            for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
+              e.bias = g.bias ? g.bias + jc + jr : nullptr;
+              for (std::size_t ir = 0; ir < mc; ir += bl.mr)
+                kr.micro(kc, ab + ir * kc, mine + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr,
+                         g.ldc, std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
+            }
           }
         }
       }
