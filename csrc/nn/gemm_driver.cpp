@@ -102,10 +102,10 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
 #ifdef _OPENMP
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
-// Work items of `step`-multiples covering `panels` micro-panels: about 4 per thread (dynamic
+// Work items of whole micro-panels covering `panels` of them: about 8 per thread (dynamic
 // scheduling then absorbs a thread that the OS delays), at most `cap` panels each.
 std::size_t panels_per_item(std::size_t panels, std::size_t nt, std::size_t cap) {
-  return std::max<std::size_t>(1, std::min(cap, ceil_div(panels, 4 * nt)));
+  return std::max<std::size_t>(1, std::min(cap, ceil_div(panels, 8 * nt)));
 }
 
 // Threaded GEMM with the packed A shared: for each MC block of rows the threads pack A for a
