@@ -108,7 +108,9 @@ def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.nd
         raise ValueError(
             f"{name} targets have {len(y) if y.ndim else 0} rows; the inputs have {len(X)}"
         )
-    return np.ascontiguousarray(X, dtype=dtype), np.ascontiguousarray(y)
+    # real-valued targets (regression, BCE) take the model's dtype once, not per batch
+    y = np.ascontiguousarray(y, dtype=dtype if y.dtype.kind == "f" else None)
+    return np.ascontiguousarray(X, dtype=dtype), y
 
 
 def _accepts(fn: Any, name: str) -> bool:
@@ -205,8 +207,9 @@ class _EpochLoop:
                 xb, yb = X[start:stop], y[start:stop]
             else:
                 idx = order[start:stop]
-                xb = np.take(X, idx, axis=0, out=self.xbuf[:m])
-                yb = np.take(y, idx, axis=0, out=self.ybuf[:m])
+                # a permutation's entries are in range: "clip" skips numpy's bounds pass
+                xb = X.take(idx, axis=0, out=self.xbuf[:m], mode="clip")
+                yb = y.take(idx, axis=0, out=self.ybuf[:m], mode="clip")
             pred = model.forward(xb, True)
             batch_loss = loss.forward(pred, yb) + model.penalty()
             if self.classify:
@@ -258,7 +261,8 @@ def fit(
     """Trains ``model`` with mini-batches of ``batch_size`` (the last one partial) for epochs
     ``initial_epoch .. epochs - 1``; returns a :class:`History`.
 
-    - ``X`` is converted once to the dtype of the model's parameters; ``y`` is used as given.
+    - ``X`` (and floating-point ``y``) are converted once to the dtype of the model's
+      parameters; integer labels are used as given.
     - ``shuffle``: epoch ``e`` visits the rows in ``default_rng([seed, e]).permutation``.
     - ``validation_split``: the *last* fraction of the rows (before shuffling) is held out, as in
       Keras; ``validation_data=(Xv, yv)`` takes precedence. Validation runs in inference mode.
