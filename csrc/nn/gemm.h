@@ -5,6 +5,8 @@
 // packed A micro-panel. Packed panels are zero-padded, so the K loop never branches on edges; the
 // store owns the partial tiles (rows past m skipped, columns past n masked with storen).
 #pragma once
+#include <type_traits>
+
 #include "common/simd.h"
 #include "nn/activations.h"
 #include "nn/kernels.h"
@@ -126,6 +128,64 @@ void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc,
   }
 }
 
+#if defined(CG_ISA_AVX2)
+// AVX2 transposing copies for the float packs (A by rows, B transposed): 8x8 register
+// transposes instead of element-by-element strided copies. Pure data movement.
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+// dst[k*6 + i] = row[i][k] for k < kc (a full 6-row A micro-panel).
+inline void pack_rows6(const float* const row[6], std::size_t kc, float* dst) {
+  const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  std::size_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(row[i] + k);
+    r[6] = r[7] = _mm256_setzero_ps();
+    transpose8(r);
+    // Each 8-wide store spills 2 lanes into the next k, rewritten by the next store; the last
+    // k of the panel is stored masked.
+    for (std::size_t q = 0; q < 8; ++q) {
+      if (k + q + 1 < kc)
+        _mm256_storeu_ps(dst + (k + q) * 6, r[q]);
+      else
+        _mm256_maskstore_ps(dst + (k + q) * 6, six, r[q]);
+    }
+  }
+  for (; k < kc; ++k)
+    for (int i = 0; i < 6; ++i) dst[k * 6 + i] = row[i][k];
+}
+
+// dst[k*16 + j] = b[j*ldb + k] for j < 16, k < kc (a full transposed B micro-panel).
+inline void pack_cols16_t(const float* b, std::size_t ldb, std::size_t kc, float* dst) {
+  std::size_t k = 0;
+  for (; k + 8 <= kc; k += 8)
+    for (std::size_t h = 0; h < 16; h += 8) {
+      __m256 r[8];
+      for (std::size_t j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(b + (h + j) * ldb + k);
+      transpose8(r);
+      for (std::size_t q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (k + q) * 16 + h, r[q]);
+    }
+  for (; k < kc; ++k)
+    for (std::size_t j = 0; j < 16; ++j) dst[k * 16 + j] = b[j * ldb + k];
+}
+#endif
+
 template <class T>
 void pack_a_kernel(std::size_t mc, std::size_t kc, const T* a, std::size_t lda, bool trans,
                    T* dst) {
@@ -143,6 +203,13 @@ void pack_a_kernel(std::size_t mc, std::size_t kc, const T* a, std::size_t lda, 
       const T* row[MR];
       for (std::size_t i = 0; i < MR; ++i) row[i] = a + (i0 + (i < rows ? i : 0)) * lda;
       if (rows == MR) {
+#if defined(CG_ISA_AVX2)
+        if constexpr (std::is_same<T, float>::value && MR == 6) {
+          pack_rows6(row, kc, dst);
+          dst += MR * kc;
+          continue;
+        }
+#endif
         for (std::size_t k = 0; k < kc; ++k, dst += MR)
           for (std::size_t i = 0; i < MR; ++i) dst[i] = row[i][k];
       } else {
@@ -162,6 +229,15 @@ void pack_b_kernel(std::size_t kc, std::size_t nc, const T* b, std::size_t ldb, 
   constexpr std::size_t NV = GemmTraits<T>::nv, N = V::N, NR = NV * N;
   for (std::size_t j0 = 0; j0 < nc; j0 += NR) {
     const std::size_t cols = nc - j0 < NR ? nc - j0 : NR;
+#if defined(CG_ISA_AVX2)
+    if constexpr (std::is_same<T, float>::value && NR == 16) {
+      if (trans && cols == NR) {
+        pack_cols16_t(b + j0 * ldb, ldb, kc, dst);
+        dst += kc * NR;
+        continue;
+      }
+    }
+#endif
     if (trans) {
       for (std::size_t j = 0; j < cols; ++j) {
         const T* s = b + (j0 + j) * ldb;

@@ -10,6 +10,9 @@
 #include <new>
 
 #include "common/parallel.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "nn/driver.h"
 
 namespace cg {
@@ -68,7 +71,8 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
   T* abuf = scratch<T>(0, round_up(std::min(bl.mc, m1 - m0), bl.mr) * std::max<std::size_t>(kc_max, 1));
   for (std::size_t jc = n0; jc < n1; jc += bl.nc) {
     const std::size_t nc = std::min(bl.nc, n1 - jc);
-    for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
+    // One pass when k == 0 (C = act(beta*C + bias)); K blocks of kc_max otherwise.
+    for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += std::max<std::size_t>(kc_max, 1)) {
       const std::size_t kc = std::min(kc_max, g.k - pc);
       const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
       kr.pack_b(kc, nc, b, g.ldb, g.trans_b, bbuf);
@@ -95,34 +99,151 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
   }
 }
 
+#ifdef _OPENMP
+std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+// Work items of whole micro-panels covering `panels` of them: about 8 per thread (dynamic
+// scheduling then absorbs a thread that the OS delays), at most `cap` panels each.
+std::size_t panels_per_item(std::size_t panels, std::size_t nt, std::size_t cap) {
+  return std::max<std::size_t>(1, std::min(cap, ceil_div(panels, 8 * nt)));
+}
+
+// Threaded GEMM with the packed A shared: for each MC block of rows the threads pack A for a
+// group of K blocks together (up to kSharedA elements: all of K for layer-sized problems), then
+// take column strips of C dynamically; a strip packs its own B for each K block of the group
+// and runs the microkernels, so its C tile stays in cache across the K blocks. Every element of
+// C is still computed by one thread in the same K order.
+constexpr std::size_t kSharedA = std::size_t(1) << 20;
+
+template <class T>
+void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
+  const GemmBlocking& bl = kr.blocking;
+  const std::size_t kc_max = std::max<std::size_t>(balanced_kc(g.k, bl.kc), 1);
+  const std::size_t kblocks = std::max<std::size_t>(ceil_div(g.k, kc_max), 1);
+  const std::size_t mcap = std::min(bl.mc, round_up(g.m, bl.mr)), ablock = mcap * kc_max;
+  const std::size_t group = std::max<std::size_t>(1, std::min(kblocks, kSharedA / ablock));
+  const std::size_t sp = panels_per_item(ceil_div(g.n, bl.nr), nt, bl.nc / bl.nr);
+  const std::size_t sw = sp * bl.nr, strips = ceil_div(g.n, sw);
+  const std::size_t bsz = sw * kc_max;
+  T* abuf = scratch<T>(0, ablock * group);
+  T* bbuf = scratch<T>(1, bsz * static_cast<std::size_t>(nt));
+#pragma omp parallel num_threads(nt)
+  {
+    T* mine = bbuf + bsz * static_cast<std::size_t>(omp_get_thread_num());
+    for (std::size_t ic = 0; ic < g.m; ic += bl.mc) {
+      const std::size_t mc = std::min(bl.mc, g.m - ic), apanels = ceil_div(mc, bl.mr);
+      for (std::size_t kb0 = 0; kb0 < kblocks; kb0 += group) {
+        const std::size_t kbn = std::min(group, kblocks - kb0);
+#pragma omp for schedule(dynamic, 1)
+        for (long long it = 0; it < static_cast<long long>(kbn * apanels); ++it) {
+          const std::size_t kb = static_cast<std::size_t>(it) / apanels;
+          const std::size_t p = static_cast<std::size_t>(it) % apanels;
+          const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
+          const std::size_t i = ic + p * bl.mr;
+          const T* a = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
+          kr.pack_a(std::min(bl.mr, ic + mc - i), kc, a, g.lda, g.trans_a,
+                    abuf + kb * ablock + p * bl.mr * kc);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (long long s = 0; s < static_cast<long long>(strips); ++s) {
+          const std::size_t jc = static_cast<std::size_t>(s) * sw, nc = std::min(sw, g.n - jc);
+          for (std::size_t kb = 0; kb < kbn; ++kb) {
+            const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
+            const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
+            kr.pack_b(kc, nc, b, g.ldb, g.trans_b, mine);
+            MicroEpilogue<T> e;
+            e.load_c = g.accumulate || pc > 0;
+            e.last = pc + kc >= g.k;
+            e.act = g.act;
+            e.slope = g.slope;
+            const T* ab = abuf + kb * ablock;
+            for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
+              e.bias = g.bias ? g.bias + jc + jr : nullptr;
+              for (std::size_t ir = 0; ir < mc; ir += bl.mr)
+                kr.micro(kc, ab + ir * kc, mine + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr,
+                         g.ldc, std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The transpose of the above: the packed B block (KC x NC) is shared and packed together; the
+// threads take row strips of C dynamically, each packing its own strip of A.
+template <class T>
+void gemm_shared_b(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
+  const GemmBlocking& bl = kr.blocking;
+  const std::size_t kc_max = std::max<std::size_t>(balanced_kc(g.k, bl.kc), 1);
+  const std::size_t ncap = std::min(bl.nc, round_up(g.n, bl.nr));
+  const std::size_t sp = panels_per_item(ceil_div(g.m, bl.mr), nt, bl.mc / bl.mr);
+  const std::size_t sh = sp * bl.mr, strips = ceil_div(g.m, sh);
+  const std::size_t asz = sh * kc_max;
+  T* abuf = scratch<T>(0, asz * static_cast<std::size_t>(nt));
+  T* bbuf = scratch<T>(1, ncap * kc_max);
+#pragma omp parallel num_threads(nt)
+  {
+    T* mine = abuf + asz * static_cast<std::size_t>(omp_get_thread_num());
+    for (std::size_t jc = 0; jc < g.n; jc += bl.nc) {
+      const std::size_t nc = std::min(bl.nc, g.n - jc), bpanels = ceil_div(nc, bl.nr);
+      for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
+        const std::size_t kc = std::min(kc_max, g.k - pc);
+#pragma omp for schedule(dynamic, 1)
+        for (long long p = 0; p < static_cast<long long>(bpanels); ++p) {
+          const std::size_t j = jc + static_cast<std::size_t>(p) * bl.nr;
+          const T* b = g.trans_b ? g.b + j * g.ldb + pc : g.b + pc * g.ldb + j;
+          kr.pack_b(kc, std::min(bl.nr, jc + nc - j), b, g.ldb, g.trans_b,
+                    bbuf + static_cast<std::size_t>(p) * bl.nr * kc);
+        }
+        MicroEpilogue<T> e;
+        e.load_c = g.accumulate || pc > 0;
+        e.last = pc + kc >= g.k;
+        e.act = g.act;
+        e.slope = g.slope;
+#pragma omp for schedule(dynamic, 1)
+        for (long long s = 0; s < static_cast<long long>(strips); ++s) {
+          const std::size_t ic = static_cast<std::size_t>(s) * sh, mc = std::min(sh, g.m - ic);
+          const T* a = g.trans_a ? g.a + pc * g.lda + ic : g.a + ic * g.lda + pc;
+          kr.pack_a(mc, kc, a, g.lda, g.trans_a, mine);
+          for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
+            e.bias = g.bias ? g.bias + jc + jr : nullptr;
+            for (std::size_t ir = 0; ir < mc; ir += bl.mr)
+              kr.micro(kc, mine + ir * kc, bbuf + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr,
+                       g.ldc, std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 template <class T>
 void gemm(const GemmArgs<T>& g) {
   if (g.m == 0 || g.n == 0) return;
   const NnKernels<T>& kr = nn_kernels<T>();
-  const GemmBlocking& bl = kr.blocking;
-  const int threads = get_num_threads();
   const std::size_t work = g.m * g.n * std::max<std::size_t>(g.k, 1);
-  const std::size_t pm = (g.m + bl.mr - 1) / bl.mr, pn = (g.n + bl.nr - 1) / bl.nr;
-  // Each part owns whole micro-tiles of C. Split the dimension whose packed operand is cheaper
-  // to duplicate: columns (every part packs all of A) when m <= n, rows otherwise.
-  const std::size_t nt = static_cast<std::size_t>(threads);
-  const bool split_n = (g.m <= g.n && pn >= nt) || pm < nt;
-  const std::size_t panels = split_n ? pn : pm;
-  const std::size_t parts =
-      (threads > 1 && work >= kMinParallelWork) ? std::min<std::size_t>(threads, panels) : 1;
-  if (parts <= 1) {
-    gemm_block(kr, g, 0, g.m, 0, g.n);
+  const int nt = get_num_threads();
+#ifdef _OPENMP
+  if (nt > 1 && work >= kMinParallelWork) {
+    const GemmBlocking& bl = kr.blocking;
+    // Elements packed by each scheme: the shared operand once, the other once per block of the
+    // shared one. Ties go to sharing A (the row count of layer GEMMs is the batch).
+    const std::size_t cost_a = g.m * g.k + ceil_div(g.m, bl.mc) * g.k * g.n;
+    const std::size_t cost_b = g.k * g.n + ceil_div(g.n, bl.nc) * g.m * g.k;
+    if (cost_a <= cost_b)
+      gemm_shared_a(kr, g, nt);
+    else
+      gemm_shared_b(kr, g, nt);
     return;
   }
-  parallel_for(parts, work, 0, [&](std::size_t t) {
-    const std::size_t p0 = panels * t / parts, p1 = panels * (t + 1) / parts;
-    if (split_n)
-      gemm_block(kr, g, 0, g.m, p0 * bl.nr, std::min(g.n, p1 * bl.nr));
-    else
-      gemm_block(kr, g, p0 * bl.mr, std::min(g.m, p1 * bl.mr), 0, g.n);
-  });
+#endif
+  (void)work;
+  (void)nt;
+  gemm_block(kr, g, 0, g.m, 0, g.n);
 }
 
 template <class T>
