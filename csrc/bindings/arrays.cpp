@@ -47,7 +47,8 @@ py::array checked(py::handle obj, const std::string& name, DType dtype, bool wri
   if (!(a.flags() & py::array::c_style))
     throw std::invalid_argument(name + " must be C-contiguous");
   if (writable && !a.writeable()) throw std::invalid_argument(name + " is read-only");
-  if (!(a.flags() & 0x0100))  // NPY_ARRAY_ALIGNED throw std::invalid_argument(name + " is not aligned");
+  if (!(a.flags() & 0x0100))  // NPY_ARRAY_ALIGNED
+    throw std::invalid_argument(name + " is not aligned");
   if (shape && shape_of(a) != *shape)
     throw std::invalid_argument(name + " has shape " + shape_str(shape_of(a)) + "; expected " +
                                 shape_str(*shape));

@@ -1,7 +1,13 @@
 """convergent: fast CPU training of neural networks with the optimizers and convergence
 techniques practitioners use, in C++/SIMD kernels held to a plain-NumPy reference."""
 
-from . import nn, optim, reference
+try:
+    from . import _core
+except ImportError as _e:  # a bad CONVERGENT_ISA is a bad value, not a missing module
+    if "CONVERGENT_ISA" in str(_e):
+        raise ValueError(str(_e)) from None
+    raise
+from . import callbacks, nn, optim, reference, schedules, train
 from ._core import (
     available_isas,
     get_isa,
@@ -11,16 +17,26 @@ from ._core import (
     set_num_threads,
 )
 from ._version import __version__
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck
+from .train import History, fit
 
 __all__ = [
+    "GradcheckError",
+    "GradcheckReport",
+    "History",
     "__version__",
     "available_isas",
+    "callbacks",
+    "fit",
     "get_isa",
     "get_num_threads",
+    "gradcheck",
     "have_openmp",
     "nn",
     "optim",
     "reference",
+    "schedules",
     "set_isa",
     "set_num_threads",
+    "train",
 ]

@@ -61,3 +61,15 @@ def activation(
     x: _Arr, out: _Arr, activation: str | None, negative_slope: float = 0.01
 ) -> None: ...
 def gemm_blocking(dtype: npt.DTypeLike) -> dict[str, int]: ...
+
+# ---- batch normalization (csrc/nn/batchnorm_driver.cpp) ---------------------------------------
+def batchnorm_forward(
+    x: _Arr, weight: _Arr, bias: _Arr, y: _Arr, save_mean: npt.NDArray[np.float64],
+    save_invstd: npt.NDArray[np.float64], running_mean: _Arr | None, running_var: _Arr | None,
+    training: bool, momentum: float, eps: float,
+) -> None: ...
+def batchnorm_backward(
+    dout: _Arr, x: _Arr, weight: _Arr, save_mean: npt.NDArray[np.float64],
+    save_invstd: npt.NDArray[np.float64], dx: _Arr | None, dweight: _Arr, dbias: _Arr,
+    training: bool,
+) -> None: ...

@@ -9,29 +9,7 @@ import numpy as np
 
 from .. import _core
 from .base import Layer
-
-try:
-    from .init import initialize
-except ImportError:  # pragma: no cover - until convergent.nn.init is merged
-
-    def initialize(name, shape, rng, dtype):  # noqa: D103 - torch.nn.init formulas
-        fan_in, fan_out = shape
-        bounds = {
-            "uniform": ("u", 0.05),
-            "normal": ("n", 0.05),
-            "glorot_uniform": ("u", math.sqrt(6.0 / (fan_in + fan_out))),
-            "glorot_normal": ("n", math.sqrt(2.0 / (fan_in + fan_out))),
-            "he_uniform": ("u", math.sqrt(6.0 / fan_in)),
-            "he_normal": ("n", math.sqrt(2.0 / fan_in)),
-        }
-        if name == "zeros":
-            return np.zeros(shape, dtype)
-        if name not in bounds:
-            raise ValueError(f"unknown initializer {name!r}")
-        kind, s = bounds[name]
-        w = rng.uniform(-s, s, shape) if kind == "u" else rng.normal(0.0, s, shape)
-        return w.astype(dtype)
-
+from .init import initialize
 
 __all__ = ["Dense"]
 

@@ -2,8 +2,10 @@
 
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .lbfgs import LBFGS
+from .newton import Newton
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
+__all__ = ["LBFGS", "SGD", "Adagrad", "Adam", "AdamW", "Newton", "Optimizer", "RMSprop"]

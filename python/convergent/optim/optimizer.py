@@ -10,6 +10,8 @@ rejected call leaves every parameter and all optimizer state untouched.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -33,8 +35,17 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
     return out
 
 
+@functools.cache
+def _signature_defaults(cls: type) -> dict[str, Any]:
+    """The constructor's own defaults (their types tell numbers from flags)."""
+    sig = inspect.signature(cls.__init__)
+    return {k: p.default for k, p in sig.parameters.items() if p.default is not p.empty}
+
+
 class Optimizer:
     """Base class. Subclasses define ``_state_spec``, ``_check`` and ``_run``."""
+
+    _counts_steps = True  # keep a per-parameter "step" in the state (torch's SGD keeps none)
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -76,7 +87,7 @@ class Optimizer:
         if len(dtypes) > 1:
             raise TypeError("params of one group must share one dtype (float32 or float64)")
         full = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
-        self._check(full)
+        self._validate(full)
         full["params"] = params
         self.param_groups.append(full)
 
@@ -95,7 +106,7 @@ class Optimizer:
         plans = []
         offset = 0
         for group in self.param_groups:
-            self._check(group)
+            self._validate(group)
             idx = [offset + i for i, _ in enumerate(group["params"])]
             offset += len(idx)
             live = [i for i in idx if grads[i] is not None]
@@ -103,8 +114,9 @@ class Optimizer:
                 continue
             new_state = {i: self._next_state(i, flat[i], group) for i in live}
             plans.append((group, live, new_state))
-        # Validate everything (dry run) before the first write, then update.
-        for dry_run in (True, False):
+        # Validate every group (dry run) before the first write, then update. A single group
+        # needs no dry run: the kernel call validates all of its arguments before writing.
+        for dry_run in (True, False) if len(plans) > 1 else (False,):
             for group, live, new_state in plans:
                 params = [flat[i] for i in live]
                 gs = [grads[i] for i in live]
@@ -121,8 +133,24 @@ class Optimizer:
         for name, fill in self._state_spec(group).items():
             if name not in st:
                 st[name] = np.full_like(p, fill)
-        st["step"] = int(st.get("step", 0)) + 1
+        if self._counts_steps:
+            st["step"] = int(st.get("step", 0)) + 1
         return st
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        """Numeric hyperparameters are real numbers (TypeError naming the one that is not),
+        then the optimizer's own range checks (ValueError). Flags are taken by truth value."""
+        for k, default in _signature_defaults(type(self)).items():
+            if k not in self.defaults or isinstance(default, bool):
+                continue
+            v = group.get(k, default)
+            items = v if isinstance(default, tuple) and isinstance(v, (tuple, list)) else (v,)
+            for x in items:
+                if isinstance(x, (bool, np.bool_)) or not isinstance(
+                    x, (int, float, np.integer, np.floating)
+                ):
+                    raise TypeError(f"{k} must be a real number, got {type(x).__name__}")
+        self._check(group)
 
     # ---- subclass hooks ---------------------------------------------------------------------
     def _state_spec(self, group: dict[str, Any]) -> dict[str, float]:
@@ -168,7 +196,7 @@ class Optimizer:
             if len(theirs["params"]) != len(mine["params"]):
                 raise ValueError(f"param group {k} has a different number of params")
             g = {**self.defaults, **{a: b for a, b in theirs.items() if a != "params"}}
-            self._check(g)
+            self._validate(g)
             g["params"] = mine["params"]
             new_groups.append(g)
         flat = self._flat()
@@ -188,7 +216,9 @@ class Optimizer:
                         )
                     ns[name] = np.ascontiguousarray(v).copy()
                 else:
-                    if name == "step" and (not float(v).is_integer() or v < 0 or math.isinf(v)):
+                    if name == "step" and (
+                        not float(v).is_integer() or not 0 <= v < 2**62 or math.isinf(v)
+                    ):
                         raise ValueError(f"state[{i}]['step'] must be a non-negative integer")
                     ns[name] = int(v) if name == "step" else v
             new_state[i] = ns

@@ -24,6 +24,8 @@ class SGD(Optimizer):
     (Sutskever et al., 2013).
     """
 
+    _counts_steps = False
+
     def __init__(
         self,
         params: Any,

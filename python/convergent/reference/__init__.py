@@ -3,6 +3,7 @@
 The tests hold the compiled fast path to these functions.
 """
 
+from . import activations, losses
 from .dense import (
     activation,
     activation_grad,
@@ -11,17 +12,23 @@ from .dense import (
     dense_penalty,
     gemm,
 )
+from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 
 __all__ = [
     "activation",
     "activation_grad",
+    "activations",
     "adagrad_step",
     "adam_step",
+    "batchnorm_backward",
+    "batchnorm_forward",
     "dense_backward",
     "dense_forward",
     "dense_penalty",
+    "dropout_forward",
     "gemm",
+    "losses",
     "rmsprop_step",
     "sgd_step",
 ]

@@ -1,0 +1,387 @@
+"""The training loop: :func:`fit`, :class:`History`, and checkpoint files.
+
+Determinism: the shuffling order of epoch ``e`` comes from ``numpy.random.default_rng([seed, e])``
+alone, stochastic layers draw from the generators of ``Sequential(seed=...)``, and the kernels
+give the same bits for any thread count. So one seed gives the same bits, and a run resumed from
+a checkpoint at epoch ``k`` (``initial_epoch=k``) continues exactly as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ._progress import _Progress
+from .callbacks import ReduceLROnPlateau
+
+__all__ = ["Checkpoint", "History", "fit", "load_checkpoint", "save_checkpoint"]
+
+
+class History:
+    """Per-epoch metrics of a fit: ``history`` maps each metric ("loss", "accuracy",
+    "val_loss", "val_accuracy", "lr", "skipped_steps") to a list with one value per epoch, and
+    ``epoch`` lists the epoch indices."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.params: dict[str, Any] = {}
+
+    def _append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def plot(self, path: Any) -> None:
+        """Writes a PNG with the loss curves, and accuracy and learning-rate curves when
+        recorded (matplotlib, Agg canvas; the global backend is left alone)."""
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError as e:
+            raise ImportError(
+                "History.plot needs matplotlib: pip install 'convergent[plot]'"
+            ) from e
+        h = self.history
+        panels = [
+            ("loss", ["loss", "val_loss"]),
+            ("accuracy", ["accuracy", "val_accuracy"]),
+            ("learning rate", ["lr"]),
+        ]
+        panels = [(t, [k for k in keys if k in h]) for t, keys in panels]
+        panels = [(t, keys) for t, keys in panels if keys]
+        if not panels:
+            raise ValueError("nothing to plot: the history is empty")
+        fig = Figure(figsize=(4.5 * len(panels), 3.6), tight_layout=True)
+        FigureCanvasAgg(fig)
+        epochs = [e + 1 for e in self.epoch]
+        for i, (title, keys) in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), i + 1)
+            for k in keys:
+                ax.plot(epochs, h[k], marker="o", markersize=3, label=k)
+            ax.set_xlabel("epoch")
+            ax.set_title(title)
+            ax.grid(True, alpha=0.3)
+            ax.legend()
+        fig.savefig(path, format="png", dpi=100)
+
+
+@dataclass
+class TrainState:
+    """What callbacks see of a running fit."""
+
+    model: Any
+    optimizer: Any
+    params: dict[str, Any]
+    metrics: list[str]
+    history: History
+    stop_training: bool = False
+    epoch: int = 0
+    global_step: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive_number(x: Any, name: str) -> float | None:
+    if x is None:
+        return None
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 or None, got {x!r}")
+    return float(x)
+
+
+def _int(x: Any, name: str, lo: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
+        raise ValueError(f"{name} must be an int >= {lo}, got {x!r}")
+    return int(x)
+
+
+def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(X, np.ndarray) or X.ndim < 1 or X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} inputs must be a numeric numpy.ndarray with a batch axis")
+    y = np.asarray(y)
+    if y.ndim < 1 or len(y) != len(X):
+        raise ValueError(
+            f"{name} targets have {len(y) if y.ndim else 0} rows; the inputs have {len(X)}"
+        )
+    # real-valued targets (regression, BCE) take the model's dtype once, not per batch
+    y = np.ascontiguousarray(y, dtype=dtype if y.dtype.kind == "f" else None)
+    return np.ascontiguousarray(X, dtype=dtype), y
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _evaluate(model, loss, X, y, batch_size, classify):
+    total = correct = 0.0
+    for start in range(0, len(X), batch_size):
+        xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+        pred = model.forward(xb, False)
+        m = len(xb)
+        total += (loss.forward(pred, yb) + model.penalty()) * m
+        if classify:
+            correct += loss.accuracy(pred, yb) * m
+    out = {"val_loss": total / len(X)}
+    if classify:
+        out["val_accuracy"] = correct / len(X)
+    return out
+
+
+_sum = np.add.reduce
+
+
+def _finite_and_clip(grads, clip_norm, clip_value) -> bool:
+    """False if a gradient is non-finite (nothing is changed then); else clips in place."""
+    if clip_norm is not None:
+        sq = 0.0
+        for g in grads:
+            r = g.reshape(-1)
+            sq += float(np.dot(r, r))
+        total = math.sqrt(sq)
+        if not math.isfinite(total):
+            return False
+        coef = clip_norm / (total + 1e-6)  # torch.nn.utils.clip_grad_norm_
+        if coef < 1.0:
+            for g in grads:
+                g *= g.dtype.type(coef)
+    else:
+        s = 0.0
+        for g in grads:
+            s += float(_sum(g, axis=None))  # NaN and inf propagate through the sum
+        if not math.isfinite(s):
+            return False
+    if clip_value is not None:
+        for g in grads:
+            np.clip(g, -clip_value, clip_value, out=g)
+    return True
+
+
+class _EpochLoop:
+    """The mini-batch loop of one epoch, with its reused batch buffers."""
+
+    def __init__(self, model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
+                 clip_norm, clip_value, state, bar, callbacks) -> None:  # fmt: skip
+        self.model, self.loss, self.optimizer, self.X, self.y = model, loss, optimizer, X, y
+        self.batch_size, self.shuffle, self.seed, self.schedule = (
+            batch_size,
+            shuffle,
+            seed,
+            schedule,
+        )
+        self.clip_norm, self.clip_value, self.state, self.bar = clip_norm, clip_value, state, bar
+        self.batch_cbs = [cb for cb in callbacks if _overrides_batch_end(cb)]
+        self.classify = bool(getattr(loss, "is_classification", False))
+        self.grads = model.gradients()
+        self.skip_input_grad = _accepts(model.backward, "need_input_grad")
+        rows = min(batch_size, len(X))
+        self.xbuf = np.empty((rows,) + X.shape[1:], X.dtype)
+        self.ybuf = np.empty((rows,) + y.shape[1:], y.dtype)
+        self.skipped = 0
+
+    def epoch(self, epoch: int, groups: list[dict[str, Any]]) -> dict[str, float]:
+        model, loss, X, y, bs, state = (
+            self.model,
+            self.loss,
+            self.X,
+            self.y,
+            self.batch_size,
+            self.state,
+        )
+        n = len(X)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else None
+        total = correct = 0.0
+        self.skipped = 0
+        for i in range((n + bs - 1) // bs):
+            start = i * bs
+            stop = min(start + bs, n)
+            m = stop - start
+            if order is None:
+                xb, yb = X[start:stop], y[start:stop]
+            else:
+                idx = order[start:stop]
+                # a permutation's entries are in range: "clip" skips numpy's bounds pass
+                xb = X.take(idx, axis=0, out=self.xbuf[:m], mode="clip")
+                yb = y.take(idx, axis=0, out=self.ybuf[:m], mode="clip")
+            pred = model.forward(xb, True)
+            batch_loss = loss.forward(pred, yb) + model.penalty()
+            if self.classify:
+                correct += loss.accuracy(pred, yb) * m
+            dpred = loss.backward()
+            if self.skip_input_grad:
+                model.backward(dpred, need_input_grad=False)
+            else:
+                model.backward(dpred)
+            if self.schedule is not None:
+                lr = float(self.schedule(state.global_step))
+                for g in groups:
+                    g["lr"] = lr
+            if _finite_and_clip(self.grads, self.clip_norm, self.clip_value):
+                self.optimizer.step(self.grads)
+            else:
+                self.skipped += 1
+            total += batch_loss * m
+            state.global_step += 1
+            self.bar.batch(i, batch_loss)
+            for cb in self.batch_cbs:
+                cb.on_batch_end(state.global_step - 1, {"loss": batch_loss, "batch": i, "size": m})
+        logs = {"loss": total / n}
+        if self.classify:
+            logs["accuracy"] = correct / n
+        return logs
+
+
+def fit(
+    model,
+    loss,
+    optimizer,
+    X,
+    y,
+    epochs=10,
+    batch_size=32,
+    shuffle=True,
+    seed=0,
+    validation_data=None,
+    validation_split=0.0,
+    schedule=None,
+    callbacks=(),
+    clip_grad_norm=None,
+    clip_grad_value=None,
+    progress=True,
+    initial_epoch=0,
+    verbose=None,
+) -> History:
+    """Trains ``model`` with mini-batches of ``batch_size`` (the last one partial) for epochs
+    ``initial_epoch .. epochs - 1``; returns a :class:`History`.
+
+    - ``X`` (and floating-point ``y``) are converted once to the dtype of the model's
+      parameters; integer labels are used as given.
+    - ``shuffle``: epoch ``e`` visits the rows in ``default_rng([seed, e]).permutation``.
+    - ``validation_split``: the *last* fraction of the rows (before shuffling) is held out, as in
+      Keras; ``validation_data=(Xv, yv)`` takes precedence. Validation runs in inference mode.
+    - Metrics per epoch: ``loss`` (batch losses plus ``model.penalty()``, weighted by batch
+      size), ``accuracy`` when ``loss.is_classification``, ``val_loss``/``val_accuracy`` with
+      validation data, ``lr`` (param group 0 after the epoch's last step), ``skipped_steps``.
+    - ``schedule(global_step)`` sets every param group's ``"lr"`` before each step; the global
+      step counts batches from ``initial_epoch * steps_per_epoch``. Cannot be combined with
+      ReduceLROnPlateau (the schedule would undo its reductions): ValueError.
+    - ``clip_grad_norm``: scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` where
+      ``norm`` is their global L2 norm (torch ``clip_grad_norm_``); ``clip_grad_value``: clip each
+      element to ``[-v, v]`` (applied after the norm clip when both are given).
+    - Non-finite guard: when any gradient holds NaN or inf (or its norm/sum overflows), the step
+      is skipped and the weights and optimizer state are untouched; the count goes to
+      ``history["skipped_steps"]`` and a note is printed unless silent. No warning is raised.
+    - ``progress``/``verbose``: verbose 0 silent, 1 a tqdm bar per epoch (a line per epoch
+      without tqdm), 2 a line per epoch; ``verbose=None`` means 1 if ``progress`` else 0.
+    """
+    epochs = _int(epochs, "epochs", 0)
+    batch_size = _int(batch_size, "batch_size", 1)
+    initial_epoch = _int(initial_epoch, "initial_epoch", 0)
+    seed = _int(seed, "seed", 0)
+    clip_norm = _positive_number(clip_grad_norm, "clip_grad_norm")
+    clip_value = _positive_number(clip_grad_value, "clip_grad_value")
+    if not (isinstance(validation_split, (int, float)) and 0.0 <= validation_split < 1.0):
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if schedule is not None and not callable(schedule):
+        raise TypeError("schedule must be callable: schedule(step) -> lr")
+    callbacks = list(callbacks or ())
+    if schedule is not None and any(isinstance(c, ReduceLROnPlateau) for c in callbacks):
+        raise ValueError(
+            "schedule and ReduceLROnPlateau both set the learning rate; the "
+            "schedule would undo every reduction. Use one of them."
+        )
+    if _accepts(optimizer.step, "closure"):
+        raise TypeError(
+            f"fit needs a gradient-step optimizer; {type(optimizer).__name__} "
+            "takes a closure (call its step directly)"
+        )
+    if verbose is None:
+        verbose = 1 if progress else 0
+    params = model.parameters()
+    dtype = params[0].dtype if params else np.dtype(np.float64)
+    X, y = _data(X, y, dtype, "training")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        Xv, yv = _data(validation_data[0], validation_data[1], dtype, "validation")
+    elif validation_split > 0:
+        split_at = int(math.floor(len(X) * (1.0 - validation_split)))
+        if split_at == 0 or split_at == len(X):
+            raise ValueError(
+                f"validation_split={validation_split} leaves an empty training or "
+                f"validation set for {len(X)} rows"
+            )
+        X, Xv, y, yv = X[:split_at], X[split_at:], y[:split_at], y[split_at:]
+    else:
+        Xv = yv = None
+    n = len(X)
+    if n == 0:
+        raise ValueError("the training set is empty")
+    classify = bool(getattr(loss, "is_classification", False))
+    steps = (n + batch_size - 1) // batch_size
+    metrics = ["loss"] + (["accuracy"] if classify else [])
+    if Xv is not None:
+        metrics += ["val_loss"] + (["val_accuracy"] if classify else [])
+    metrics += ["lr", "skipped_steps"]
+    fit_params = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "shuffle": bool(shuffle),
+        "seed": seed,
+        "steps_per_epoch": steps,
+        "samples": n,
+        "validation_split": float(validation_split),
+    }
+    history = History()
+    history.params = dict(fit_params)
+    state = TrainState(model, optimizer, fit_params, metrics, history)
+    for cb in callbacks:
+        cb.set_state(state)
+    bar = _Progress(int(verbose), epochs, steps)
+    state.global_step = initial_epoch * steps
+    loop = _EpochLoop(model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
+                      clip_norm, clip_value, state, bar, callbacks)  # fmt: skip
+    for cb in callbacks:
+        cb.on_train_begin({})
+    try:
+        for epoch in range(initial_epoch, epochs):
+            state.epoch = epoch
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, {})
+            bar.begin(epoch)
+            groups = getattr(optimizer, "param_groups", [])
+            logs = loop.epoch(epoch, groups)
+            if Xv is not None:
+                logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
+            if groups:
+                logs["lr"] = float(groups[0]["lr"])
+            logs["skipped_steps"] = loop.skipped
+            history._append(epoch, logs)
+            note = (
+                f"Epoch {epoch + 1}: skipped {loop.skipped} step(s) with non-finite gradients"
+                if loop.skipped
+                else ""
+            )
+            bar.end(epoch, logs, note)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, dict(logs))
+            if state.stop_training:
+                break
+    finally:
+        bar.close()
+    for cb in callbacks:
+        cb.on_train_end({})
+    return history
+
+
+def _overrides_batch_end(cb: Any) -> bool:
+    from .callbacks import Callback
+
+    return type(cb).on_batch_end is not Callback.on_batch_end
