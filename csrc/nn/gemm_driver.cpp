@@ -134,7 +134,7 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
       const std::size_t mc = std::min(bl.mc, g.m - ic), apanels = ceil_div(mc, bl.mr);
       for (std::size_t kb0 = 0; kb0 < kblocks; kb0 += group) {
         const std::size_t kbn = std::min(group, kblocks - kb0);
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
         for (long long it = 0; it < static_cast<long long>(kbn * apanels); ++it) {
           const std::size_t kb = static_cast<std::size_t>(it) / apanels;
           const std::size_t p = static_cast<std::size_t>(it) % apanels;
@@ -189,7 +189,7 @@ void gemm_shared_b(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
       const std::size_t nc = std::min(bl.nc, g.n - jc), bpanels = ceil_div(nc, bl.nr);
       for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
         const std::size_t kc = std::min(kc_max, g.k - pc);
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
         for (long long p = 0; p < static_cast<long long>(bpanels); ++p) {
           const std::size_t j = jc + static_cast<std::size_t>(p) * bl.nr;
           const T* b = g.trans_b ? g.b + j * g.ldb + pc : g.b + pc * g.ldb + j;
