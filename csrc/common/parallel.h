@@ -10,14 +10,15 @@ bool have_openmp();
 
 // Calls body(i) for i in [0, count). Runs on several threads only when `work` (a rough element
 // count) reaches `min_parallel_work`; each i is processed by exactly one thread, so results that
-// depend only on i are the same bits for any thread count.
+// depend only on i are the same bits for any thread count. Items are handed out dynamically: a
+// thread that the OS deschedules (a loaded machine) does not hold up the others' share.
 template <class F>
 void parallel_for(std::size_t count, std::size_t work, std::size_t min_parallel_work, F&& body) {
   const int threads = get_num_threads();
 #ifdef _OPENMP
   if (threads > 1 && count > 1 && work >= min_parallel_work) {
     const long long n = static_cast<long long>(count);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long long i = 0; i < n; ++i) body(static_cast<std::size_t>(i));
     return;
   }
