@@ -115,11 +115,11 @@ std::size_t pack_chunk(std::size_t items, int nt) {
 }
 
 // Threaded GEMM with the packed A shared: for each MC block of rows the threads pack A for a
-// group of K blocks together (up to kSharedA elements: all of K for layer-sized problems), then
+// group of K blocks together (up to kSharedA bytes, so the group stays in a core's L2), then
 // take column strips of C dynamically; a strip packs its own B for each K block of the group
 // and runs the microkernels, so its C tile stays in cache across the K blocks. Every element of
 // C is still computed by one thread in the same K order.
-constexpr std::size_t kSharedA = std::size_t(1) << 20;
+constexpr std::size_t kSharedA = std::size_t(256) << 10;
 
 template <class T>
 void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
@@ -127,7 +127,8 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
   const std::size_t kc_max = std::max<std::size_t>(balanced_kc(g.k, bl.kc), 1);
   const std::size_t kblocks = std::max<std::size_t>(ceil_div(g.k, kc_max), 1);
   const std::size_t mcap = std::min(bl.mc, round_up(g.m, bl.mr)), ablock = mcap * kc_max;
-  const std::size_t group = std::max<std::size_t>(1, std::min(kblocks, kSharedA / ablock));
+  const std::size_t fit = kSharedA / (ablock * sizeof(T));
+  const std::size_t group = std::max<std::size_t>(1, std::min(kblocks, fit));
   const std::size_t sp = panels_per_item(ceil_div(g.n, bl.nr), nt, bl.nc / bl.nr);
   const std::size_t sw = sp * bl.nr, strips = ceil_div(g.n, sw);
   const std::size_t bsz = sw * kc_max;
