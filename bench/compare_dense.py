@@ -96,7 +96,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--budget", type=float, default=0.5, help="seconds per measurement")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--batches", default="", help="comma-separated batch sizes (default 32,128,512)")
     args = p.parse_args()
+    batches = [int(b) for b in args.batches.split(",")] if args.batches else BATCHES
     try:
         import torch  # noqa: F401
 
@@ -106,7 +108,7 @@ def main() -> None:
     best: dict = {}
     for r in range(args.rounds):
         order = names if r % 2 == 0 else names[::-1]
-        for batch in BATCHES:
+        for batch in batches:
             for name in order:
                 s = _run(name, batch, args.threads, args.budget)
                 best[batch, name] = min(best.get((batch, name), s), s)
@@ -114,7 +116,7 @@ def main() -> None:
     header = ["batch"] + [f"{c} (us/step)" for c in names]
     header += [f"{c} / cg (speedup)" for c in names[1:]]
     rows = []
-    for batch in BATCHES:
+    for batch in batches:
         t = [best[batch, c] * 1e6 for c in names]
         rows.append([str(batch)] + [f"{x:.0f}" for x in t] + [f"{x / t[0]:.2f}" for x in t[1:]])
     note = (

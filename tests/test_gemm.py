@@ -126,8 +126,10 @@ def test_epilogue_once_after_full_k(isa, dt, act):
 @pytest.mark.parametrize("dt", DTYPES)
 def test_threads_bit_identical(isa, dt, threads):
     rng = np.random.default_rng(4)
-    for m, k, n, ta, tb in [(256, 300, 520, False, False), (700, 64, 90, True, False),
-                            (130, 257, 800, False, True), (96, 96, 96, True, True)]:  # fmt: skip
+    shapes = [(256, 300, 520, False, False), (700, 64, 90, True, False),
+              (130, 257, 800, False, True), (96, 96, 96, True, True),
+              (128, 784, 256, False, False)]  # fmt: skip
+    for m, k, n, ta, tb in shapes:
         a, b = _operands(rng, m, k, n, ta, tb, dt)
         bias = rng.standard_normal(n).astype(dt)
         outs = []

@@ -9,7 +9,7 @@ namespace cg {
 namespace {
 
 constexpr std::size_t kStrip = 64;                     // columns per work item (multiple of 4x16)
-constexpr std::size_t kMinParallel = std::size_t(1) << 16;  // elements
+constexpr std::size_t kMinParallel = std::size_t(1) << 14;  // elements
 constexpr std::size_t kChunk = std::size_t(1) << 14;         // elements per penalty work item
 
 }  // namespace

@@ -99,6 +99,7 @@ void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc,
   V acc[MR][NV];
   for (std::size_t i = 0; i < MR; ++i)
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V::zero();
+#pragma GCC unroll 4
   for (std::size_t k = 0; k < kc; ++k) {
     V bv[NV];
     for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load(b + v * N);

@@ -108,12 +108,18 @@ std::size_t panels_per_item(std::size_t panels, std::size_t nt, std::size_t cap)
   return std::max<std::size_t>(1, std::min(cap, ceil_div(panels, 8 * nt)));
 }
 
+// Chunk of the packing loops: about 4 grabs per thread (few atomics, and a thread that the OS
+// delays leaves its share to the others).
+std::size_t pack_chunk(std::size_t items, int nt) {
+  return std::max<std::size_t>(1, ceil_div(items, 4 * static_cast<std::size_t>(nt)));
+}
+
 // Threaded GEMM with the packed A shared: for each MC block of rows the threads pack A for a
-// group of K blocks together (up to kSharedA elements: all of K for layer-sized problems), then
+// group of K blocks together (up to kSharedA bytes, so the group stays in a core's L2), then
 // take column strips of C dynamically; a strip packs its own B for each K block of the group
 // and runs the microkernels, so its C tile stays in cache across the K blocks. Every element of
 // C is still computed by one thread in the same K order.
-constexpr std::size_t kSharedA = std::size_t(1) << 20;
+constexpr std::size_t kSharedA = std::size_t(256) << 10;
 
 template <class T>
 void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
@@ -121,7 +127,8 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
   const std::size_t kc_max = std::max<std::size_t>(balanced_kc(g.k, bl.kc), 1);
   const std::size_t kblocks = std::max<std::size_t>(ceil_div(g.k, kc_max), 1);
   const std::size_t mcap = std::min(bl.mc, round_up(g.m, bl.mr)), ablock = mcap * kc_max;
-  const std::size_t group = std::max<std::size_t>(1, std::min(kblocks, kSharedA / ablock));
+  const std::size_t fit = kSharedA / (ablock * sizeof(T));
+  const std::size_t group = std::max<std::size_t>(1, std::min(kblocks, fit));
   const std::size_t sp = panels_per_item(ceil_div(g.n, bl.nr), nt, bl.nc / bl.nr);
   const std::size_t sw = sp * bl.nr, strips = ceil_div(g.n, sw);
   const std::size_t bsz = sw * kc_max;
@@ -134,7 +141,8 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
       const std::size_t mc = std::min(bl.mc, g.m - ic), apanels = ceil_div(mc, bl.mr);
       for (std::size_t kb0 = 0; kb0 < kblocks; kb0 += group) {
         const std::size_t kbn = std::min(group, kblocks - kb0);
-#pragma omp for schedule(dynamic, 1)
+        const int chunk = static_cast<int>(pack_chunk(kbn * apanels, nt));
+#pragma omp for schedule(dynamic, chunk)
         for (long long it = 0; it < static_cast<long long>(kbn * apanels); ++it) {
           const std::size_t kb = static_cast<std::size_t>(it) / apanels;
           const std::size_t p = static_cast<std::size_t>(it) % apanels;
@@ -189,7 +197,8 @@ void gemm_shared_b(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
       const std::size_t nc = std::min(bl.nc, g.n - jc), bpanels = ceil_div(nc, bl.nr);
       for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
         const std::size_t kc = std::min(kc_max, g.k - pc);
-#pragma omp for schedule(dynamic, 1)
+        const int chunk = static_cast<int>(pack_chunk(bpanels, nt));
+#pragma omp for schedule(dynamic, chunk)
         for (long long p = 0; p < static_cast<long long>(bpanels); ++p) {
           const std::size_t j = jc + static_cast<std::size_t>(p) * bl.nr;
           const T* b = g.trans_b ? g.b + j * g.ldb + pc : g.b + pc * g.ldb + j;
