@@ -20,24 +20,35 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "convergent's compiled kernels (private; use the convergent package)";
   init_isa_from_env();
 
-  m.def("available_isas", [] {
-    std::vector<std::string> out;
-    for (Isa isa : cg::available_isas()) out.emplace_back(isa_name(isa));
-    return out;
-  }, "ISAs this machine and build can run, best first.");
-  m.def("get_isa", [] { return std::string(isa_name(current_isa())); },
-        "The ISA whose kernels run now.");
-  m.def("set_isa", [](const std::string& name) {
-    Isa isa;
-    if (!parse_isa(name, &isa))
-      throw std::invalid_argument("isa must be one of 'avx512', 'avx2', 'scalar'; got '" + name + "'");
-    set_isa(isa);
-  }, py::arg("isa"), "Force the kernels of one ISA (ValueError if this machine cannot run it).");
+  m.def(
+      "available_isas",
+      [] {
+        std::vector<std::string> out;
+        for (Isa isa : cg::available_isas()) out.emplace_back(isa_name(isa));
+        return out;
+      },
+      "ISAs this machine and build can run, best first.");
+  m.def(
+      "get_isa", [] { return std::string(isa_name(current_isa())); },
+      "The ISA whose kernels run now.");
+  m.def(
+      "set_isa",
+      [](const std::string& name) {
+        Isa isa;
+        if (!parse_isa(name, &isa))
+          throw std::invalid_argument("isa must be one of 'avx512', 'avx2', 'scalar'; got '" +
+                                      name + "'");
+        set_isa(isa);
+      },
+      py::arg("isa"), "Force the kernels of one ISA (ValueError if this machine cannot run it).");
   m.def("get_num_threads", &get_num_threads, "Threads the kernels may use.");
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw std::invalid_argument("n must be >= 1, got " + std::to_string(n));
-    set_num_threads(n);
-  }, py::arg("n"), "Set the threads the kernels may use (n >= 1).");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw std::invalid_argument("n must be >= 1, got " + std::to_string(n));
+        set_num_threads(n);
+      },
+      py::arg("n"), "Set the threads the kernels may use (n >= 1).");
   m.def("have_openmp", &have_openmp, "Whether the extension was built with OpenMP.");
 
   bind::register_optim(m);

@@ -61,9 +61,9 @@ Act parse_act(py::handle h) {
 
 void finite(double x, const char* name, bool nonneg) {
   if (!std::isfinite(x) || (nonneg && x < 0.0))
-    throw std::invalid_argument(std::string(name) + (nonneg ? " must be finite and >= 0, got "
-                                                            : " must be finite, got ") +
-                                std::to_string(x));
+    throw std::invalid_argument(
+        std::string(name) + (nonneg ? " must be finite and >= 0, got " : " must be finite, got ") +
+        std::to_string(x));
 }
 
 std::size_t dim(const py::array& a, int i) { return static_cast<std::size_t>(a.shape(i)); }
@@ -102,8 +102,7 @@ void run_gemm(const py::array& a, bool ta, const py::array& b, bool tb, py::arra
 
 // Validates and runs out = act(op(a) @ op(b) + beta*out + bias); names are the caller's.
 void gemm_call(py::handle ha, py::handle hb, py::handle hout, bool ta, bool tb, double beta,
-               py::handle hbias, py::handle activation, double slope,
-               const char* const names[4]) {
+               py::handle hbias, py::handle activation, double slope, const char* const names[4]) {
   const Act act = parse_act(activation);
   finite(slope, "negative_slope", false);
   if (beta != 0.0 && beta != 1.0)

@@ -90,8 +90,7 @@ void register_optim(py::module_& m) {
          bool maximize, bool dry_run) {
         const SgdHyper h{lr, momentum, dampening, weight_decay, nesterov, maximize};
         run_group(params, grads,
-                  {{{"momentum_buffers", momentum_buffers, momentum != 0.0}, kUnused,
-                    kUnused}},
+                  {{{"momentum_buffers", momentum_buffers, momentum != 0.0}, kUnused, kUnused}},
                   steps, dry_run, h, &sgd_step<float>, &sgd_step<double>);
       },
       py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"), py::arg("steps"),
@@ -102,7 +101,8 @@ void register_optim(py::module_& m) {
       "adam_step",
       [](py::handle params, py::handle grads, py::handle exp_avgs, py::handle exp_avg_sqs,
          py::handle max_exp_avg_sqs, py::handle steps, double lr, double beta1, double beta2,
-         double eps, double weight_decay, bool amsgrad, bool maximize, bool decoupled, bool dry_run) {
+         double eps, double weight_decay, bool amsgrad, bool maximize, bool decoupled,
+         bool dry_run) {
         const AdamHyper h{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled};
         run_group(params, grads,
                   {{{"exp_avgs", exp_avgs, true},
@@ -120,14 +120,12 @@ void register_optim(py::module_& m) {
       [](py::handle params, py::handle grads, py::handle state_sums, py::handle steps, double lr,
          double lr_decay, double weight_decay, double eps, bool maximize, bool dry_run) {
         const AdagradHyper h{lr, lr_decay, weight_decay, eps, maximize};
-        run_group(params, grads,
-                  {{{"state_sums", state_sums, true}, kUnused, kUnused}},
-                  steps, dry_run, h, &adagrad_step<float>, &adagrad_step<double>);
+        run_group(params, grads, {{{"state_sums", state_sums, true}, kUnused, kUnused}}, steps,
+                  dry_run, h, &adagrad_step<float>, &adagrad_step<double>);
       },
       py::arg("params"), py::arg("grads"), py::arg("state_sums"), py::arg("steps"), py::arg("lr"),
       py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
-      py::arg("dry_run") = false,
-      "One Adagrad step over a group, in place.");
+      py::arg("dry_run") = false, "One Adagrad step over a group, in place.");
   m.def(
       "rmsprop_step",
       [](py::handle params, py::handle grads, py::handle square_avgs, py::handle grad_avgs,
@@ -143,26 +141,35 @@ void register_optim(py::module_& m) {
       py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("grad_avgs"),
       py::arg("momentum_buffers"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
       py::arg("weight_decay"), py::arg("momentum"), py::arg("centered"), py::arg("maximize"),
-      py::arg("dry_run") = false,
-      "One RMSprop step over a group, in place.");
+      py::arg("dry_run") = false, "One RMSprop step over a group, in place.");
 
   // Hyperparameter checks alone, for the optimizer constructors (same rules as the steps).
-  m.def("check_sgd", [](double lr, double momentum, double dampening, double weight_decay,
-                        bool nesterov) {
-    check(SgdHyper{lr, momentum, dampening, weight_decay, nesterov, false});
-  }, py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"),
-     py::arg("nesterov"));
-  m.def("check_adam", [](double lr, double beta1, double beta2, double eps, double weight_decay) {
-    check(AdamHyper{lr, beta1, beta2, eps, weight_decay, false, false, false});
-  }, py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"));
-  m.def("check_adagrad", [](double lr, double lr_decay, double weight_decay, double eps) {
-    check(AdagradHyper{lr, lr_decay, weight_decay, eps, false});
-  }, py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"));
-  m.def("check_rmsprop", [](double lr, double alpha, double eps, double weight_decay,
-                            double momentum) {
-    check(RmspropHyper{lr, alpha, eps, weight_decay, momentum, false, false});
-  }, py::arg("lr"), py::arg("alpha"), py::arg("eps"), py::arg("weight_decay"),
-     py::arg("momentum"));
+  m.def(
+      "check_sgd",
+      [](double lr, double momentum, double dampening, double weight_decay, bool nesterov) {
+        check(SgdHyper{lr, momentum, dampening, weight_decay, nesterov, false});
+      },
+      py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"),
+      py::arg("nesterov"));
+  m.def(
+      "check_adam",
+      [](double lr, double beta1, double beta2, double eps, double weight_decay) {
+        check(AdamHyper{lr, beta1, beta2, eps, weight_decay, false, false, false});
+      },
+      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"));
+  m.def(
+      "check_adagrad",
+      [](double lr, double lr_decay, double weight_decay, double eps) {
+        check(AdagradHyper{lr, lr_decay, weight_decay, eps, false});
+      },
+      py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"));
+  m.def(
+      "check_rmsprop",
+      [](double lr, double alpha, double eps, double weight_decay, double momentum) {
+        check(RmspropHyper{lr, alpha, eps, weight_decay, momentum, false, false});
+      },
+      py::arg("lr"), py::arg("alpha"), py::arg("eps"), py::arg("weight_decay"),
+      py::arg("momentum"));
 }
 
 }  // namespace bind

@@ -1,8 +1,8 @@
 // Dispatched kernel tables: one line per kernel family.
 #include "common/dispatch.h"
 
-#include "optim/kernels.h"
 #include "nn/kernels.h"
+#include "optim/kernels.h"
 
 namespace cg {
 

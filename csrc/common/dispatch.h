@@ -16,7 +16,8 @@ const Table& pick_table(const Table& (*scalar_fn)(), const Table& (*avx2_fn)(),
     case Isa::avx2:
       if (avx2_fn) return avx2_fn();
       break;
-    default: break;
+    default:
+      break;
   }
   return scalar_fn();
 }
@@ -32,12 +33,12 @@ const Table& pick_table(const Table& (*scalar_fn)(), const Table& (*avx2_fn)(),
 #define CG_AVX512_TABLE(fn) nullptr
 #endif
 // Defines the dispatched `const Table<T>& fn<T>()` for float and double.
-#define CG_DISPATCH_TABLE(Table, fn)                                                      \
-  template <class T>                                                                      \
-  const Table<T>& fn() {                                                                  \
+#define CG_DISPATCH_TABLE(Table, fn)                                                           \
+  template <class T>                                                                           \
+  const Table<T>& fn() {                                                                       \
     return pick_table<Table<T>>(&scalar::fn<T>, CG_AVX2_TABLE(fn<T>), CG_AVX512_TABLE(fn<T>)); \
-  }                                                                                       \
-  template const Table<float>& fn<float>();                                               \
+  }                                                                                            \
+  template const Table<float>& fn<float>();                                                    \
   template const Table<double>& fn<double>();
 
 }  // namespace cg

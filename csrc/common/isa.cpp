@@ -35,8 +35,8 @@ CpuFeatures detect() {
   const bool fma = c & (1u << 12);
   if (!osxsave || !avx) return f;
   const unsigned long long xcr0 = xgetbv0();
-  const bool ymm_os = (xcr0 & 0x6) == 0x6;           // SSE and AVX state
-  const bool zmm_os = (xcr0 & 0xe6) == 0xe6;         // plus opmask, ZMM_Hi256, Hi16_ZMM
+  const bool ymm_os = (xcr0 & 0x6) == 0x6;    // SSE and AVX state
+  const bool zmm_os = (xcr0 & 0xe6) == 0xe6;  // plus opmask, ZMM_Hi256, Hi16_ZMM
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
   const bool avx2 = b & (1u << 5);
@@ -57,9 +57,12 @@ const CpuFeatures& features() {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return "avx512";
-    case Isa::avx2: return "avx2";
-    default: return "scalar";
+    case Isa::avx512:
+      return "avx512";
+    case Isa::avx2:
+      return "avx2";
+    default:
+      return "scalar";
   }
 }
 
@@ -75,14 +78,18 @@ bool parse_isa(const std::string& name, Isa* out) {
 
 bool isa_supported(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return true;
+    case Isa::scalar:
+      return true;
 #if defined(CG_X86) && defined(CG_HAVE_AVX2)
-    case Isa::avx2: return features().avx2;
+    case Isa::avx2:
+      return features().avx2;
 #endif
 #if defined(CG_X86) && defined(CG_HAVE_AVX512)
-    case Isa::avx512: return features().avx512;
+    case Isa::avx512:
+      return features().avx512;
 #endif
-    default: return false;
+    default:
+      return false;
   }
 }
 

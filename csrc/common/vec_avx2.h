@@ -24,8 +24,10 @@ struct Vec<float> {
   }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void storen(float* p, std::size_t k) const {
-    if (k == N) store(p);
-    else _mm256_maskstore_ps(p, mask(k), v);
+    if (k == N)
+      store(p);
+    else
+      _mm256_maskstore_ps(p, mask(k), v);
   }
   static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
   static Vec zero() { return {_mm256_setzero_ps()}; }
@@ -76,8 +78,10 @@ struct Vec<double> {
   }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
   void storen(double* p, std::size_t k) const {
-    if (k == N) store(p);
-    else _mm256_maskstore_pd(p, mask(k), v);
+    if (k == N)
+      store(p);
+    else
+      _mm256_maskstore_pd(p, mask(k), v);
   }
   static Vec set1(double x) { return {_mm256_set1_pd(x)}; }
   static Vec zero() { return {_mm256_setzero_pd()}; }

@@ -21,8 +21,10 @@ struct Vec<float> {
   }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void storen(float* p, std::size_t k) const {
-    if (k == N) store(p);
-    else _mm512_mask_storeu_ps(p, mask(k), v);
+    if (k == N)
+      store(p);
+    else
+      _mm512_mask_storeu_ps(p, mask(k), v);
   }
   static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
   static Vec zero() { return {_mm512_setzero_ps()}; }
@@ -74,8 +76,10 @@ struct Vec<double> {
   }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void storen(double* p, std::size_t k) const {
-    if (k == N) store(p);
-    else _mm512_mask_storeu_pd(p, mask(k), v);
+    if (k == N)
+      store(p);
+    else
+      _mm512_mask_storeu_pd(p, mask(k), v);
   }
   static Vec set1(double x) { return {_mm512_set1_pd(x)}; }
   static Vec zero() { return {_mm512_setzero_pd()}; }
@@ -84,8 +88,9 @@ struct Vec<double> {
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_pd(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm512_div_pd(a.v, b.v)}; }
   friend Vec neg(Vec a) {
-    return {_mm512_castsi512_pd(_mm512_xor_si512(
-        _mm512_castpd_si512(a.v), _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull))))};
+    return {_mm512_castsi512_pd(
+        _mm512_xor_si512(_mm512_castpd_si512(a.v),
+                         _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull))))};
   }
   friend Vec sqrt(Vec a) { return {_mm512_sqrt_pd(a.v)}; }
   friend Vec max(Vec a, Vec b) {

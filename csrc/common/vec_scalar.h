@@ -32,7 +32,8 @@ struct Vec {
   friend Vec select_gt(Vec a, Vec b, Vec x, Vec y) { return {a.v > b.v ? x.v : y.v}; }
   // Nearest integer, ties to even (the default rounding mode).
   friend Vec round_even(Vec a) { return {std::nearbyint(a.v)}; }
-  // 2^n for integer-valued n in the normal exponent range ([-126, 127] float, [-1022, 1023] double).
+  // 2^n for integer-valued n in the normal exponent range ([-126, 127] float, [-1022, 1023]
+  // double).
   friend Vec pow2i(Vec n) { return {std::ldexp(T(1), static_cast<int>(n.v))}; }
 };
 

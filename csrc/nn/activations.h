@@ -89,11 +89,16 @@ inline V tanh_v(V x) {
 template <class T, class V>
 inline V activate(V x, Act act, V slope) {
   switch (act) {
-    case Act::relu: return max(x, V::zero());
-    case Act::leaky_relu: return select_gt(x, V::zero(), x, x * slope);
-    case Act::sigmoid: return sigmoid_v<T>(x);
-    case Act::tanh: return tanh_v<T>(x);
-    default: return x;
+    case Act::relu:
+      return max(x, V::zero());
+    case Act::leaky_relu:
+      return select_gt(x, V::zero(), x, x * slope);
+    case Act::sigmoid:
+      return sigmoid_v<T>(x);
+    case Act::tanh:
+      return tanh_v<T>(x);
+    default:
+      return x;
   }
 }
 
@@ -104,11 +109,16 @@ template <class T, class V>
 inline V act_grad(V g, V y, Act act, V slope) {
   const V one = V::set1(T(1));
   switch (act) {
-    case Act::relu: return select_gt(y, V::zero(), g, V::zero());
-    case Act::leaky_relu: return select_gt(y, V::zero(), g, g * slope);
-    case Act::sigmoid: return g * (y * (one - y));
-    case Act::tanh: return g * (one - y * y);
-    default: return g;
+    case Act::relu:
+      return select_gt(y, V::zero(), g, V::zero());
+    case Act::leaky_relu:
+      return select_gt(y, V::zero(), g, g * slope);
+    case Act::sigmoid:
+      return g * (y * (one - y));
+    case Act::tanh:
+      return g * (one - y * y);
+    default:
+      return g;
   }
 }
 

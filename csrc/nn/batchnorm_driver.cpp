@@ -1,12 +1,11 @@
 // BatchNorm kernels (see batchnorm.h). Features are processed in blocks of kBlock columns: for a
 // block, the rows are walked in order with one double accumulator per feature, which keeps the
 // accesses contiguous and the summation order fixed.
-#include "nn/batchnorm.h"
-
 #include <algorithm>
 #include <cmath>
 
 #include "common/parallel.h"
+#include "nn/batchnorm.h"
 
 namespace cg {
 namespace {
@@ -35,9 +34,8 @@ void column_sums(std::size_t n, std::size_t c, const T* x, std::size_t j0, std::
 }
 
 template <class T>
-void normalize_block(std::size_t n, std::size_t c, const T* x, const T* weight, const T* bias,
-                     T* y, std::size_t j0, std::size_t w, const double* mean,
-                     const double* invstd) {
+void normalize_block(std::size_t n, std::size_t c, const T* x, const T* weight, const T* bias, T* y,
+                     std::size_t j0, std::size_t w, const double* mean, const double* invstd) {
   double scale[kBlock], shift[kBlock];
   for (std::size_t k = 0; k < w; ++k) {
     scale[k] = invstd[k] * static_cast<double>(weight[j0 + k]);
@@ -145,14 +143,12 @@ void batchnorm_backward(std::size_t n, std::size_t c, const T* dy, const T* x, c
   });
 }
 
-#define CG_INSTANTIATE(T)                                                                       \
-  template void batchnorm_forward_train<T>(std::size_t, std::size_t, const T*, const T*,        \
-                                           const T*, T*, double*, double*, T*, T*, double,      \
-                                           double);                                             \
-  template void batchnorm_forward_eval<T>(std::size_t, std::size_t, const T*, const T*,         \
-                                          const T*, T*, double*, double*, const T*, const T*,   \
-                                          double);                                              \
-  template void batchnorm_backward<T>(std::size_t, std::size_t, const T*, const T*, const T*,   \
+#define CG_INSTANTIATE(T)                                                                          \
+  template void batchnorm_forward_train<T>(std::size_t, std::size_t, const T*, const T*, const T*, \
+                                           T*, double*, double*, T*, T*, double, double);          \
+  template void batchnorm_forward_eval<T>(std::size_t, std::size_t, const T*, const T*, const T*,  \
+                                          T*, double*, double*, const T*, const T*, double);       \
+  template void batchnorm_backward<T>(std::size_t, std::size_t, const T*, const T*, const T*,      \
                                       const double*, const double*, T*, T*, T*, bool);
 CG_INSTANTIATE(float)
 CG_INSTANTIATE(double)

@@ -8,9 +8,9 @@
 namespace cg {
 namespace {
 
-constexpr std::size_t kStrip = 64;                     // columns per work item (multiple of 4x16)
+constexpr std::size_t kStrip = 64;  // columns per work item (multiple of 4x16)
 constexpr std::size_t kMinParallel = std::size_t(1) << 14;  // elements
-constexpr std::size_t kChunk = std::size_t(1) << 14;         // elements per penalty work item
+constexpr std::size_t kChunk = std::size_t(1) << 14;        // elements per penalty work item
 
 }  // namespace
 
@@ -42,8 +42,7 @@ void dense_backward(const DenseBackwardArgs<T>& a) {
     const std::size_t n = a.in * a.out, chunks = (n + kChunk - 1) / kChunk;
     parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
       const std::size_t i = c * kChunk;
-      kr.weight_penalty_grad(std::min(kChunk, n - i), a.w + i, a.dw + i, a.weight_l1,
-                             a.weight_2l2);
+      kr.weight_penalty_grad(std::min(kChunk, n - i), a.w + i, a.dw + i, a.weight_l1, a.weight_2l2);
     });
   }
 

@@ -125,7 +125,9 @@ void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc,
     case Act::tanh:
       store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return tanh_v<T>(x); });
       break;
-    default: store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return x; }); break;
+    default:
+      store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return x; });
+      break;
   }
 }
 

@@ -67,8 +67,10 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
                 std::size_t n0, std::size_t n1) {
   const GemmBlocking& bl = kr.blocking;
   const std::size_t kc_max = balanced_kc(g.k, bl.kc);
-  T* bbuf = scratch<T>(1, round_up(std::min(bl.nc, n1 - n0), bl.nr) * std::max<std::size_t>(kc_max, 1));
-  T* abuf = scratch<T>(0, round_up(std::min(bl.mc, m1 - m0), bl.mr) * std::max<std::size_t>(kc_max, 1));
+  T* bbuf =
+      scratch<T>(1, round_up(std::min(bl.nc, n1 - n0), bl.nr) * std::max<std::size_t>(kc_max, 1));
+  T* abuf =
+      scratch<T>(0, round_up(std::min(bl.mc, m1 - m0), bl.mr) * std::max<std::size_t>(kc_max, 1));
   for (std::size_t jc = n0; jc < n1; jc += bl.nc) {
     const std::size_t nc = std::min(bl.nc, n1 - jc);
     // One pass when k == 0 (C = act(beta*C + bias)); K blocks of kc_max otherwise.
@@ -168,8 +170,8 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
             for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
               e.bias = g.bias ? g.bias + jc + jr : nullptr;
               for (std::size_t ir = 0; ir < mc; ir += bl.mr)
-                kr.micro(kc, ab + ir * kc, mine + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr,
-                         g.ldc, std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
+                kr.micro(kc, ab + ir * kc, mine + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr, g.ldc,
+                         std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
             }
           }
         }
@@ -218,8 +220,8 @@ void gemm_shared_b(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
           for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
             e.bias = g.bias ? g.bias + jc + jr : nullptr;
             for (std::size_t ir = 0; ir < mc; ir += bl.mr)
-              kr.micro(kc, mine + ir * kc, bbuf + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr,
-                       g.ldc, std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
+              kr.micro(kc, mine + ir * kc, bbuf + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr, g.ldc,
+                       std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
           }
         }
       }

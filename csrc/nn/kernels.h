@@ -65,9 +65,19 @@ struct NnKernels {
   void (*activation)(std::size_t n, const T* x, T* out, Act act, T slope);
 };
 
-namespace scalar { template <class T> const NnKernels<T>& nn_kernels(); }
-namespace avx2 { template <class T> const NnKernels<T>& nn_kernels(); }
-namespace avx512 { template <class T> const NnKernels<T>& nn_kernels(); }
-template <class T> const NnKernels<T>& nn_kernels();
+namespace scalar {
+template <class T>
+const NnKernels<T>& nn_kernels();
+}
+namespace avx2 {
+template <class T>
+const NnKernels<T>& nn_kernels();
+}
+namespace avx512 {
+template <class T>
+const NnKernels<T>& nn_kernels();
+}
+template <class T>
+const NnKernels<T>& nn_kernels();
 
 }  // namespace cg

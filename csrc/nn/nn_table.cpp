@@ -8,10 +8,10 @@ namespace CG_NS {
 
 template <class T>
 const NnKernels<T>& nn_kernels() {
-  static constexpr NnKernels<T> table{gemm_blocking<T>(),         &pack_a_kernel<T>,
-                                  &pack_b_kernel<T>,          &micro_kernel<T>,
-                                  &act_backward_kernel<T>,    &weight_penalty_grad_kernel<T>,
-                                  &activation_kernel<T>};
+  static constexpr NnKernels<T> table{gemm_blocking<T>(),      &pack_a_kernel<T>,
+                                      &pack_b_kernel<T>,       &micro_kernel<T>,
+                                      &act_backward_kernel<T>, &weight_penalty_grad_kernel<T>,
+                                      &activation_kernel<T>};
   return table;
 }
 

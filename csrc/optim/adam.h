@@ -1,4 +1,5 @@
-// Adam / AdamW with AMSGrad (torch.optim.Adam and AdamW, Kingma & Ba 2015; Loshchilov & Hutter 2019).
+// Adam / AdamW with AMSGrad (torch.optim.Adam and AdamW, Kingma & Ba 2015; Loshchilov & Hutter
+// 2019).
 #pragma once
 #include "common/simd.h"
 #include "optim/kernels.h"

@@ -46,12 +46,16 @@ void check(const AdagradHyper& h);
 void check(const RmspropHyper& h);
 
 // s0 = momentum buffer; SGD's first step is the tensor's step == 1.
-template <class T> void sgd_step(const std::vector<OptimTensor<T>>& ts, const SgdHyper& h);
+template <class T>
+void sgd_step(const std::vector<OptimTensor<T>>& ts, const SgdHyper& h);
 // s0 = exp_avg, s1 = exp_avg_sq, s2 = max_exp_avg_sq (amsgrad)
-template <class T> void adam_step(const std::vector<OptimTensor<T>>& ts, const AdamHyper& h);
+template <class T>
+void adam_step(const std::vector<OptimTensor<T>>& ts, const AdamHyper& h);
 // s0 = sum of squared gradients
-template <class T> void adagrad_step(const std::vector<OptimTensor<T>>& ts, const AdagradHyper& h);
+template <class T>
+void adagrad_step(const std::vector<OptimTensor<T>>& ts, const AdagradHyper& h);
 // s0 = square_avg, s1 = grad_avg (centered), s2 = momentum buffer (momentum > 0)
-template <class T> void rmsprop_step(const std::vector<OptimTensor<T>>& ts, const RmspropHyper& h);
+template <class T>
+void rmsprop_step(const std::vector<OptimTensor<T>>& ts, const RmspropHyper& h);
 
 }  // namespace cg

@@ -11,27 +11,27 @@ namespace cg {
 
 template <class T>
 struct SgdCoeffs {
-  T neg_lr;           // -lr
-  T momentum;         // 0 disables the buffer
-  T one_minus_damp;   // 1 - dampening
-  T weight_decay;     // coupled (added to the gradient)
+  T neg_lr;          // -lr
+  T momentum;        // 0 disables the buffer
+  T one_minus_damp;  // 1 - dampening
+  T weight_decay;    // coupled (added to the gradient)
   bool nesterov, maximize;
-  bool first_step;    // momentum buffer := gradient on the first step
+  bool first_step;  // momentum buffer := gradient on the first step
 };
 
 template <class T>
 struct AdamCoeffs {
   T one_minus_beta1, beta2, one_minus_beta2, eps;
-  T weight_decay;     // coupled: g += wd * p  (Adam)
-  T decay;            // decoupled: p *= 1 - lr * wd  (AdamW); 1 when unused
-  T bc2_sqrt;         // sqrt(1 - beta2^t)
-  T neg_step_size;    // -lr / (1 - beta1^t)
+  T weight_decay;   // coupled: g += wd * p  (Adam)
+  T decay;          // decoupled: p *= 1 - lr * wd  (AdamW); 1 when unused
+  T bc2_sqrt;       // sqrt(1 - beta2^t)
+  T neg_step_size;  // -lr / (1 - beta1^t)
   bool amsgrad, maximize, decoupled;
 };
 
 template <class T>
 struct AdagradCoeffs {
-  T neg_clr;          // -lr / (1 + (t - 1) * lr_decay)
+  T neg_clr;  // -lr / (1 + (t - 1) * lr_decay)
   T eps, weight_decay;
   bool maximize;
 };
@@ -53,9 +53,19 @@ struct OptimKernels {
 
 // The table of each compiled ISA (defined in optim/optim_table.cpp, compiled once per ISA) and
 // the dispatched one for the current ISA (common/dispatch.cpp).
-namespace scalar { template <class T> const OptimKernels<T>& optim_kernels(); }
-namespace avx2 { template <class T> const OptimKernels<T>& optim_kernels(); }
-namespace avx512 { template <class T> const OptimKernels<T>& optim_kernels(); }
-template <class T> const OptimKernels<T>& optim_kernels();
+namespace scalar {
+template <class T>
+const OptimKernels<T>& optim_kernels();
+}
+namespace avx2 {
+template <class T>
+const OptimKernels<T>& optim_kernels();
+}
+namespace avx512 {
+template <class T>
+const OptimKernels<T>& optim_kernels();
+}
+template <class T>
+const OptimKernels<T>& optim_kernels();
 
 }  // namespace cg

@@ -9,17 +9,19 @@
 namespace cg {
 namespace {
 
-constexpr std::size_t kChunk = 1 << 15;             // elements per work item (a multiple of 16)
-constexpr std::size_t kMinParallel = 1 << 16;       // below this many elements, one thread
+constexpr std::size_t kChunk = 1 << 15;        // elements per work item (a multiple of 16)
+constexpr std::size_t kMinParallel = 1 << 16;  // below this many elements, one thread
 
 void require(bool ok, const char* name, const std::string& what) {
   if (!ok) throw std::invalid_argument(std::string(name) + " " + what);
 }
 void finite_nonneg(double x, const char* name) {
-  require(std::isfinite(x) && x >= 0.0, name, "must be a finite number >= 0, got " + std::to_string(x));
+  require(std::isfinite(x) && x >= 0.0, name,
+          "must be a finite number >= 0, got " + std::to_string(x));
 }
 void unit_interval(double x, const char* name) {
-  require(std::isfinite(x) && x >= 0.0 && x < 1.0, name, "must be in [0, 1), got " + std::to_string(x));
+  require(std::isfinite(x) && x >= 0.0 && x < 1.0, name,
+          "must be in [0, 1), got " + std::to_string(x));
 }
 
 // Runs fn(tensor_index, offset, length) over all tensors in chunks of kChunk elements.
@@ -84,8 +86,8 @@ void sgd_step(const std::vector<OptimTensor<T>>& ts, const SgdHyper& h) {
   const auto& k = optim_kernels<T>();
   for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
     const OptimTensor<T>& x = ts[t];
-    const SgdCoeffs<T> c{T(-h.lr), T(h.momentum), T(1.0 - h.dampening), T(h.weight_decay),
-                         h.nesterov, h.maximize, x.step == 1};
+    const SgdCoeffs<T> c{T(-h.lr),   T(h.momentum), T(1.0 - h.dampening), T(h.weight_decay),
+                         h.nesterov, h.maximize,    x.step == 1};
     k.sgd(len, x.p + off, x.g + off, at(x.s0, off), c);
   });
 }
@@ -128,17 +130,17 @@ void adagrad_step(const std::vector<OptimTensor<T>>& ts, const AdagradHyper& h) 
 template <class T>
 void rmsprop_step(const std::vector<OptimTensor<T>>& ts, const RmspropHyper& h) {
   const auto& k = optim_kernels<T>();
-  const RmspropCoeffs<T> c{T(h.alpha),        T(1.0 - h.alpha), T(h.eps), T(h.weight_decay),
-                           T(h.momentum),     T(-h.lr),         h.centered, h.maximize};
+  const RmspropCoeffs<T> c{T(h.alpha),    T(1.0 - h.alpha), T(h.eps),   T(h.weight_decay),
+                           T(h.momentum), T(-h.lr),         h.centered, h.maximize};
   for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
     const OptimTensor<T>& x = ts[t];
     k.rmsprop(len, x.p + off, x.g + off, x.s0 + off, at(x.s1, off), at(x.s2, off), c);
   });
 }
 
-#define CG_INSTANTIATE(T)                                                            \
-  template void sgd_step<T>(const std::vector<OptimTensor<T>>&, const SgdHyper&);    \
-  template void adam_step<T>(const std::vector<OptimTensor<T>>&, const AdamHyper&); \
+#define CG_INSTANTIATE(T)                                                                 \
+  template void sgd_step<T>(const std::vector<OptimTensor<T>>&, const SgdHyper&);         \
+  template void adam_step<T>(const std::vector<OptimTensor<T>>&, const AdamHyper&);       \
   template void adagrad_step<T>(const std::vector<OptimTensor<T>>&, const AdagradHyper&); \
   template void rmsprop_step<T>(const std::vector<OptimTensor<T>>&, const RmspropHyper&);
 CG_INSTANTIATE(float)

@@ -2,7 +2,7 @@
 techniques practitioners use, in C++/SIMD kernels held to a plain-NumPy reference."""
 
 try:
-    from . import _core
+    from . import _core  # noqa: F401  (imported first: its ValueError for a bad CONVERGENT_ISA)
 except ImportError as _e:  # a bad CONVERGENT_ISA is a bad value, not a missing module
     if "CONVERGENT_ISA" in str(_e):
         raise ValueError(str(_e)) from None

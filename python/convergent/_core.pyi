@@ -17,44 +17,107 @@ def have_openmp() -> bool: ...
 
 # ---- optimizers: one call updates a whole group in place --------------------------------------
 def sgd_step(
-    params: _Arrs, grads: _Arrs, momentum_buffers: _Arrs | None, steps: Sequence[int] | None,
-    lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool,
-    maximize: bool, dry_run: bool = False,
+    params: _Arrs,
+    grads: _Arrs,
+    momentum_buffers: _Arrs | None,
+    steps: Sequence[int] | None,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+    dry_run: bool = False,
 ) -> None: ...
 def adam_step(
-    params: _Arrs, grads: _Arrs, exp_avgs: _Arrs, exp_avg_sqs: _Arrs,
-    max_exp_avg_sqs: _Arrs | None, steps: Sequence[int] | None, lr: float, beta1: float,
-    beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
-    decoupled: bool, dry_run: bool = False,
+    params: _Arrs,
+    grads: _Arrs,
+    exp_avgs: _Arrs,
+    exp_avg_sqs: _Arrs,
+    max_exp_avg_sqs: _Arrs | None,
+    steps: Sequence[int] | None,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled: bool,
+    dry_run: bool = False,
 ) -> None: ...
 def adagrad_step(
-    params: _Arrs, grads: _Arrs, state_sums: _Arrs, steps: Sequence[int] | None, lr: float,
-    lr_decay: float, weight_decay: float, eps: float, maximize: bool, dry_run: bool = False,
+    params: _Arrs,
+    grads: _Arrs,
+    state_sums: _Arrs,
+    steps: Sequence[int] | None,
+    lr: float,
+    lr_decay: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+    dry_run: bool = False,
 ) -> None: ...
 def rmsprop_step(
-    params: _Arrs, grads: _Arrs, square_avgs: _Arrs, grad_avgs: _Arrs | None,
-    momentum_buffers: _Arrs | None, lr: float, alpha: float, eps: float, weight_decay: float,
-    momentum: float, centered: bool, maximize: bool, dry_run: bool = False,
+    params: _Arrs,
+    grads: _Arrs,
+    square_avgs: _Arrs,
+    grad_avgs: _Arrs | None,
+    momentum_buffers: _Arrs | None,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+    dry_run: bool = False,
 ) -> None: ...
-def check_sgd(lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool) -> None: ...
+def check_sgd(
+    lr: float, momentum: float, dampening: float, weight_decay: float, nesterov: bool
+) -> None: ...
 def check_adam(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None: ...
 def check_adagrad(lr: float, lr_decay: float, weight_decay: float, eps: float) -> None: ...
-def check_rmsprop(lr: float, alpha: float, eps: float, weight_decay: float, momentum: float) -> None: ...
+def check_rmsprop(
+    lr: float, alpha: float, eps: float, weight_decay: float, momentum: float
+) -> None: ...
 
 # ---- nn: GEMM with fused epilogue, dense layer -------------------------------------------------
 def gemm(
-    a: _Arr, b: _Arr, out: _Arr, *, trans_a: bool = False, trans_b: bool = False,
-    beta: float = 0.0, bias: _Arr | None = None, activation: str | None = "linear",
+    a: _Arr,
+    b: _Arr,
+    out: _Arr,
+    *,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    beta: float = 0.0,
+    bias: _Arr | None = None,
+    activation: str | None = "linear",
     negative_slope: float = 0.01,
 ) -> None: ...
 def dense_forward(
-    x: _Arr, weight: _Arr, bias: _Arr | None, out: _Arr, activation: str | None = None,
+    x: _Arr,
+    weight: _Arr,
+    bias: _Arr | None,
+    out: _Arr,
+    activation: str | None = None,
     negative_slope: float = 0.01,
 ) -> None: ...
 def dense_backward(
-    x: _Arr, weight: _Arr, y: _Arr, dout: _Arr, dyp: _Arr, dweight: _Arr, dbias: _Arr | None,
-    dx: _Arr | None, *, activation: str | None = None, negative_slope: float = 0.01,
-    activity_l1: float = 0.0, activity_l2: float = 0.0, weight_l1: float = 0.0,
+    x: _Arr,
+    weight: _Arr,
+    y: _Arr,
+    dout: _Arr,
+    dyp: _Arr,
+    dweight: _Arr,
+    dbias: _Arr | None,
+    dx: _Arr | None,
+    *,
+    activation: str | None = None,
+    negative_slope: float = 0.01,
+    activity_l1: float = 0.0,
+    activity_l2: float = 0.0,
+    weight_l1: float = 0.0,
     weight_l2: float = 0.0,
 ) -> None: ...
 def activation(
@@ -64,12 +127,26 @@ def gemm_blocking(dtype: npt.DTypeLike) -> dict[str, int]: ...
 
 # ---- batch normalization (csrc/nn/batchnorm_driver.cpp) ---------------------------------------
 def batchnorm_forward(
-    x: _Arr, weight: _Arr, bias: _Arr, y: _Arr, save_mean: npt.NDArray[np.float64],
-    save_invstd: npt.NDArray[np.float64], running_mean: _Arr | None, running_var: _Arr | None,
-    training: bool, momentum: float, eps: float,
+    x: _Arr,
+    weight: _Arr,
+    bias: _Arr,
+    y: _Arr,
+    save_mean: npt.NDArray[np.float64],
+    save_invstd: npt.NDArray[np.float64],
+    running_mean: _Arr | None,
+    running_var: _Arr | None,
+    training: bool,
+    momentum: float,
+    eps: float,
 ) -> None: ...
 def batchnorm_backward(
-    dout: _Arr, x: _Arr, weight: _Arr, save_mean: npt.NDArray[np.float64],
-    save_invstd: npt.NDArray[np.float64], dx: _Arr | None, dweight: _Arr, dbias: _Arr,
+    dout: _Arr,
+    x: _Arr,
+    weight: _Arr,
+    save_mean: npt.NDArray[np.float64],
+    save_invstd: npt.NDArray[np.float64],
+    dx: _Arr | None,
+    dweight: _Arr,
+    dbias: _Arr,
     training: bool,
 ) -> None: ...
