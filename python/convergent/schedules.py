@@ -124,54 +124,49 @@ class PiecewiseConstant(Schedule):
         return {"boundaries": list(self.boundaries), "values": list(self.values)}
 
 
-class ExponentialDecay(Schedule):
+class _TimeDecay(Schedule):
+    """Shared by ExponentialDecay and InverseTimeDecay: ``p = step / decay_steps`` (or
+    ``step // decay_steps`` when ``staircase``) feeds the subclass's closed form."""
+
+    _rate_positive = False
+
+    def __init__(
+        self, initial_lr: float, decay_steps: int, decay_rate: float, staircase: bool = False
+    ) -> None:
+        self.initial_lr = _number(initial_lr, "initial_lr", nonneg=True)
+        self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
+        pos = self._rate_positive
+        self.decay_rate = _number(decay_rate, "decay_rate", positive=pos, nonneg=not pos)
+        self.staircase = bool(staircase)
+
+    def _progress(self, step: int) -> float:
+        return step // self.decay_steps if self.staircase else step / self.decay_steps
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "initial_lr": self.initial_lr,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+        }
+
+
+class ExponentialDecay(_TimeDecay):
     """Keras ExponentialDecay: ``initial_lr * decay_rate ** (step / decay_steps)``, with
     ``step // decay_steps`` when ``staircase``."""
 
-    def __init__(
-        self, initial_lr: float, decay_steps: int, decay_rate: float, staircase: bool = False
-    ) -> None:
-        self.initial_lr = _number(initial_lr, "initial_lr", nonneg=True)
-        self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _number(decay_rate, "decay_rate", positive=True)
-        self.staircase = bool(staircase)
+    _rate_positive = True
 
     def _lr(self, step: int) -> float:
-        p = step // self.decay_steps if self.staircase else step / self.decay_steps
-        return self.initial_lr * self.decay_rate**p
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_lr": self.initial_lr,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-        }
+        return self.initial_lr * self.decay_rate ** self._progress(step)
 
 
-class InverseTimeDecay(Schedule):
+class InverseTimeDecay(_TimeDecay):
     """Keras InverseTimeDecay: ``initial_lr / (1 + decay_rate * step / decay_steps)``, with
     ``step // decay_steps`` when ``staircase``."""
 
-    def __init__(
-        self, initial_lr: float, decay_steps: int, decay_rate: float, staircase: bool = False
-    ) -> None:
-        self.initial_lr = _number(initial_lr, "initial_lr", nonneg=True)
-        self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
-        self.decay_rate = _number(decay_rate, "decay_rate", nonneg=True)
-        self.staircase = bool(staircase)
-
     def _lr(self, step: int) -> float:
-        p = step // self.decay_steps if self.staircase else step / self.decay_steps
-        return self.initial_lr / (1.0 + self.decay_rate * p)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_lr": self.initial_lr,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-        }
+        return self.initial_lr / (1.0 + self.decay_rate * self._progress(step))
 
 
 class CosineDecay(Schedule):

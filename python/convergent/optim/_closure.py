@@ -80,3 +80,19 @@ class FlatParams:
     def set(self, values: list[np.ndarray]) -> None:
         for p, v in zip(self.params, values):
             np.copyto(p, v)
+
+
+class SingleGroup:
+    """Mixin for the closure-driven optimizers (LBFGS, Newton): one param group only, and
+    hyperparameters typed by the subclass's own ``_check`` (some are strings or None, which the
+    base class's numbers-only pre-check would reject)."""
+
+    param_groups: list[dict[str, Any]]
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        if self.param_groups:
+            raise ValueError(f"{type(self).__name__} supports a single param group (params)")
+        super().add_param_group(group)  # type: ignore[misc]
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        self._check(group)  # type: ignore[attr-defined]

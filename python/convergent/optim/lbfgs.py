@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ._closure import Closure, FlatParams, int_at_least, nonneg
+from ._closure import Closure, FlatParams, SingleGroup, int_at_least, nonneg
 from .optimizer import Optimizer
 
 __all__ = ["LBFGS"]
@@ -130,7 +130,7 @@ def _strong_wolfe(obj_func, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1
     return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
 
 
-class LBFGS(Optimizer):
+class LBFGS(SingleGroup, Optimizer):
     """L-BFGS, torch.optim.LBFGS semantics (see the module docstring for the algorithm).
 
     ``step(closure)``: ``closure()`` evaluates the objective at the current parameters and
@@ -168,16 +168,6 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS supports a single param group (params)")
         self._params = self.param_groups[0]["params"]
         self._flat_params = FlatParams(self._params)
-
-    def add_param_group(self, group: dict[str, Any]) -> None:
-        if self.param_groups:
-            raise ValueError("LBFGS supports a single param group (params)")
-        super().add_param_group(group)
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        # _check types every hyperparameter itself (some are strings or None, which the base
-        # class's numbers-only pre-check would reject).
-        self._check(group)
 
     def _check(self, g: dict[str, Any]) -> None:
         nonneg(g["lr"], "lr")

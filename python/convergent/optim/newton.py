@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from ._closure import Closure, FlatParams, int_at_least, nonneg
+from ._closure import Closure, FlatParams, SingleGroup, int_at_least, nonneg
 from .optimizer import Optimizer
 
 __all__ = ["Newton"]
 
 
-class Newton(Optimizer):
+class Newton(SingleGroup, Optimizer):
     """Damped Newton with Armijo backtracking (see the module docstring).
 
     ``step(closure)``: ``closure()`` returns ``(loss, grads, hessian)`` at the current params,
@@ -70,16 +70,6 @@ class Newton(Optimizer):
         self._params = self.param_groups[0]["params"]
         self._flat_params = FlatParams(self._params)
         self._n = int(self._flat_params.offsets[-1])
-
-    def add_param_group(self, group: dict[str, Any]) -> None:
-        if self.param_groups:
-            raise ValueError("Newton supports a single param group (params)")
-        super().add_param_group(group)
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        # _check types every hyperparameter itself (some are strings or None, which the base
-        # class's numbers-only pre-check would reject).
-        self._check(group)
 
     def _check(self, g: dict[str, Any]) -> None:
         nonneg(g["lr"], "lr")
