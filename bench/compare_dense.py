@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from _table import print_table  # bench/ helper (scripts run from this folder)
+
 BATCHES = [32, 128, 512]
 IN, OUT = 784, 256
 CONTENDERS = ["convergent", "torch", "numpy reference"]
@@ -123,18 +125,7 @@ def main() -> None:
         f"Dense({IN}->{OUT}, relu) float32 forward+backward, {args.threads} threads, "
         f"best of {args.rounds} rounds, load average {load:.2f}"
     )
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        print(f"\n{note}")
-    else:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-        print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-        for row in rows:
-            print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
-        print(note)
+    print_table(header, rows, note, args.markdown)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from _table import print_table  # bench/ helper (scripts run from this folder)
+
 SIZES = [
     (128, 784, 256, "float32"),
     (128, 256, 128, "float32"),
@@ -124,18 +126,7 @@ def main() -> None:
         rows.append([f"{m}x{k}x{n}", dtype] + [f"{x:.1f}" for x in g]
                     + [f"{g[0] / x:.2f}" for x in g[1:]])  # fmt: skip
     note = f"{args.threads} threads, best of {args.rounds} rounds, load average {load:.2f}"
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        print(f"\n{note}")
-    else:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-        print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-        for row in rows:
-            print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
-        print(note)
+    print_table(header, rows, note, args.markdown)
 
 
 if __name__ == "__main__":
