@@ -15,9 +15,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-from _table import print_table  # bench/ helper (scripts run from this folder)
+from _common import best_call_time, print_table  # bench/ helper (scripts run from here)
 
 BATCHES = [32, 128, 512]
 IN, OUT = 784, 256
@@ -68,17 +67,7 @@ def _step_fn(name: str, batch: int, threads: int):
 
 def _worker(name: str, batch: int, threads: int, budget: float) -> float:
     fn = _step_fn(name, batch, threads)
-    for _ in range(5):
-        fn()
-    # Each call is timed on its own and the minimum kept: on a shared machine most batches of
-    # calls include a preemption, single calls mostly do not.
-    best = float("inf")
-    end = time.perf_counter() + budget
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_call_time(fn, budget, warmup=5)
 
 
 def _run(name, batch, threads, budget):

@@ -15,9 +15,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-from _table import print_table  # bench/ helper (scripts run from this folder)
+from _common import best_call_time, print_table  # bench/ helper (scripts run from here)
 
 SIZES = [
     (128, 784, 256, "float32"),
@@ -56,17 +55,7 @@ def _worker(name: str, m: int, k: int, n: int, dtype: str, threads: int, budget:
         def fn():
             torch.matmul(ta, tb, out=to)
 
-    for _ in range(3):
-        fn()
-    # Each call is timed on its own and the minimum kept: on a shared machine most batches of
-    # calls include a preemption, single calls mostly do not.
-    best = float("inf")
-    end = time.perf_counter() + budget
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_call_time(fn, budget, warmup=3)
 
 
 def _run(name, size, threads, budget):

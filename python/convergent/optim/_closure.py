@@ -96,3 +96,15 @@ class SingleGroup:
 
     def _validate(self, group: dict[str, Any]) -> None:
         self._check(group)  # type: ignore[attr-defined]
+
+    def _checked_group(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """The hyperparameters of ``state_dict``'s single group, validated (nothing is changed)."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("state_dict must be a dict with keys 'state' and 'param_groups'")
+        groups = state_dict["param_groups"]
+        params = self.param_groups[0]["params"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(params):
+            raise ValueError("state_dict does not match this optimizer's single param group")
+        g = {**self.defaults, **{k: v for k, v in groups[0].items() if k != "params"}}  # type: ignore[attr-defined]
+        self._check(g)  # type: ignore[attr-defined]
+        return g

@@ -178,13 +178,7 @@ class Newton(SingleGroup, Optimizer):
     # ---- checkpoints --------------------------------------------------------------------------
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restores the counters and the current damping saved by ``state_dict()``."""
-        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
-            raise ValueError("state_dict must be a dict with keys 'state' and 'param_groups'")
-        groups = state_dict["param_groups"]
-        if len(groups) != 1 or len(groups[0]["params"]) != len(self._params):
-            raise ValueError("state_dict does not match this optimizer's single param group")
-        g = {**self.defaults, **{k: v for k, v in groups[0].items() if k != "params"}}
-        self._check(g)
+        g = self._checked_group(state_dict)
         new_state: dict[int, dict[str, Any]] = {}
         for key, s in state_dict["state"].items():
             if int(key) != 0 or set(s) - {"func_evals", "n_iter", "damping"}:
