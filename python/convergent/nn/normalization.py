@@ -87,41 +87,30 @@ class BatchNorm(Layer):
             raise TypeError(f"x has dtype {x.dtype}; this BatchNorm is {self.dtype}")
         x = np.ascontiguousarray(x)
         p, b = self._params, self._buffers
+        momentum = 0.0
         if training:
             if x.shape[0] < 2:
                 raise ValueError("BatchNorm needs at least 2 rows per batch in training mode")
             y = self._buffer("y", x)
             count = int(b["num_batches_tracked"]) + 1
             momentum = 1.0 / count if self.momentum is None else self.momentum
-            _core.batchnorm_forward(
-                x,
-                p["weight"],
-                p["bias"],
-                y,
-                self._save_mean,
-                self._save_invstd,
-                b["running_mean"],
-                b["running_var"],
-                True,
-                momentum,
-                self.eps,
-            )
-            b["num_batches_tracked"][...] = count
         else:
             y = np.empty_like(x)
-            _core.batchnorm_forward(
-                x,
-                p["weight"],
-                p["bias"],
-                y,
-                self._save_mean,
-                self._save_invstd,
-                b["running_mean"],
-                b["running_var"],
-                False,
-                0.0,
-                self.eps,
-            )
+        _core.batchnorm_forward(
+            x,
+            p["weight"],
+            p["bias"],
+            y,
+            self._save_mean,
+            self._save_invstd,
+            b["running_mean"],
+            b["running_var"],
+            bool(training),
+            momentum,
+            self.eps,
+        )
+        if training:
+            b["num_batches_tracked"][...] = count
         self._x = x
         self._training = bool(training)
         return y

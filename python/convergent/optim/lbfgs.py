@@ -163,9 +163,7 @@ class LBFGS(SingleGroup, Optimizer):
             history_size=history_size,
             line_search_fn=line_search_fn,
         )
-        super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError("LBFGS supports a single param group (params)")
+        super().__init__(params, defaults)  # SingleGroup refuses a second group
         self._params = self.param_groups[0]["params"]
         self._flat_params = FlatParams(self._params)
 
