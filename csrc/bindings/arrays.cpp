@@ -1,5 +1,7 @@
 #include "bindings/arrays.h"
 
+#include <cstdint>
+
 namespace cg {
 namespace bind {
 
@@ -31,7 +33,7 @@ std::vector<py::ssize_t> shape_of(const py::array& a) {
   return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
 }
 
-static std::string shape_str(const std::vector<py::ssize_t>& s) {
+std::string shape_text(const std::vector<py::ssize_t>& s) {
   std::string out = "(";
   for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + (s.size() == 1 ? ",)" : ")");
@@ -50,9 +52,30 @@ py::array checked(py::handle obj, const std::string& name, DType dtype, bool wri
   if (!(a.flags() & 0x0100))  // NPY_ARRAY_ALIGNED
     throw std::invalid_argument(name + " is not aligned");
   if (shape && shape_of(a) != *shape)
-    throw std::invalid_argument(name + " has shape " + shape_str(shape_of(a)) + "; expected " +
-                                shape_str(*shape));
+    throw std::invalid_argument(name + " has shape " + shape_text(shape_of(a)) + "; expected " +
+                                shape_text(*shape));
   return a;
+}
+
+py::array arg(py::handle obj, const char* name, DType dt, bool writable, std::size_t ndim,
+              const std::vector<py::ssize_t>* shape) {
+  py::array a = checked(obj, name, dt, writable);
+  if (static_cast<std::size_t>(a.ndim()) != ndim)
+    throw std::invalid_argument(std::string(name) + " must be " + std::to_string(ndim) +
+                                "-dimensional, got shape " + shape_text(shape_of(a)));
+  if (shape && shape_of(a) != *shape)
+    throw std::invalid_argument(std::string(name) + " has shape " + shape_text(shape_of(a)) +
+                                "; expected " + shape_text(*shape));
+  return a;
+}
+
+void no_overlap(const py::array& w, const char* wname, const py::array& o, const char* oname) {
+  const auto w0 = reinterpret_cast<std::uintptr_t>(w.data());
+  const auto o0 = reinterpret_cast<std::uintptr_t>(o.data());
+  const auto w1 = w0 + static_cast<std::uintptr_t>(w.nbytes());
+  const auto o1 = o0 + static_cast<std::uintptr_t>(o.nbytes());
+  if (w.nbytes() > 0 && o.nbytes() > 0 && w0 < o1 && o0 < w1)
+    throw std::invalid_argument(std::string(wname) + " must not share memory with " + oname);
 }
 
 py::list as_list(py::handle obj, const char* name, std::size_t expected, const char* expected_of) {

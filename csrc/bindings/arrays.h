@@ -31,5 +31,27 @@ std::vector<py::ssize_t> shape_of(const py::array& a);
 py::list as_list(py::handle obj, const char* name, std::size_t expected = std::size_t(-1),
                  const char* expected_of = "params");
 
+// "(2, 3)" / "(4,)".
+std::string shape_text(const std::vector<py::ssize_t>& s);
+
+// An array argument of dtype `dt`, C-contiguous (and writeable when `writable`) with `ndim`
+// dimensions; when `shape` is given, exactly that shape.
+py::array arg(py::handle obj, const char* name, DType dt, bool writable, std::size_t ndim,
+              const std::vector<py::ssize_t>* shape = nullptr);
+
+// ValueError if the memory of a written array overlaps that of another argument.
+void no_overlap(const py::array& w, const char* wname, const py::array& o, const char* oname);
+
+inline std::size_t dim(const py::array& a, int i) { return static_cast<std::size_t>(a.shape(i)); }
+
+template <class T>
+const T* cptr(const py::array& a) {
+  return static_cast<const T*>(a.data());
+}
+template <class T>
+T* mptr(py::array& a) {
+  return static_cast<T*>(a.mutable_data());
+}
+
 }  // namespace bind
 }  // namespace cg

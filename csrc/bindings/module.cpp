@@ -10,6 +10,7 @@ namespace bind {
 void register_optim(py::module_& m);
 void register_nn(py::module_& m);
 void register_norm(py::module_& m);
+void register_train(py::module_& m);
 }  // namespace bind
 }  // namespace cg
 
@@ -54,4 +55,5 @@ PYBIND11_MODULE(_core, m) {
   bind::register_optim(m);
   bind::register_nn(m);
   bind::register_norm(m);
+  bind::register_train(m);
 }

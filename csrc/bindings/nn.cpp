@@ -13,36 +13,6 @@ namespace {
 
 using Shape = std::vector<py::ssize_t>;
 
-std::string shape_text(const Shape& s) {
-  std::string out = "(";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + (s.size() == 1 ? ",)" : ")");
-}
-
-// An array argument of dtype `dt`, C-contiguous (and writeable when `writable`) with `ndim`
-// dimensions; when `shape` is given, exactly that shape.
-py::array arg(py::handle obj, const char* name, DType dt, bool writable, std::size_t ndim,
-              const Shape* shape = nullptr) {
-  py::array a = checked(obj, name, dt, writable);
-  if (static_cast<std::size_t>(a.ndim()) != ndim)
-    throw std::invalid_argument(std::string(name) + " must be " + std::to_string(ndim) +
-                                "-dimensional, got shape " + shape_text(shape_of(a)));
-  if (shape && shape_of(a) != *shape)
-    throw std::invalid_argument(std::string(name) + " has shape " + shape_text(shape_of(a)) +
-                                "; expected " + shape_text(*shape));
-  return a;
-}
-
-// ValueError if the memory of a written array overlaps that of another argument.
-void no_overlap(const py::array& w, const char* wname, const py::array& o, const char* oname) {
-  const auto w0 = reinterpret_cast<std::uintptr_t>(w.data());
-  const auto o0 = reinterpret_cast<std::uintptr_t>(o.data());
-  const auto w1 = w0 + static_cast<std::uintptr_t>(w.nbytes());
-  const auto o1 = o0 + static_cast<std::uintptr_t>(o.nbytes());
-  if (w.nbytes() > 0 && o.nbytes() > 0 && w0 < o1 && o0 < w1)
-    throw std::invalid_argument(std::string(wname) + " must not share memory with " + oname);
-}
-
 Act parse_act(py::handle h) {
   if (h.is_none()) return Act::linear;
   if (!py::isinstance<py::str>(h))
@@ -64,17 +34,6 @@ void finite(double x, const char* name, bool nonneg) {
     throw std::invalid_argument(
         std::string(name) + (nonneg ? " must be finite and >= 0, got " : " must be finite, got ") +
         std::to_string(x));
-}
-
-std::size_t dim(const py::array& a, int i) { return static_cast<std::size_t>(a.shape(i)); }
-
-template <class T>
-const T* cptr(const py::array& a) {
-  return static_cast<const T*>(a.data());
-}
-template <class T>
-T* mptr(py::array& a) {
-  return static_cast<T*>(a.mutable_data());
 }
 
 template <class T>

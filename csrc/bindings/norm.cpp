@@ -22,15 +22,6 @@ std::vector<py::ssize_t> matrix_shape(const py::array& a, const char* name) {
   return shape_of(a);
 }
 
-template <class T>
-T* ptr(py::array& a) {
-  return static_cast<T*>(a.mutable_data());
-}
-template <class T>
-const T* cptr(const py::array& a) {
-  return static_cast<const T*>(a.data());
-}
-
 void forward(py::handle x_obj, py::handle weight_obj, py::handle bias_obj, py::handle y_obj,
              py::handle save_mean_obj, py::handle save_invstd_obj, py::handle running_mean_obj,
              py::handle running_var_obj, bool training, double momentum, double eps) {
@@ -65,23 +56,23 @@ void forward(py::handle x_obj, py::handle weight_obj, py::handle bias_obj, py::h
   if (dt == DType::f32) {
     if (training)
       batchnorm_forward_train<float>(n, c, cptr<float>(x), cptr<float>(weight), cptr<float>(bias),
-                                     ptr<float>(y), ptr<double>(sm), ptr<double>(si),
-                                     have_running ? ptr<float>(rm) : nullptr,
-                                     have_running ? ptr<float>(rv) : nullptr, momentum, eps);
+                                     mptr<float>(y), mptr<double>(sm), mptr<double>(si),
+                                     have_running ? mptr<float>(rm) : nullptr,
+                                     have_running ? mptr<float>(rv) : nullptr, momentum, eps);
     else
       batchnorm_forward_eval<float>(n, c, cptr<float>(x), cptr<float>(weight), cptr<float>(bias),
-                                    ptr<float>(y), ptr<double>(sm), ptr<double>(si),
+                                    mptr<float>(y), mptr<double>(sm), mptr<double>(si),
                                     cptr<float>(rm), cptr<float>(rv), eps);
   } else {
     if (training)
       batchnorm_forward_train<double>(n, c, cptr<double>(x), cptr<double>(weight),
-                                      cptr<double>(bias), ptr<double>(y), ptr<double>(sm),
-                                      ptr<double>(si), have_running ? ptr<double>(rm) : nullptr,
-                                      have_running ? ptr<double>(rv) : nullptr, momentum, eps);
+                                      cptr<double>(bias), mptr<double>(y), mptr<double>(sm),
+                                      mptr<double>(si), have_running ? mptr<double>(rm) : nullptr,
+                                      have_running ? mptr<double>(rv) : nullptr, momentum, eps);
     else
       batchnorm_forward_eval<double>(n, c, cptr<double>(x), cptr<double>(weight),
-                                     cptr<double>(bias), ptr<double>(y), ptr<double>(sm),
-                                     ptr<double>(si), cptr<double>(rm), cptr<double>(rv), eps);
+                                     cptr<double>(bias), mptr<double>(y), mptr<double>(sm),
+                                     mptr<double>(si), cptr<double>(rm), cptr<double>(rv), eps);
   }
 }
 
@@ -109,13 +100,13 @@ void backward(py::handle dy_obj, py::handle x_obj, py::handle weight_obj, py::ha
   if (dt == DType::f32)
     batchnorm_backward<float>(n, c, cptr<float>(dy), cptr<float>(x), cptr<float>(weight),
                               cptr<double>(sm), cptr<double>(si),
-                              want_dx ? ptr<float>(dx) : nullptr, ptr<float>(dw), ptr<float>(db),
+                              want_dx ? mptr<float>(dx) : nullptr, mptr<float>(dw), mptr<float>(db),
                               training);
   else
     batchnorm_backward<double>(n, c, cptr<double>(dy), cptr<double>(x), cptr<double>(weight),
                                cptr<double>(sm), cptr<double>(si),
-                               want_dx ? ptr<double>(dx) : nullptr, ptr<double>(dw),
-                               ptr<double>(db), training);
+                               want_dx ? mptr<double>(dx) : nullptr, mptr<double>(dw),
+                               mptr<double>(db), training);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Portable drivers of the nn kernels: the blocked, threaded GEMM and the dense-layer backward pass.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "nn/kernels.h"
 
@@ -57,6 +58,17 @@ struct DenseBackwardArgs {
 
 template <class T>
 void dense_backward(const DenseBackwardArgs<T>& a);
+
+// Softmax cross-entropy of x (rows x k logits) against labels t (each in [0, k)): writes the
+// gradient d = (softmax(x) - q) / rows and returns the row sums (see NnKernels::softmax_xent).
+// The sums are taken in fixed blocks of rows, in order: the same bits for any thread count.
+template <class T>
+XentPart softmax_xent(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
+                      T smoothing);
+
+// True when x[0:n] holds no NaN or infinity.
+template <class T>
+bool all_finite(std::size_t n, const T* x);
 
 // out[i] = act(x[i]) for i < n.
 template <class T>

@@ -8,6 +8,7 @@
 // driver (nn/gemm_driver.cpp); everything that touches registers lives here, per ISA.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace cg {
 
@@ -40,6 +41,13 @@ struct ActGrad {
   T act_2l2 = T(0);  // 2 * activity_l2 / batch
 };
 
+// Partial sums of softmax cross-entropy over a block of rows: sum of -log p_target, sum of the
+// smoothing term (log s - mean_j z_j), and the number of rows whose argmax is the target.
+struct XentPart {
+  double nll = 0.0, smooth = 0.0;
+  std::int64_t correct = 0;
+};
+
 template <class T>
 struct NnKernels {
   GemmBlocking blocking;
@@ -63,6 +71,12 @@ struct NnKernels {
   void (*weight_penalty_grad)(std::size_t n, const T* w, T* g, T l1, T two_l2);
   // out[i] = act(x[i]) for i < n (the epilogue's activation alone).
   void (*activation)(std::size_t n, const T* x, T* out, Act act, T slope);
+  // Softmax cross-entropy of `rows` rows of k logits x against labels t (in [0, k), checked by
+  // the caller): writes d = (softmax(x) - q) * inv_n, q = (1 - ls) onehot(t) + ls / k.
+  XentPart (*softmax_xent)(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
+                           T smoothing, T inv_n);
+  // True when x[0:n] holds no NaN or infinity.
+  bool (*all_finite)(std::size_t n, const T* x);
 };
 
 namespace scalar {

@@ -2,16 +2,17 @@
 // cg::CG_NS.
 #include "nn/activations.h"
 #include "nn/gemm.h"
+#include "nn/losses.h"
 
 namespace cg {
 namespace CG_NS {
 
 template <class T>
 const NnKernels<T>& nn_kernels() {
-  static constexpr NnKernels<T> table{gemm_blocking<T>(),      &pack_a_kernel<T>,
-                                      &pack_b_kernel<T>,       &micro_kernel<T>,
-                                      &act_backward_kernel<T>, &weight_penalty_grad_kernel<T>,
-                                      &activation_kernel<T>};
+  static constexpr NnKernels<T> table{
+      gemm_blocking<T>(),    &pack_a_kernel<T>,       &pack_b_kernel<T>,
+      &micro_kernel<T>,      &act_backward_kernel<T>, &weight_penalty_grad_kernel<T>,
+      &activation_kernel<T>, &softmax_xent_kernel<T>, &all_finite_kernel<T>};
   return table;
 }
 

@@ -150,3 +150,9 @@ def batchnorm_backward(
     dbias: _Arr,
     training: bool,
 ) -> None: ...
+
+# ---- training-loop kernels (csrc/nn/loss_driver.cpp) -------------------------------------------
+def softmax_xent(
+    logits: _Arr, labels: npt.NDArray[np.int64], dlogits: _Arr, label_smoothing: float = 0.0
+) -> tuple[float, int]: ...
+def all_finite(arrays: Sequence[_Arr]) -> bool: ...

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ._progress import _Progress
 from .callbacks import ReduceLROnPlateau
@@ -128,7 +129,7 @@ def _evaluate(model, loss, X, y, batch_size, classify):
         m = len(xb)
         total += (loss.forward(pred, yb) + model.penalty()) * m
         if classify:
-            correct += loss.accuracy(pred, yb) * m
+            correct += _correct(loss, pred, yb, m)
     out = {"val_loss": total / len(X)}
     if classify:
         out["val_accuracy"] = correct / len(X)
@@ -136,6 +137,22 @@ def _evaluate(model, loss, X, y, batch_size, classify):
 
 
 _sum = np.add.reduce
+
+
+def _correct(loss, pred, target, m: int) -> float:
+    """Rows of the batch predicted right: counted by the loss's forward when it does so."""
+    c = getattr(loss, "batch_correct", None)
+    return float(c) if c is not None else loss.accuracy(pred, target) * m
+
+
+def _all_finite(grads) -> bool:
+    try:
+        return _core.all_finite(grads)
+    except (TypeError, ValueError):  # not contiguous float32/float64 arrays: reduce in NumPy
+        s = 0.0
+        for g in grads:
+            s += float(_sum(g, axis=None))  # NaN and inf propagate through the sum
+        return math.isfinite(s)
 
 
 def _finite_and_clip(grads, clip_norm, clip_value) -> bool:
@@ -152,12 +169,8 @@ def _finite_and_clip(grads, clip_norm, clip_value) -> bool:
         if coef < 1.0:
             for g in grads:
                 g *= g.dtype.type(coef)
-    else:
-        s = 0.0
-        for g in grads:
-            s += float(_sum(g, axis=None))  # NaN and inf propagate through the sum
-        if not math.isfinite(s):
-            return False
+    elif not _all_finite(grads):
+        return False
     if clip_value is not None:
         for g in grads:
             np.clip(g, -clip_value, clip_value, out=g)
@@ -213,7 +226,7 @@ class _EpochLoop:
             pred = model.forward(xb, True)
             batch_loss = loss.forward(pred, yb) + model.penalty()
             if self.classify:
-                correct += loss.accuracy(pred, yb) * m
+                correct += _correct(loss, pred, yb, m)
             dpred = loss.backward()
             if self.skip_input_grad:
                 model.backward(dpred, need_input_grad=False)

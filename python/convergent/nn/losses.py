@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .activations import sigmoid
 
 __all__ = ["BinaryCrossEntropy", "Loss", "MSELoss", "SoftmaxCrossEntropy"]
@@ -51,6 +52,9 @@ class Loss:
 
     #: True if ``predict``/``accuracy`` give class predictions (the "accuracy" metric applies).
     is_classification: bool = False
+    #: Rows of the last ``forward`` whose prediction was right, when the loss counts them in
+    #: ``forward`` (a training loop then skips ``accuracy``); None otherwise.
+    batch_correct: int | None = None
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
         raise NotImplementedError
@@ -134,7 +138,9 @@ class SoftmaxCrossEntropy(Loss):
         self.label_smoothing = float(label_smoothing)
 
     @staticmethod
-    def _labels(target: Any, pred: np.ndarray) -> np.ndarray:
+    def _labels(target: Any, pred: np.ndarray, check_range: bool = True) -> np.ndarray:
+        """``target`` as C-contiguous int64 labels of shape (batch,); the range [0, classes) is
+        checked here when ``check_range`` (else by the kernel, before it writes anything)."""
         t = np.asarray(target)
         if t.dtype.kind not in "iu":
             raise TypeError(
@@ -145,11 +151,15 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(
                 f"target must have shape ({pred.shape[0]},) for pred {pred.shape}, got {t.shape}"
             )
-        lo, hi = int(t.min()), int(t.max())
-        if lo < 0 or hi >= pred.shape[1]:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"target labels must be in [0, {pred.shape[1]}), found {bad}")
-        return t.astype(np.intp)
+        if t.dtype.kind == "u" and t.size and int(t.max()) >= pred.shape[1]:
+            raise ValueError(f"target labels must be in [0, {pred.shape[1]}), found {t.max()}")
+        t = np.ascontiguousarray(t, dtype=np.int64)
+        if check_range and t.size:
+            lo, hi = int(t.min()), int(t.max())
+            if lo < 0 or hi >= pred.shape[1]:
+                bad = lo if lo < 0 else hi
+                raise ValueError(f"target labels must be in [0, {pred.shape[1]}), found {bad}")
+        return t
 
     @staticmethod
     def _check_logits(pred: Any) -> None:
@@ -158,34 +168,18 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(f"pred must be 2-D logits (batch, classes), got shape {pred.shape}")
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
+        """The loss; also keeps the gradient for ``backward`` and sets ``batch_correct`` (rows
+        whose argmax is the target). One fused pass in C++ (``_core.softmax_xent``)."""
         self._check_logits(pred)
-        labels = self._labels(target, pred)
-        rows = np.arange(pred.shape[0])
-        z = pred - pred.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        s = e.sum(axis=1, keepdims=True)
-        logp_t = z[rows, labels] - np.log(s[:, 0])
-        nll = -np.mean(logp_t, dtype=np.float64)
-        if self.label_smoothing > 0.0:
-            # mean over classes of -log p_k, per row: log s - mean_k z_k
-            smooth = np.mean(np.log(s[:, 0]) - z.mean(axis=1), dtype=np.float64)
-            value = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
-        else:
-            value = nll
-        e /= s
-        self._probs, self._labels_saved = e, labels
+        labels = self._labels(target, pred, check_range=False)
+        x = np.ascontiguousarray(pred)
+        d = np.empty(x.shape, x.dtype)
+        value, correct = _core.softmax_xent(x, labels, d, self.label_smoothing)
+        self._d, self.batch_correct = d, int(correct)
         return float(value)
 
     def backward(self) -> np.ndarray:
-        probs = self._saved("_probs")
-        n, k = probs.shape
-        dt = probs.dtype.type
-        d = probs.copy()
-        d[np.arange(n), self._labels_saved] -= dt(1.0 - self.label_smoothing)
-        if self.label_smoothing > 0.0:
-            d -= dt(self.label_smoothing / k)
-        d *= dt(1.0 / n)
-        return d
+        return self._saved("_d").copy()
 
     def predict(self, pred: np.ndarray) -> np.ndarray:
         """Predicted class indices ``argmax(pred, axis=1)``, shape (batch,)."""

@@ -106,7 +106,7 @@ class Optimizer:
         plans = []
         offset = 0
         for group in self.param_groups:
-            self._validate(group)
+            self._validate_changed(group)
             idx = [offset + i for i, _ in enumerate(group["params"])]
             offset += len(idx)
             live = [i for i in idx if grads[i] is not None]
@@ -136,6 +136,17 @@ class Optimizer:
         if self._counts_steps:
             st["step"] = int(st.get("step", 0)) + 1
         return st
+
+    def _validate_changed(self, group: dict[str, Any]) -> None:
+        """``_validate(group)`` unless the group holds the very values it last passed with."""
+        key = tuple(
+            (k, tuple(v) if isinstance(v, list) else v) for k, v in group.items() if k != "params"
+        )
+        passed = self.__dict__.setdefault("_passed", {})
+        if passed.get(id(group)) == key:
+            return
+        self._validate(group)
+        passed[id(group)] = key
 
     def _validate(self, group: dict[str, Any]) -> None:
         """Numeric hyperparameters are real numbers (TypeError naming the one that is not),

@@ -1,0 +1,113 @@
+// Training-loop kernels: softmax cross-entropy with its gradient and accuracy count, and the
+// non-finite scan of the gradient guard. Validate, release the GIL, call.
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "bindings/arrays.h"
+#include "nn/driver.h"
+
+namespace cg {
+namespace bind {
+namespace {
+
+// labels: int64 (n,), C-contiguous, every value in [0, k). ValueError names the first bad one.
+py::array checked_labels(py::handle obj, std::size_t n, std::size_t k) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error("labels must be a numpy.ndarray of int64");
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<std::int64_t>()))
+    throw py::type_error("labels has dtype " + py::str(a.dtype()).cast<std::string>() +
+                         "; expected int64");
+  if (!(a.flags() & py::array::c_style) || !(a.flags() & 0x0100))
+    throw std::invalid_argument("labels must be C-contiguous and aligned");
+  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n)};
+  if (shape_of(a) != shape)
+    throw std::invalid_argument("labels has shape " + shape_text(shape_of(a)) + "; expected " +
+                                shape_text(shape));
+  const std::int64_t* t = cptr<std::int64_t>(a);
+  const auto hi = static_cast<std::int64_t>(k);
+  for (std::size_t i = 0; i < n; ++i)
+    if (t[i] < 0 || t[i] >= hi)
+      throw std::invalid_argument("target labels must be in [0, " + std::to_string(k) +
+                                  "), found " + std::to_string(t[i]));
+  return a;
+}
+
+template <class T>
+XentPart run_xent(const py::array& x, const py::array& t, py::array& d, double smoothing) {
+  const std::size_t n = dim(x, 0), k = dim(x, 1);
+  const T* px = cptr<T>(x);
+  const std::int64_t* pt = cptr<std::int64_t>(t);
+  T* pd = mptr<T>(d);
+  py::gil_scoped_release release;
+  return softmax_xent<T>(n, k, px, pt, pd, static_cast<T>(smoothing));
+}
+
+template <class T>
+bool run_finite(const py::array& a) {
+  const std::size_t n = static_cast<std::size_t>(a.size());
+  const T* p = cptr<T>(a);
+  py::gil_scoped_release release;
+  return all_finite<T>(n, p);
+}
+
+}  // namespace
+
+void register_train(py::module_& m) {
+  m.def(
+      "softmax_xent",
+      [](py::handle logits, py::handle labels, py::handle dlogits, double label_smoothing) {
+        if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
+          throw std::invalid_argument("label_smoothing must be in [0, 1], got " +
+                                      std::to_string(label_smoothing));
+        const DType dt = float_dtype(logits, "logits");
+        const py::array x = arg(logits, "logits", dt, false, 2);
+        const std::size_t n = dim(x, 0), k = dim(x, 1);
+        if (n == 0 || k == 0)
+          throw std::invalid_argument("logits must have at least one row and one column, got " +
+                                      shape_text(shape_of(x)));
+        const py::array t = checked_labels(labels, n, k);
+        const std::vector<py::ssize_t> s = shape_of(x);
+        py::array d = arg(dlogits, "dlogits", dt, true, 2, &s);
+        no_overlap(d, "dlogits", x, "logits");
+        no_overlap(d, "dlogits", t, "labels");
+        const XentPart p = dt == DType::f32 ? run_xent<float>(x, t, d, label_smoothing)
+                                            : run_xent<double>(x, t, d, label_smoothing);
+        const double rows = static_cast<double>(n);
+        const double loss =
+            label_smoothing > 0.0
+                ? ((1.0 - label_smoothing) * p.nll + label_smoothing * p.smooth) / rows
+                : p.nll / rows;
+        return py::make_tuple(loss, p.correct);
+      },
+      py::arg("logits"), py::arg("labels"), py::arg("dlogits"), py::arg("label_smoothing") = 0.0,
+      "Softmax cross-entropy of logits (n, k) against int64 labels (n,) in [0, k), mean over "
+      "rows: writes dlogits = (softmax(logits) - q) / n, q = (1 - s) onehot + s / k, and returns "
+      "(loss, number of rows whose argmax is the label).");
+  m.def(
+      "all_finite",
+      [](py::handle arrays) {
+        const py::list items = as_list(arrays, "arrays");
+        std::vector<py::array> checked_items;
+        std::vector<DType> dts;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          const std::string name = item_name("arrays", i);
+          const DType dt = float_dtype(items[i], name);
+          checked_items.push_back(checked(items[i], name, dt, false));
+          dts.push_back(dt);
+        }
+        for (std::size_t i = 0; i < checked_items.size(); ++i) {
+          const bool ok = dts[i] == DType::f32 ? run_finite<float>(checked_items[i])
+                                               : run_finite<double>(checked_items[i]);
+          if (!ok) return false;
+        }
+        return true;
+      },
+      py::arg("arrays"),
+      "True when no array in the list holds a NaN or an infinity (float32/float64, "
+      "C-contiguous).");
+}
+
+}  // namespace bind
+}  // namespace cg

@@ -1,0 +1,61 @@
+// Drivers of the training-loop kernels: softmax cross-entropy over blocks of rows, and the
+// non-finite scan of the gradients.
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "common/parallel.h"
+#include "nn/driver.h"
+
+namespace cg {
+namespace {
+
+constexpr std::size_t kXentRows = 256;                      // rows per work item
+constexpr std::size_t kFiniteChunk = std::size_t(1) << 15;  // elements per work item
+constexpr std::size_t kMinParallel = std::size_t(1) << 16;  // elements
+
+}  // namespace
+
+template <class T>
+XentPart softmax_xent(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
+                      T smoothing) {
+  const NnKernels<T>& kr = nn_kernels<T>();
+  const T inv_n = T(1) / static_cast<T>(rows);
+  // Fixed blocks of rows, summed in block order: the same bits for any thread count.
+  const std::size_t blocks = (rows + kXentRows - 1) / kXentRows;
+  std::vector<XentPart> parts(blocks);
+  parallel_for(blocks, rows * k, kMinParallel, [&](std::size_t b) {
+    const std::size_t r = b * kXentRows, n = std::min(kXentRows, rows - r);
+    parts[b] = kr.softmax_xent(n, k, x + r * k, t + r, d + r * k, smoothing, inv_n);
+  });
+  XentPart total;
+  for (const XentPart& p : parts) {
+    total.nll += p.nll;
+    total.smooth += p.smooth;
+    total.correct += p.correct;
+  }
+  return total;
+}
+
+template <class T>
+bool all_finite(std::size_t n, const T* x) {
+  const NnKernels<T>& kr = nn_kernels<T>();
+  std::atomic<bool> ok{true};
+  const std::size_t chunks = (n + kFiniteChunk - 1) / kFiniteChunk;
+  parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
+    if (!ok.load(std::memory_order_relaxed)) return;
+    const std::size_t i = c * kFiniteChunk;
+    if (!kr.all_finite(std::min(kFiniteChunk, n - i), x + i))
+      ok.store(false, std::memory_order_relaxed);
+  });
+  return ok.load();
+}
+
+template XentPart softmax_xent<float>(std::size_t, std::size_t, const float*, const std::int64_t*,
+                                      float*, float);
+template XentPart softmax_xent<double>(std::size_t, std::size_t, const double*, const std::int64_t*,
+                                       double*, double);
+template bool all_finite<float>(std::size_t, const float*);
+template bool all_finite<double>(std::size_t, const double*);
+
+}  // namespace cg

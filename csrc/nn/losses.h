@@ -1,0 +1,72 @@
+// Softmax cross-entropy from logits (forward value, gradient and correct count in one pass) and
+// the non-finite scan of the training loop's guard, on Vec<T>.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "common/simd.h"
+#include "nn/activations.h"
+#include "nn/kernels.h"
+
+namespace cg {
+namespace CG_NS {
+
+// See NnKernels::softmax_xent. Per row: m = max x (NaN if any), z = x - m, e = exp(z),
+// s = sum e (double), log p_t = z_t - log s; d = ((e / s - (1 - ls)[j == t]) - ls/k) * inv_n.
+template <class T>
+XentPart softmax_xent_kernel(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t,
+                             T* d, T smoothing, T inv_n) {
+  using V = Vec<T>;
+  XentPart part;
+  const T on = T(1) - smoothing, off = smoothing / static_cast<T>(k);
+  const V voff = V::set1(off), vinv = V::set1(inv_n);
+  for (std::size_t r = 0; r < rows; ++r, x += k, d += k) {
+    // Row maximum and its first index (np.argmax: the first NaN wins).
+    std::size_t arg = 0;
+    T m = x[0];
+    for (std::size_t j = 1; j < k && !std::isnan(m); ++j)
+      if (x[j] > m || std::isnan(x[j])) m = x[j], arg = j;
+    part.correct += static_cast<std::int64_t>(arg) == t[r];
+    const V vm = V::set1(m);
+    for_each_vec<V>(k, [&](std::size_t j, std::size_t w) {
+      exp_v<T>(V::loadn(x + j, w) - vm).storen(d + j, w);
+    });
+    double s = 0.0, zsum = 0.0;
+    for (std::size_t j = 0; j < k; ++j) s += static_cast<double>(d[j]);
+    const double log_s = std::log(s);
+    const double zt = static_cast<double>(x[t[r]] - m);
+    part.nll += log_s - zt;
+    if (smoothing != T(0)) {
+      for (std::size_t j = 0; j < k; ++j) zsum += static_cast<double>(x[j] - m);
+      part.smooth += log_s - zsum / static_cast<double>(k);
+    }
+    const T pt = d[t[r]] / static_cast<T>(s);
+    const V vs = V::set1(static_cast<T>(s));
+    for_each_vec<V>(k, [&](std::size_t j, std::size_t w) {
+      ((V::loadn(d + j, w) / vs - voff) * vinv).storen(d + j, w);
+    });
+    d[t[r]] = ((pt - on) - off) * inv_n;
+  }
+  return part;
+}
+
+// True when every x[i], i < n, is finite (x * 0 is 0 for finite x and NaN otherwise).
+template <class T>
+bool all_finite_kernel(std::size_t n, const T* x) {
+  using V = Vec<T>;
+  V acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+  const V z = V::zero();
+  std::size_t i = 0;
+  for (; i + 4 * V::N <= n; i += 4 * V::N)
+    for (std::size_t u = 0; u < 4; ++u) acc[u] = acc[u] + V::load(x + i + u * V::N) * z;
+  for_each_vec<V>(
+      n - i, [&](std::size_t j, std::size_t w) { acc[0] = acc[0] + V::loadn(x + i + j, w) * z; });
+  T lanes[V::N];
+  ((acc[0] + acc[1]) + (acc[2] + acc[3])).store(lanes);
+  for (std::size_t j = 0; j < V::N; ++j)
+    if (lanes[j] != T(0)) return false;
+  return true;
+}
+
+}  // namespace CG_NS
+}  // namespace cg

@@ -1,0 +1,147 @@
+"""The training loop's kernels: fused softmax cross-entropy (value, gradient, correct count) and
+the non-finite scan of the gradient guard, against the reference on every ISA, at 1 and 2
+threads, with bad input.
+
+Tolerances against the float64 reference: loss rtol 1e-12 (float64) / 1e-5 (float32); gradient
+(entries are probabilities / n) atol 1e-12 / n (float64) and 1e-6 / n (float32). The correct
+count is exact (np.argmax semantics: the first maximum, the first NaN).
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from convergent import _core
+from convergent.reference import losses as ref
+
+TOL = {np.float32: (1e-5, 1e-6), np.float64: (1e-12, 1e-12)}
+# Class counts 1..2x the widest vector (16 floats) and beyond; row counts around the 256-row
+# blocks of the driver.
+KS = list(range(1, 34)) + [100]
+
+
+def _case(rng, n, k, dtype, scale=4.0):
+    x = (scale * rng.standard_normal((n, k))).astype(dtype)
+    t = rng.integers(0, k, n)
+    return x, t
+
+
+def _check(x, t, smoothing):
+    d = np.full_like(x, np.nan)
+    loss, correct = _core.softmax_xent(x, t, d, smoothing)
+    rloss, rd = ref.softmax_cross_entropy(x.astype(np.float64), t, smoothing)
+    rtol, gtol = TOL[x.dtype.type]
+    assert loss == pytest.approx(rloss, rel=rtol, abs=1e-300)
+    # gradient entries are probabilities / n: their scale is 1/n
+    np.testing.assert_allclose(d, rd, rtol=0, atol=gtol / len(x))
+    assert correct == int(np.sum(np.argmax(x, axis=1) == t))
+    return loss, d
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
+def test_softmax_xent_matches_reference(isa, dtype, smoothing, rng):
+    for k in KS:
+        for n in (1, 3, 17):
+            _check(*_case(rng, n, k, dtype), smoothing)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_xent_threads_bit_identical(isa, threads, dtype, rng):
+    x, t = _case(rng, 1031, 10, dtype)  # several 256-row blocks, the last one partial
+    threads(1)
+    one = _check(x, t, 0.05)
+    threads(2)
+    two = _check(x, t, 0.05)
+    assert one[0] == two[0] and np.array_equal(one[1], two[1])
+
+
+def test_softmax_xent_extreme_logits_and_ties(isa):
+    x = np.array([[1e30, -1e30, 0.0], [-1e4, -1e4, -1e4], [5.0, 5.0, 1.0]], np.float32)
+    t = np.array([0, 2, 1])
+    d = np.empty_like(x)
+    loss, correct = _core.softmax_xent(x, t, d)
+    assert np.isfinite(loss) and np.all(np.isfinite(d))
+    assert correct == 1  # row 0; rows 1 and 2 tie, and argmax takes the first index
+    _check(x.astype(np.float64), t, 0.0)
+
+
+def test_softmax_xent_nan_propagates(isa):
+    x = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]])
+    d = np.empty_like(x)
+    loss, correct = _core.softmax_xent(x, np.array([1, 2]), d)
+    assert np.isnan(loss) and np.all(np.isnan(d[0])) and np.all(np.isfinite(d[1]))
+    assert correct == 2  # np.argmax picks the NaN of row 0
+
+
+def test_softmax_xent_bad_input_writes_nothing():
+    x = np.zeros((3, 4), np.float32)
+    t = np.array([0, 1, 2])
+    d = np.full_like(x, 7.0)
+    cases = [
+        ((x, np.array([0, 1, 4]), d), ValueError, r"target labels must be in \[0, 4\), found 4"),
+        ((x, np.array([0, -1, 2]), d), ValueError, "found -1"),
+        ((x, t.astype(np.int32), d), TypeError, "labels.*int64"),
+        ((x, t[:2], d), ValueError, "labels has shape"),
+        ((x, t, d.astype(np.float64)), TypeError, "dlogits"),
+        ((x, t, d[:, :3]), ValueError, "dlogits"),
+        ((x, t, x), ValueError, "dlogits must not share memory with logits"),
+        ((x.reshape(-1), t, d), ValueError, "logits must be 2-dimensional"),
+        ((x[:0], t[:0], d[:0]), ValueError, "at least one row"),
+        ((x.astype(np.int64), t, d), TypeError, "logits"),
+        ((x.T, t, d), ValueError, "logits"),
+    ]
+    for args, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            _core.softmax_xent(*args)
+        assert np.all(d == 7.0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        _core.softmax_xent(x, t, d, 1.5)
+    assert np.all(d == 7.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite(isa, threads, dtype):
+    for nt in (1, 2):
+        threads(nt)
+        for n in list(range(0, 70)) + [100_003]:
+            a = np.ones(n, dtype)
+            assert _core.all_finite([a, a[: n // 2]])
+            for bad in (np.nan, np.inf, -np.inf):
+                for pos in {0, n // 2, n - 1} if n else ():
+                    b = a.copy()
+                    b[pos] = bad
+                    assert not _core.all_finite([a, b]), (n, pos, bad)
+    assert _core.all_finite([np.full(5, np.finfo(dtype).max, dtype)])
+    assert _core.all_finite([])
+
+
+def test_all_finite_bad_input():
+    with pytest.raises(TypeError, match=r"arrays\[1\]"):
+        _core.all_finite([np.ones(3), np.ones(3, np.int64)])
+    with pytest.raises(ValueError, match=r"arrays\[0\] must be C-contiguous"):
+        _core.all_finite([np.ones((3, 3))[:, 0]])
+    with pytest.raises(TypeError, match="arrays"):
+        _core.all_finite(np.ones(3))
+
+
+def test_scalar_isa_subprocess():
+    """CONVERGENT_ISA=scalar picks the portable kernels at import; they match the reference."""
+    code = (
+        "import numpy as np, convergent as cg\n"
+        "from convergent import _core\n"
+        "from convergent.reference.losses import softmax_cross_entropy as ref\n"
+        "assert cg.get_isa() == 'scalar'\n"
+        "rng = np.random.default_rng(1)\n"
+        "for k in range(1, 20):\n"
+        "    x = rng.standard_normal((9, k)); t = rng.integers(0, k, 9)\n"
+        "    d = np.empty_like(x); loss, c = _core.softmax_xent(x, t, d, 0.1)\n"
+        "    rl, rd = ref(x, t, 0.1)\n"
+        "    assert abs(loss - rl) <= 1e-12 * abs(rl) and np.allclose(d, rd, rtol=0, atol=1e-15)\n"
+        "    assert c == int((x.argmax(1) == t).sum())\n"
+        "assert not _core.all_finite([np.array([1.0, np.inf])])\n"
+    )
+    env = {"CONVERGENT_ISA": "scalar", "PATH": ""}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
