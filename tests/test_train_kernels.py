@@ -145,3 +145,39 @@ def test_scalar_isa_subprocess():
     env = {"CONVERGENT_ISA": "scalar", "PATH": ""}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8, np.bool_])
+def test_take_rows_matches_numpy(threads, dtype, rng):
+    for nt in (1, 2):
+        threads(nt)
+        for shape in [(1,), (7,), (50, 1), (300, 13), (1000, 784), (40, 3, 5)]:
+            src = (100 * rng.standard_normal(shape)).astype(dtype)
+            for m in (0, 1, 5, 64, 257):
+                idx = rng.integers(0, shape[0], m)
+                out = np.empty((m,) + shape[1:], dtype)
+                _core.take_rows(src, idx, out)
+                assert np.array_equal(out, src[idx])
+
+
+def test_take_rows_bad_input_writes_nothing():
+    src = np.arange(12.0).reshape(4, 3)
+    out = np.full((2, 3), -1.0)
+    cases = [
+        ((src, np.array([0, 4]), out), ValueError, r"index must be in \[0, 4\), found 4"),
+        ((src, np.array([-1, 0]), out), ValueError, "found -1"),
+        ((src, np.array([0, 1], np.int32), out), TypeError, "index.*int64"),
+        ((src, np.array([0, 1, 2]), out), ValueError, "out has shape"),
+        ((src, np.array([0, 1]), out.astype(np.float32)), TypeError, "out has dtype"),
+        ((src[:, :2], np.array([0, 1]), out), ValueError, "src must be C-contiguous"),
+        ((src.astype(object), np.array([0, 1]), out), TypeError, "src.*numeric"),
+        ((src, np.array([0, 1]), src[:2]), ValueError, "out must not share memory with src"),
+    ]
+    for args, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            _core.take_rows(*args)
+        assert np.all(out == -1.0)
+    ro = out.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        _core.take_rows(src, np.array([0, 1]), ro)

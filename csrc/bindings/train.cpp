@@ -1,5 +1,6 @@
 // Training-loop kernels: softmax cross-entropy with its gradient and accuracy count, and the
 // non-finite scan of the gradient guard. Validate, release the GIL, call.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -34,6 +35,23 @@ py::array checked_labels(py::handle obj, std::size_t n, std::size_t k) {
   return a;
 }
 
+// A C-contiguous, aligned array of plain numbers (bool, integer, float, complex), else
+// TypeError/ValueError naming `name`.
+py::array plain_array(py::handle obj, const char* name, bool writable) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + " must be a numpy.ndarray");
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  const char kind = a.dtype().kind();
+  if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f' && kind != 'c')
+    throw py::type_error(std::string(name) + " has dtype " +
+                         py::str(a.dtype()).cast<std::string>() + "; expected a numeric dtype");
+  if (!(a.flags() & py::array::c_style) || !(a.flags() & 0x0100))
+    throw std::invalid_argument(std::string(name) + " must be C-contiguous and aligned");
+  if (writable && !a.writeable()) throw std::invalid_argument(std::string(name) + " is read-only");
+  if (a.ndim() < 1) throw std::invalid_argument(std::string(name) + " must have a first axis");
+  return a;
+}
+
 template <class T>
 XentPart run_xent(const py::array& x, const py::array& t, py::array& d, double smoothing) {
   const std::size_t n = dim(x, 0), k = dim(x, 1);
@@ -55,6 +73,47 @@ bool run_finite(const py::array& a) {
 }  // namespace
 
 void register_train(py::module_& m) {
+  m.def(
+      "take_rows",
+      [](py::handle src_obj, py::handle index_obj, py::handle out_obj) {
+        const py::array src = plain_array(src_obj, "src", false);
+        py::array out = plain_array(out_obj, "out", true);
+        if (!out.dtype().is(src.dtype()))
+          throw py::type_error("out has dtype " + py::str(out.dtype()).cast<std::string>() +
+                               "; expected " + py::str(src.dtype()).cast<std::string>() +
+                               " like src (no conversion)");
+        if (!py::isinstance<py::array>(index_obj))
+          throw py::type_error("index must be a numpy.ndarray of int64");
+        const auto index = py::reinterpret_borrow<py::array>(index_obj);
+        if (!index.dtype().is(py::dtype::of<std::int64_t>()))
+          throw py::type_error("index has dtype " + py::str(index.dtype()).cast<std::string>() +
+                               "; expected int64");
+        if (index.ndim() != 1 || !(index.flags() & py::array::c_style))
+          throw std::invalid_argument("index must be 1-D and C-contiguous");
+        std::vector<py::ssize_t> shape = shape_of(src);
+        shape[0] = index.shape(0);
+        if (shape_of(out) != shape)
+          throw std::invalid_argument("out has shape " + shape_text(shape_of(out)) + "; expected " +
+                                      shape_text(shape));
+        no_overlap(out, "out", src, "src");
+        no_overlap(out, "out", index, "index");
+        const std::size_t rows = dim(index, 0), n = dim(src, 0);
+        const std::int64_t* idx = cptr<std::int64_t>(index);
+        for (std::size_t r = 0; r < rows; ++r)
+          if (idx[r] < 0 || static_cast<std::size_t>(idx[r]) >= n)
+            throw std::invalid_argument("index must be in [0, " + std::to_string(n) + "), found " +
+                                        std::to_string(idx[r]));
+        const std::size_t row_bytes =
+            n ? static_cast<std::size_t>(src.nbytes()) / n
+              : static_cast<std::size_t>(out.nbytes()) / std::max<std::size_t>(rows, 1);
+        const char* ps = static_cast<const char*>(src.data());
+        char* po = static_cast<char*>(out.mutable_data());
+        py::gil_scoped_release release;
+        gather_rows(rows, row_bytes, ps, idx, po);
+      },
+      py::arg("src"), py::arg("index"), py::arg("out"),
+      "out[r] = src[index[r]] for every r: the rows of a mini-batch gathered (numeric dtypes, "
+      "C-contiguous; index int64 in [0, len(src))).");
   m.def(
       "softmax_xent",
       [](py::handle logits, py::handle labels, py::handle dlogits, double label_smoothing) {

@@ -59,6 +59,11 @@ struct DenseBackwardArgs {
 template <class T>
 void dense_backward(const DenseBackwardArgs<T>& a);
 
+// dst row r = src row index[r] for r < rows (rows of row_bytes bytes; every index in range,
+// checked by the caller).
+void gather_rows(std::size_t rows, std::size_t row_bytes, const char* src,
+                 const std::int64_t* index, char* dst);
+
 // Softmax cross-entropy of x (rows x k logits) against labels t (each in [0, k)): writes the
 // gradient d = (softmax(x) - q) / rows and returns the row sums (see NnKernels::softmax_xent).
 // The sums are taken in fixed blocks of rows, in order: the same bits for any thread count.

@@ -1,6 +1,7 @@
 """Type stubs of convergent's compiled module (private: use the convergent package)."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -151,7 +152,10 @@ def batchnorm_backward(
     training: bool,
 ) -> None: ...
 
-# ---- training-loop kernels (csrc/nn/loss_driver.cpp) -------------------------------------------
+# ---- training-loop kernels (csrc/nn/train_driver.cpp) ------------------------------------------
+def take_rows(
+    src: npt.NDArray[Any], index: npt.NDArray[np.int64], out: npt.NDArray[Any]
+) -> None: ...
 def softmax_xent(
     logits: _Arr, labels: npt.NDArray[np.int64], dlogits: _Arr, label_smoothing: float = 0.0
 ) -> tuple[float, int]: ...

@@ -1,7 +1,8 @@
-// Drivers of the training-loop kernels: softmax cross-entropy over blocks of rows, and the
-// non-finite scan of the gradients.
+// Drivers of the training-loop kernels: the mini-batch row gather, softmax cross-entropy over
+// blocks of rows, and the non-finite scan of the gradients.
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "common/parallel.h"
@@ -13,8 +14,28 @@ namespace {
 constexpr std::size_t kXentRows = 256;                      // rows per work item
 constexpr std::size_t kFiniteChunk = std::size_t(1) << 15;  // elements per work item
 constexpr std::size_t kMinParallel = std::size_t(1) << 16;  // elements
+constexpr std::size_t kGatherRows = 16;                     // rows per work item
+constexpr std::size_t kGatherAhead = 4;                     // rows prefetched ahead
 
 }  // namespace
+
+void gather_rows(std::size_t rows, std::size_t row_bytes, const char* src,
+                 const std::int64_t* index, char* dst) {
+  const std::size_t items = (rows + kGatherRows - 1) / kGatherRows;
+  parallel_for(items, rows * row_bytes / 4, kMinParallel, [&](std::size_t it) {
+    const std::size_t r0 = it * kGatherRows, r1 = std::min(rows, r0 + kGatherRows);
+    for (std::size_t r = r0; r < r1; ++r) {
+      // The source rows are scattered: start fetching the lines of a later row (the hardware
+      // prefetcher then follows each row) while this one is copied.
+      if (r + kGatherAhead < r1) {
+        const char* ahead = src + static_cast<std::size_t>(index[r + kGatherAhead]) * row_bytes;
+        for (std::size_t o = 0; o < row_bytes; o += 256) __builtin_prefetch(ahead + o);
+      }
+      std::memcpy(dst + r * row_bytes, src + static_cast<std::size_t>(index[r]) * row_bytes,
+                  row_bytes);
+    }
+  });
+}
 
 template <class T>
 XentPart softmax_xent(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
