@@ -57,6 +57,17 @@ constexpr GemmBlocking gemm_blocking() {
   return {G::mr, gemm_nr<T>(), G::mc, G::kc, G::nc};
 }
 
+// GCC 12 with -fsanitize=undefined at -O2/-O3 miscompiles the variable-index reads b[v] of
+// store_tile into b[NV-1] on the SIMD ISAs (VRP folds an induction variable that ivopts made the
+// base of the address to its last value); tests/test_gemm_edges.py catches it. Unrolling the v
+// loops completely keeps every index constant; normal builds of the SIMD ISAs already unroll
+// them, and their object code is unchanged. The scalar ISA is unaffected and not forced.
+#if defined(CG_ISA_SCALAR)
+#define CG_UNROLL_V
+#else
+#define CG_UNROLL_V _Pragma("GCC unroll 16")
+#endif
+
 // Stores the tile through the epilogue; f is the activation (or identity).
 template <class T, std::size_t MR, std::size_t NV, class F>
 inline void store_tile(const Vec<T> (&acc)[MR][NV], T* c, std::size_t ldc, std::size_t m,
@@ -71,7 +82,8 @@ inline void store_tile(const Vec<T> (&acc)[MR][NV], T* c, std::size_t ldc, std::
     b[v] = bias && cols[v] ? V::loadn(e.bias + v * N, cols[v]) : V::zero();
   }
   if (m == MR && n == NV * N) {
-    for (std::size_t i = 0; i < MR; ++i)
+    for (std::size_t i = 0; i < MR; ++i) {
+      CG_UNROLL_V
       for (std::size_t v = 0; v < NV; ++v) {
         T* p = c + i * ldc + v * N;
         V r = e.load_c ? V::load(p) + acc[i][v] : acc[i][v];
@@ -79,17 +91,22 @@ inline void store_tile(const Vec<T> (&acc)[MR][NV], T* c, std::size_t ldc, std::
         if (e.last) r = f(r);
         r.store(p);
       }
+    }
     return;
   }
-  for (std::size_t i = 0; i < m; ++i)
-    for (std::size_t v = 0; v < NV && cols[v]; ++v) {
+  for (std::size_t i = 0; i < m; ++i) {
+    CG_UNROLL_V
+    for (std::size_t v = 0; v < NV; ++v) {
+      if (!cols[v]) break;
       T* p = c + i * ldc + v * N;
       V r = e.load_c ? V::loadn(p, cols[v]) + acc[i][v] : acc[i][v];
       if (bias) r = r + b[v];
       if (e.last) r = f(r);
       r.storen(p, cols[v]);
     }
+  }
 }
+#undef CG_UNROLL_V
 
 template <class T>
 void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
