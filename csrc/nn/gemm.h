@@ -70,8 +70,9 @@ constexpr GemmBlocking gemm_blocking() {
 
 // Stores the tile through the epilogue; f is the activation (or identity).
 template <class T, std::size_t MR, std::size_t NV, class F>
-inline void store_tile(const Vec<T> (&acc)[MR][NV], T* c, std::size_t ldc, std::size_t m,
-                       std::size_t n, const MicroEpilogue<T>& e, F&& f) {
+__attribute__((always_inline)) inline void store_tile(const Vec<T> (&acc)[MR][NV], T* c,
+                                                      std::size_t ldc, std::size_t m, std::size_t n,
+                                                      const MicroEpilogue<T>& e, F&& f) {
   using V = Vec<T>;
   constexpr std::size_t N = V::N;
   const bool bias = e.last && e.bias;
@@ -113,20 +114,34 @@ void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc,
                   std::size_t n, const MicroEpilogue<T>& e) {
   using V = Vec<T>;
   constexpr std::size_t MR = GemmTraits<T>::mr, NV = GemmTraits<T>::nv, N = V::N, NR = NV * N;
+  // The C tile's lines are fetched while the K loop runs.
+  for (std::size_t i = 0; i < m; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1);
+  }
   V acc[MR][NV];
   for (std::size_t i = 0; i < MR; ++i)
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V::zero();
-#pragma GCC unroll 4
-  for (std::size_t k = 0; k < kc; ++k) {
+  const auto step = [&](const T* ap, const T* bp) {
     V bv[NV];
-    for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load(b + v * N);
+    for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load(bp + v * N);
     for (std::size_t i = 0; i < MR; ++i) {
-      const V av = V::set1(a[i]);
+      const V av = V::set1(ap[i]);
       for (std::size_t v = 0; v < NV; ++v) acc[i][v] = fmadd(av, bv[v], acc[i][v]);
     }
-    a += MR;
-    b += NR;
+  };
+  std::size_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    // The A micro-panel streams from L2: ask for the line 16 steps ahead.
+    __builtin_prefetch(a + 16 * MR);
+    step(a, b);
+    step(a + MR, b + NR);
+    step(a + 2 * MR, b + 2 * NR);
+    step(a + 3 * MR, b + 3 * NR);
+    a += 4 * MR;
+    b += 4 * NR;
   }
+  for (; k < kc; ++k, a += MR, b += NR) step(a, b);
   const V slope = V::set1(e.slope);
   switch (e.last ? e.act : Act::linear) {
     case Act::relu:
