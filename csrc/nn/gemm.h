@@ -117,7 +117,7 @@ void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc,
   // The C tile's lines are fetched while the K loop runs.
   for (std::size_t i = 0; i < m; ++i) {
     __builtin_prefetch(c + i * ldc, 1);
-    __builtin_prefetch(c + i * ldc + NR - 1, 1);
+    __builtin_prefetch(c + i * ldc + n - 1, 1);
   }
   V acc[MR][NV];
   for (std::size_t i = 0; i < MR; ++i)
@@ -132,8 +132,8 @@ void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc,
   };
   std::size_t k = 0;
   for (; k + 4 <= kc; k += 4) {
-    // The A micro-panel streams from L2: ask for the line 16 steps ahead.
-    __builtin_prefetch(a + 16 * MR);
+    // The A micro-panel streams from L2: ask for the line 16 steps ahead (inside the panel).
+    if (k + 16 < kc) __builtin_prefetch(a + 16 * MR);
     step(a, b);
     step(a + MR, b + NR);
     step(a + 2 * MR, b + 2 * NR);
