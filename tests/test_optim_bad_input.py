@@ -200,6 +200,32 @@ def test_bad_hyperparameter_set_between_steps_changes_nothing(name):
         _assert_unchanged(params, opt, snap)
 
 
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_hyperparameters_revalidated_after_good_steps(name):
+    """Steps skip re-validating a group whose values did not change; any change is checked."""
+    for key, value in _hyper_cases(name):
+        rng, params, opt = _setup(name)
+        opt.step(_good(rng, params))
+        opt.step(_good(rng, params))
+        opt.param_groups[0][key] = value
+        snap = _snapshot(params, opt)
+        with pytest.raises(ValueError, match=key):
+            opt.step(_good(rng, params))
+        _assert_unchanged(params, opt, snap)
+
+
+def test_betas_list_mutated_in_place_is_revalidated():
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(5)
+    opt = cg.optim.Adam([p], betas=[0.9, 0.999])
+    opt.step([rng.standard_normal(5)])
+    opt.param_groups[0]["betas"][1] = 1.5
+    before = p.copy()
+    with pytest.raises(ValueError, match="beta"):
+        opt.step([rng.standard_normal(5)])
+    assert np.array_equal(p, before)
+
+
 @pytest.mark.parametrize("bad", [np.ones(3, np.int32), np.ones(3, np.float16), np.ones(3, complex)])
 def test_bad_param_dtype_in_constructor(bad):
     with pytest.raises(TypeError, match="params"):

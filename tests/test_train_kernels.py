@@ -181,3 +181,27 @@ def test_take_rows_bad_input_writes_nothing():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="out is read-only"):
         _core.take_rows(src, np.array([0, 1]), ro)
+
+
+def test_loss_counts_correct_rows_like_accuracy(rng):
+    import convergent as cg
+
+    sce = cg.nn.SoftmaxCrossEntropy(0.1)
+    for dtype in (np.float32, np.float64):
+        x, t = _case(rng, 200, 7, dtype)
+        x[:5] = 0.0  # ties: argmax takes the first index
+        sce.forward(x, t.astype(np.int32))
+        assert sce.batch_correct == round(sce.accuracy(x, t) * len(t))
+    assert cg.nn.MSELoss().batch_correct is None
+
+
+def test_fit_accuracy_uses_the_counts(rng):
+    import convergent as cg
+
+    X = rng.standard_normal((300, 6))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = cg.nn.Sequential([cg.nn.Dense(6, 2, dtype=np.float64)], seed=0)
+    hist = cg.fit(model, cg.nn.SoftmaxCrossEntropy(), cg.optim.SGD(model.parameters(), lr=0.0),
+                  X, y, epochs=1, batch_size=64, progress=False)  # fmt: skip
+    pred = model.forward(X, False).argmax(axis=1)
+    assert hist.history["accuracy"][0] == pytest.approx(np.mean(pred == y), abs=1e-12)
