@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches, shuffle
 
-from .. import nn, optim
+from .. import _core, nn, optim
 from ..nn.activations import sigmoid
 
 _ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -288,6 +288,10 @@ class MLPMixin:
         schedule = self.learning_rate != "constant" and self._optimizer_name() != "adam"
         grads = self.model_.gradients()
         idx = np.arange(n)
+        # Mini-batches are gathered into buffers reused across steps (fresh large arrays cost
+        # page faults every step).
+        xbuf = np.empty((min(bs, n),) + X.shape[1:], X.dtype)
+        ybuf = np.empty((min(bs, n),) + Y.shape[1:], Y.dtype)
         self.n_iter_ = 0
         for _ in range(self.max_iter):
             if self.shuffle:
@@ -295,8 +299,10 @@ class MLPMixin:
             total = 0.0
             for sl in gen_batches(n, bs, min_batch_size=2 if self.batch_norm else 0):
                 if self.shuffle:
-                    # X.take allocates, yet measured 1.9x faster than np.take(..., out=buffer)
-                    xb, yb = X.take(idx[sl], axis=0), Y.take(idx[sl], axis=0)
+                    rows = idx[sl]
+                    xb, yb = xbuf[: len(rows)], ybuf[: len(rows)]
+                    _core.take_rows(X, rows, xb)
+                    _core.take_rows(Y, rows, yb)
                 else:
                     xb, yb = X[sl], Y[sl]
                 total += self._loss_and_grads(xb, yb) * xb.shape[0]
