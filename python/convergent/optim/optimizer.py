@@ -112,7 +112,8 @@ class Optimizer:
             live = [i for i in idx if grads[i] is not None]
             if not live:
                 continue
-            new_state = {i: self._next_state(i, flat[i], group) for i in live}
+            spec = self._state_spec(group)
+            new_state = {i: self._next_state(i, flat[i], spec) for i in live}
             plans.append((group, live, new_state))
         # Validate every group (dry run) before the first write, then update. A single group
         # needs no dry run: the kernel call validates all of its arguments before writing.
@@ -126,11 +127,12 @@ class Optimizer:
             for i in live:
                 self.state[i] = new_state[i]
 
-    def _next_state(self, i: int, p: np.ndarray, group: dict[str, Any]) -> dict[str, Any]:
-        """The state a successful step leaves: missing buffers are allocated (not yet stored)
-        and the step count advanced. Existing buffers are the same arrays (updated in place)."""
+    def _next_state(self, i: int, p: np.ndarray, spec: dict[str, float]) -> dict[str, Any]:
+        """The state a successful step leaves: missing buffers of ``spec`` (``_state_spec``) are
+        allocated (not yet stored) and the step count advanced. Existing buffers are the same
+        arrays (updated in place)."""
         st = dict(self.state.get(i, {}))
-        for name, fill in self._state_spec(group).items():
+        for name, fill in spec.items():
             if name not in st:
                 st[name] = np.full_like(p, fill)
         if self._counts_steps:
