@@ -7,6 +7,7 @@ Tolerances against the float64 reference: loss rtol 1e-12 (float64) / 1e-5 (floa
 count is exact (np.argmax semantics: the first maximum, the first NaN).
 """
 
+import os
 import subprocess
 import sys
 
@@ -142,7 +143,7 @@ def test_scalar_isa_subprocess():
         "    assert c == int((x.argmax(1) == t).sum())\n"
         "assert not _core.all_finite([np.array([1.0, np.inf])])\n"
     )
-    env = {"CONVERGENT_ISA": "scalar", "PATH": ""}
+    env = {**os.environ, "CONVERGENT_ISA": "scalar"}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
