@@ -128,17 +128,20 @@ def test_threads_bit_identical(isa, dt, threads):
     rng = np.random.default_rng(4)
     shapes = [(256, 300, 520, False, False), (700, 64, 90, True, False),
               (130, 257, 800, False, True), (96, 96, 96, True, True),
-              (128, 784, 256, False, False)]  # fmt: skip
+              (128, 784, 256, False, False), (8, 4000, 20, False, False),
+              (12, 3000, 40, True, True)]  # fmt: skip
+    # 2-4 threads split C statically (or, for the last two shapes, share the packs); 5 and 8
+    # threads share the packed operand between them.
     for m, k, n, ta, tb in shapes:
         a, b = _operands(rng, m, k, n, ta, tb, dt)
         bias = rng.standard_normal(n).astype(dt)
         outs = []
-        for t in (1, 2, 3):
+        for t in (1, 2, 3, 5, 8):
             cg.set_num_threads(t)
             out = np.empty((m, n), dt)
             _core.gemm(a, b, out, trans_a=ta, trans_b=tb, bias=bias, activation="tanh")
             outs.append(out)
-        assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+        assert all(np.array_equal(outs[0], o) for o in outs[1:])
 
 
 def _ulps(got, want_ld, dt):

@@ -104,6 +104,40 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
 #ifdef _OPENMP
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
+// Up to this many threads, each thread takes one contiguous part of C and packs what it needs
+// itself (gemm_split): no synchronization inside the call, for packing the operand the parts
+// share once per thread. Measured on a 2-core VM at the layer shapes: as fast as the shared-pack
+// schemes below while the machine is quiet, up to 1.3x faster while its cores are intermittently
+// taken by other work (each barrier then waits for the slowest core).
+constexpr int kMaxSplitThreads = 4;
+
+// Static split of C into nt parts of whole micro-panels along N (each thread packs all of A) or
+// along M (each thread packs all of B), whichever duplicates less packing. False (nothing done)
+// when neither dimension has two micro-panels per thread.
+template <class T>
+bool gemm_split(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
+  const GemmBlocking& bl = kr.blocking;
+  const std::size_t threads = static_cast<std::size_t>(nt);
+  const std::size_t nu = ceil_div(g.n, bl.nr), mu = ceil_div(g.m, bl.mr);
+  const bool n_ok = nu >= 2 * threads, m_ok = mu >= 2 * threads;
+  if (!n_ok && !m_ok) return false;
+  const bool along_n = n_ok && (!m_ok || g.m <= g.n);  // duplicates m*k rather than k*n
+  const std::size_t units = along_n ? nu : mu, unit = along_n ? bl.nr : bl.mr;
+  const std::size_t len = along_n ? g.n : g.m;
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+  for (int t = 0; t < nt; ++t) {
+    const std::size_t i = static_cast<std::size_t>(t);
+    const std::size_t lo = std::min(len, units * i / threads * unit);
+    const std::size_t hi = std::min(len, units * (i + 1) / threads * unit);
+    if (lo >= hi) continue;
+    if (along_n)
+      gemm_block(kr, g, 0, g.m, lo, hi);
+    else
+      gemm_block(kr, g, lo, hi, 0, g.n);
+  }
+  return true;
+}
+
 // Work items of whole micro-panels covering `panels` of them: about 8 per thread (dynamic
 // scheduling then absorbs a thread that the OS delays), at most `cap` panels each.
 std::size_t panels_per_item(std::size_t panels, std::size_t nt, std::size_t cap) {
@@ -240,7 +274,9 @@ void gemm(const GemmArgs<T>& g) {
   const int nt = get_num_threads();
 #ifdef _OPENMP
   if (nt > 1 && work >= kMinParallelWork) {
+    if (nt <= kMaxSplitThreads && gemm_split(kr, g, nt)) return;
     const GemmBlocking& bl = kr.blocking;
+    // More threads (or too few micro-panels to split): the threads share one packed operand.
     // Elements packed by each scheme: the shared operand once, the other once per block of the
     // shared one. Ties go to sharing A (the row count of layer GEMMs is the batch).
     const std::size_t cost_a = g.m * g.k + ceil_div(g.m, bl.mc) * g.k * g.n;
