@@ -142,6 +142,7 @@ def test_scalar_isa_subprocess():
         "    assert abs(loss - rl) <= 1e-12 * abs(rl) and np.allclose(d, rd, rtol=0, atol=1e-15)\n"
         "    assert c == int((x.argmax(1) == t).sum())\n"
         "assert not _core.all_finite([np.array([1.0, np.inf])])\n"
+        "assert _core.abs_sq_sums(np.arange(-5.0, 5.0, dtype=np.float32)) == (25.0, 85.0)\n"
     )
     env = {**os.environ, "CONVERGENT_ISA": "scalar"}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
@@ -206,3 +207,30 @@ def test_fit_accuracy_uses_the_counts(rng):
                   X, y, epochs=1, batch_size=64, progress=False)  # fmt: skip
     pred = model.forward(X, False).argmax(axis=1)
     assert hist.history["accuracy"][0] == pytest.approx(np.mean(pred == y), abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_abs_sq_sums(isa, threads, dtype, rng):
+    """Penalty values accumulated in float64: rtol 1e-10 against NumPy's float64 sums, and the
+    same bits at 1 and 2 threads."""
+    for n in list(range(0, 40)) + [100_003, 300_000]:
+        x = (3 * rng.standard_normal(n)).astype(dtype)
+        res = []
+        for nt in (1, 2):
+            threads(nt)
+            res.append(_core.abs_sq_sums(x))
+        assert res[0] == res[1]
+        x64 = x.astype(np.float64)
+        assert res[0][0] == pytest.approx(np.abs(x64).sum(), rel=1e-10, abs=1e-300)
+        assert res[0][1] == pytest.approx(np.square(x64).sum(), rel=1e-10, abs=1e-300)
+    two_d = rng.standard_normal((7, 9)).astype(dtype)
+    assert _core.abs_sq_sums(two_d)[1] == pytest.approx(np.square(two_d.astype(np.float64)).sum())
+
+
+def test_abs_sq_sums_bad_input():
+    with pytest.raises(TypeError, match="x"):
+        _core.abs_sq_sums(np.ones(3, np.int64))
+    with pytest.raises(ValueError, match="x must be C-contiguous"):
+        _core.abs_sq_sums(np.ones((3, 3))[:, 0])
+    with pytest.raises(TypeError, match="x"):
+        _core.abs_sq_sums([1.0, 2.0])

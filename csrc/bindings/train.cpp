@@ -63,6 +63,18 @@ XentPart run_xent(const py::array& x, const py::array& t, py::array& d, double s
 }
 
 template <class T>
+py::tuple run_sums(const py::array& a) {
+  const std::size_t n = static_cast<std::size_t>(a.size());
+  const T* p = cptr<T>(a);
+  double sums[2];
+  {
+    py::gil_scoped_release release;
+    abs_sq_sums<T>(n, p, sums);
+  }
+  return py::make_tuple(sums[0], sums[1]);
+}
+
+template <class T>
 bool run_finite(const py::array& a) {
   const std::size_t n = static_cast<std::size_t>(a.size());
   const T* p = cptr<T>(a);
@@ -144,6 +156,16 @@ void register_train(py::module_& m) {
       "Softmax cross-entropy of logits (n, k) against int64 labels (n,) in [0, k), mean over "
       "rows: writes dlogits = (softmax(logits) - q) / n, q = (1 - s) onehot + s / k, and returns "
       "(loss, number of rows whose argmax is the label).");
+  m.def(
+      "abs_sq_sums",
+      [](py::handle x) {
+        const DType dt = float_dtype(x, "x");
+        const py::array a = checked(x, "x", dt, false);
+        return dt == DType::f32 ? run_sums<float>(a) : run_sums<double>(a);
+      },
+      py::arg("x"),
+      "(sum |x|, sum x**2) over a float32/float64 C-contiguous array, accumulated in float64 (the "
+      "L1 and L2 penalty values).");
   m.def(
       "all_finite",
       [](py::handle arrays) {

@@ -75,6 +75,11 @@ XentPart softmax_xent(std::size_t rows, std::size_t k, const T* x, const std::in
 template <class T>
 bool all_finite(std::size_t n, const T* x);
 
+// sums[0] = sum |x[i]|, sums[1] = sum x[i]^2 over x[0:n], in double; the same bits for any
+// thread count.
+template <class T>
+void abs_sq_sums(std::size_t n, const T* x, double* sums);
+
 // out[i] = act(x[i]) for i < n.
 template <class T>
 void activation(std::size_t n, const T* x, T* out, Act act, T slope);

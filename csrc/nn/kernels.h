@@ -77,6 +77,8 @@ struct NnKernels {
                            T smoothing, T inv_n);
   // True when x[0:n] holds no NaN or infinity.
   bool (*all_finite)(std::size_t n, const T* x);
+  // sums[0] = sum |x[i]|, sums[1] = sum x[i]^2 over x[0:n], in double.
+  void (*abs_sq_sums)(std::size_t n, const T* x, double* sums);
 };
 
 namespace scalar {

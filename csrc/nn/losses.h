@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "common/simd.h"
 #include "nn/activations.h"
@@ -48,6 +49,49 @@ XentPart softmax_xent_kernel(std::size_t rows, std::size_t k, const T* x, const 
     d[t[r]] = ((pt - on) - off) * inv_n;
   }
   return part;
+}
+
+// sums[0] = sum |x[i]|, sums[1] = sum x[i]^2 over i < n, accumulated in double (the L1/L2
+// penalty values). Lanes and the tail are added in a fixed order.
+template <class T>
+void abs_sq_sums_kernel(std::size_t n, const T* x, double* sums) {
+  double l1 = 0.0, l2 = 0.0;
+  std::size_t i = 0;
+#if defined(CG_ISA_AVX2) || defined(CG_ISA_AVX512)
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  __m256d a[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+  __m256d q[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+  if constexpr (std::is_same<T, float>::value) {
+    for (; i + 8 <= n; i += 8) {
+      const __m256 v = _mm256_loadu_ps(x + i);
+      const __m256d h[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                            _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))};
+      for (int u = 0; u < 2; ++u) {
+        a[u] = _mm256_add_pd(a[u], _mm256_andnot_pd(sign, h[u]));
+        q[u] = _mm256_fmadd_pd(h[u], h[u], q[u]);
+      }
+    }
+  } else {
+    for (; i + 8 <= n; i += 8)
+      for (int u = 0; u < 2; ++u) {
+        const __m256d h = _mm256_loadu_pd(x + i + 4 * u);
+        a[u] = _mm256_add_pd(a[u], _mm256_andnot_pd(sign, h));
+        q[u] = _mm256_fmadd_pd(h, h, q[u]);
+      }
+  }
+  double la[4], lq[4];
+  _mm256_storeu_pd(la, _mm256_add_pd(a[0], a[1]));
+  _mm256_storeu_pd(lq, _mm256_add_pd(q[0], q[1]));
+  l1 = (la[0] + la[1]) + (la[2] + la[3]);
+  l2 = (lq[0] + lq[1]) + (lq[2] + lq[3]);
+#endif
+  for (; i < n; ++i) {
+    const double v = static_cast<double>(x[i]);
+    l1 += std::fabs(v);
+    l2 += v * v;
+  }
+  sums[0] = l1;
+  sums[1] = l2;
 }
 
 // True when every x[i], i < n, is finite (x * 0 is 0 for finite x and NaN otherwise).

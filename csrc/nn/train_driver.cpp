@@ -12,7 +12,7 @@ namespace cg {
 namespace {
 
 constexpr std::size_t kXentRows = 256;                      // rows per work item
-constexpr std::size_t kFiniteChunk = std::size_t(1) << 15;  // elements per work item
+constexpr std::size_t kFiniteChunk = std::size_t(1) << 15;  // elements per work item (scans)
 constexpr std::size_t kMinParallel = std::size_t(1) << 16;  // elements
 constexpr std::size_t kGatherRows = 16;                     // rows per work item
 constexpr std::size_t kGatherAhead = 4;                     // rows prefetched ahead
@@ -72,6 +72,25 @@ bool all_finite(std::size_t n, const T* x) {
   return ok.load();
 }
 
+template <class T>
+void abs_sq_sums(std::size_t n, const T* x, double* sums) {
+  const NnKernels<T>& kr = nn_kernels<T>();
+  // Fixed chunks, added in order: the same bits for any thread count.
+  const std::size_t chunks = (n + kFiniteChunk - 1) / kFiniteChunk;
+  std::vector<double> part(2 * chunks);
+  parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
+    const std::size_t i = c * kFiniteChunk;
+    kr.abs_sq_sums(std::min(kFiniteChunk, n - i), x + i, &part[2 * c]);
+  });
+  sums[0] = sums[1] = 0.0;
+  for (std::size_t c = 0; c < chunks; ++c) {
+    sums[0] += part[2 * c];
+    sums[1] += part[2 * c + 1];
+  }
+}
+
+template void abs_sq_sums<float>(std::size_t, const float*, double*);
+template void abs_sq_sums<double>(std::size_t, const double*, double*);
 template XentPart softmax_xent<float>(std::size_t, std::size_t, const float*, const std::int64_t*,
                                       float*, float);
 template XentPart softmax_xent<double>(std::size_t, std::size_t, const double*, const std::int64_t*,

@@ -138,11 +138,8 @@ class Dense(Layer):
         _core.dense_forward(x, self.weight, self.bias, out, self.activation, self.negative_slope)
         self._x, self._y = x, out
         if self.activity_l1 or self.activity_l2:
-            y = out.astype(np.float64)
-            self._activity = float(
-                (self.activity_l1 * np.abs(y).sum() + self.activity_l2 * np.square(y).sum())
-                / max(shape[0], 1)
-            )
+            s1, s2 = _core.abs_sq_sums(out)  # in float64, without a float64 copy
+            self._activity = (self.activity_l1 * s1 + self.activity_l2 * s2) / max(shape[0], 1)
         return out
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
@@ -168,8 +165,8 @@ class Dense(Layer):
     def penalty(self) -> float:
         total = self._activity if self._y is not None else 0.0
         if self.weight_l1 or self.weight_l2:
-            w = self.weight.astype(np.float64)
-            total += self.weight_l1 * np.abs(w).sum() + self.weight_l2 * np.square(w).sum()
+            s1, s2 = _core.abs_sq_sums(self.weight)
+            total += self.weight_l1 * s1 + self.weight_l2 * s2
         return float(total)
 
     def get_config(self) -> dict[str, Any]:

@@ -201,8 +201,9 @@ class MLPMixin:
         value = self._head.forward(logits, Y)
         if self.alpha:
             # The Dense layers add the L2 gradient in their backward kernel; the value is summed
-            # here as sklearn does (a BLAS dot per weight: Dense.penalty would copy to float64).
-            sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
+            # here (in float64 on the kernels' threads: NumPy's dot would wake BLAS threads that
+            # then compete with ours for the cores).
+            sq = sum(_core.abs_sq_sums(w)[1] for w in self.coefs_)
             value += self.alpha / (2.0 * X.shape[0]) * sq
         self.model_.backward(self._head.backward(), need_input_grad=False)
         return value
