@@ -8,7 +8,9 @@ Accuracy: every loss has a boolean ``is_classification``. For classification los
 labels comparable with the targets and ``loss.accuracy(pred, target)`` returns the fraction of
 correct predictions; a training loop reports an "accuracy" metric only when
 ``loss.is_classification`` is true. ``MSELoss`` is a regression loss: its ``predict`` and
-``accuracy`` raise ``TypeError``.
+``accuracy`` raise ``TypeError``. ``SoftmaxCrossEntropy.forward`` also counts the rows whose argmax
+is the target (``loss.batch_correct``) in the same C++ pass, so ``fit`` needs no second pass for
+its accuracy metric; losses that do not count leave ``batch_correct`` None.
 """
 
 from __future__ import annotations
