@@ -35,3 +35,11 @@ def print_table(header: list[str], rows: list[list[str]], note: str, markdown: b
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
     print(note)
+
+
+def add_timing_args(p) -> None:
+    """The options of the per-call runners (GEMM, Dense): threads, rounds, budget, markdown."""
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--budget", type=float, default=0.5, help="seconds per measurement")
+    p.add_argument("--markdown", action="store_true")

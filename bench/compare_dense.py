@@ -16,7 +16,11 @@ import os
 import subprocess
 import sys
 
-from _common import best_call_time, print_table  # bench/ helper (scripts run from here)
+from _common import (  # bench/ helper (scripts run from here)
+    add_timing_args,
+    best_call_time,
+    print_table,
+)
 
 BATCHES = [32, 128, 512]
 IN, OUT = 784, 256
@@ -83,10 +87,7 @@ def main() -> None:
         print(json.dumps({"seconds": _worker(name, int(batch), int(threads), float(budget))}))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--budget", type=float, default=0.5, help="seconds per measurement")
-    p.add_argument("--markdown", action="store_true")
+    add_timing_args(p)
     p.add_argument("--batches", default="", help="comma-separated batch sizes (default 32,128,512)")
     args = p.parse_args()
     batches = [int(b) for b in args.batches.split(",")] if args.batches else BATCHES

@@ -16,7 +16,11 @@ import os
 import subprocess
 import sys
 
-from _common import best_call_time, print_table  # bench/ helper (scripts run from here)
+from _common import (  # bench/ helper (scripts run from here)
+    add_timing_args,
+    best_call_time,
+    print_table,
+)
 
 SIZES = [
     (128, 784, 256, "float32"),
@@ -84,10 +88,7 @@ def main() -> None:
         print(json.dumps({"seconds": s}))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--budget", type=float, default=0.5, help="seconds per measurement")
-    p.add_argument("--markdown", action="store_true")
+    add_timing_args(p)
     p.add_argument("--sizes", default="", help="indices into the size list, e.g. 0,1")
     args = p.parse_args()
     sizes = [SIZES[int(i)] for i in args.sizes.split(",")] if args.sizes else SIZES

@@ -20,16 +20,6 @@ ACTS = [None, "linear", "relu", "leaky_relu", "sigmoid", "tanh"]
 REG = dict(weight_l1=0.01, weight_l2=0.02, activity_l1=0.03, activity_l2=0.04)
 
 
-@pytest.fixture(params=["avx512", "avx2", "scalar"])
-def isa(request):
-    if request.param not in cg.available_isas():
-        pytest.skip(f"{request.param} not available on this machine")
-    old = cg.get_isa()
-    cg.set_isa(request.param)
-    yield request.param
-    cg.set_isa(old)
-
-
 def _close(got, want, scale, k, dt):
     eps = np.finfo(dt).eps
     tol = 2 * (k + 4) * eps * scale + 8 * eps * np.abs(want) + np.finfo(dt).tiny

@@ -25,23 +25,6 @@ DTYPES = [np.float32, np.float64]
 ACTS = ["linear", "relu", "leaky_relu", "sigmoid", "tanh"]
 
 
-@pytest.fixture(params=["avx512", "avx2", "scalar"])
-def isa(request):
-    if request.param not in cg.available_isas():
-        pytest.skip(f"{request.param} not available on this machine")
-    old = cg.get_isa()
-    cg.set_isa(request.param)
-    yield request.param
-    cg.set_isa(old)
-
-
-@pytest.fixture
-def threads():
-    old = cg.get_num_threads()
-    yield
-    cg.set_num_threads(old)
-
-
 def _operands(rng, m, k, n, ta, tb, dt):
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(dt)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(dt)

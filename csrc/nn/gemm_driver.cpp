@@ -61,6 +61,18 @@ std::size_t balanced_kc(std::size_t k, std::size_t kc) {
   return (k + blocks - 1) / blocks;
 }
 
+// The epilogue of the K block [pc, pc + kc): accumulate into C after the first block (or with
+// beta = 1); bias and activation on the last block only (e.bias is set per micro-panel).
+template <class T>
+MicroEpilogue<T> k_block_epilogue(const GemmArgs<T>& g, std::size_t pc, std::size_t kc) {
+  MicroEpilogue<T> e;
+  e.load_c = g.accumulate || pc > 0;
+  e.last = pc + kc >= g.k;
+  e.act = g.act;
+  e.slope = g.slope;
+  return e;
+}
+
 // C[m0:m1, n0:n1] on the calling thread.
 template <class T>
 void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, std::size_t m1,
@@ -78,11 +90,7 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
       const std::size_t kc = std::min(kc_max, g.k - pc);
       const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
       kr.pack_b(kc, nc, b, g.ldb, g.trans_b, bbuf);
-      MicroEpilogue<T> e;
-      e.load_c = g.accumulate || pc > 0;
-      e.last = pc + kc >= g.k;
-      e.act = g.act;
-      e.slope = g.slope;
+      MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
       for (std::size_t ic = m0; ic < m1; ic += bl.mc) {
         const std::size_t mc = std::min(bl.mc, m1 - ic);
         const T* a = g.trans_a ? g.a + pc * g.lda + ic : g.a + ic * g.lda + pc;
@@ -195,11 +203,7 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
             const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
             const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
             kr.pack_b(kc, nc, b, g.ldb, g.trans_b, mine);
-            MicroEpilogue<T> e;
-            e.load_c = g.accumulate || pc > 0;
-            e.last = pc + kc >= g.k;
-            e.act = g.act;
-            e.slope = g.slope;
+            MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
             const T* ab = abuf + kb * ablock;
             for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
               e.bias = g.bias ? g.bias + jc + jr : nullptr;
@@ -241,11 +245,7 @@ void gemm_shared_b(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
           kr.pack_b(kc, std::min(bl.nr, jc + nc - j), b, g.ldb, g.trans_b,
                     bbuf + static_cast<std::size_t>(p) * bl.nr * kc);
         }
-        MicroEpilogue<T> e;
-        e.load_c = g.accumulate || pc > 0;
-        e.last = pc + kc >= g.k;
-        e.act = g.act;
-        e.slope = g.slope;
+        MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
 #pragma omp for schedule(dynamic, 1)
         for (long long s = 0; s < static_cast<long long>(strips); ++s) {
           const std::size_t ic = static_cast<std::size_t>(s) * sh, mc = std::min(sh, g.m - ic);

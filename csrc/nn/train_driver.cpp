@@ -12,7 +12,7 @@ namespace cg {
 namespace {
 
 constexpr std::size_t kXentRows = 256;                      // rows per work item
-constexpr std::size_t kFiniteChunk = std::size_t(1) << 15;  // elements per work item (scans)
+constexpr std::size_t kScanChunk = std::size_t(1) << 15;    // elements per work item (scans)
 constexpr std::size_t kMinParallel = std::size_t(1) << 16;  // elements
 constexpr std::size_t kGatherRows = 16;                     // rows per work item
 constexpr std::size_t kGatherAhead = 4;                     // rows prefetched ahead
@@ -62,11 +62,11 @@ template <class T>
 bool all_finite(std::size_t n, const T* x) {
   const NnKernels<T>& kr = nn_kernels<T>();
   std::atomic<bool> ok{true};
-  const std::size_t chunks = (n + kFiniteChunk - 1) / kFiniteChunk;
+  const std::size_t chunks = (n + kScanChunk - 1) / kScanChunk;
   parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
     if (!ok.load(std::memory_order_relaxed)) return;
-    const std::size_t i = c * kFiniteChunk;
-    if (!kr.all_finite(std::min(kFiniteChunk, n - i), x + i))
+    const std::size_t i = c * kScanChunk;
+    if (!kr.all_finite(std::min(kScanChunk, n - i), x + i))
       ok.store(false, std::memory_order_relaxed);
   });
   return ok.load();
@@ -76,11 +76,11 @@ template <class T>
 void abs_sq_sums(std::size_t n, const T* x, double* sums) {
   const NnKernels<T>& kr = nn_kernels<T>();
   // Fixed chunks, added in order: the same bits for any thread count.
-  const std::size_t chunks = (n + kFiniteChunk - 1) / kFiniteChunk;
+  const std::size_t chunks = (n + kScanChunk - 1) / kScanChunk;
   std::vector<double> part(2 * chunks);
   parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
-    const std::size_t i = c * kFiniteChunk;
-    kr.abs_sq_sums(std::min(kFiniteChunk, n - i), x + i, &part[2 * c]);
+    const std::size_t i = c * kScanChunk;
+    kr.abs_sq_sums(std::min(kScanChunk, n - i), x + i, &part[2 * c]);
   });
   sums[0] = sums[1] = 0.0;
   for (std::size_t c = 0; c < chunks; ++c) {

@@ -97,6 +97,21 @@ class SingleGroup:
     def _validate(self, group: dict[str, Any]) -> None:
         self._check(group)  # type: ignore[attr-defined]
 
+    def _run_or_restore(self, run: Callable[[], float]) -> float:
+        """``run()``; if it raises, the parameters and the state are put back as they were."""
+        flat: FlatParams = self._flat_params  # type: ignore[attr-defined]
+        state: dict[int, Any] = self.state  # type: ignore[attr-defined]
+        saved_params, saved_state = flat.get(), state.get(0)
+        try:
+            return run()
+        except BaseException:
+            flat.set(saved_params)
+            if saved_state is None:
+                state.pop(0, None)
+            else:
+                state[0] = saved_state
+            raise
+
     def _checked_group(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """The hyperparameters of ``state_dict``'s single group, validated (nothing is changed)."""
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:

@@ -189,17 +189,7 @@ class LBFGS(SingleGroup, Optimizer):
         group = self.param_groups[0]
         self._check(group)
         fn = Closure(closure, self._params, 2)
-        saved_params = self._flat_params.get()
-        saved_state = self.state.get(0)
-        try:
-            return self._step(group, fn, callback)
-        except BaseException:
-            self._flat_params.set(saved_params)
-            if saved_state is None:
-                self.state.pop(0, None)
-            else:
-                self.state[0] = saved_state
-            raise
+        return self._run_or_restore(lambda: self._step(group, fn, callback))
 
     def _step(self, group: dict[str, Any], closure: Closure, callback=None) -> float:
         lr = float(group["lr"])

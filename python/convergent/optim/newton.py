@@ -116,17 +116,7 @@ class Newton(SingleGroup, Optimizer):
         group = self.param_groups[0]
         self._check(group)
         fn = Closure(closure, self._params, 3)
-        saved_params = self._flat_params.get()
-        saved_state = self.state.get(0)
-        try:
-            return self._step(group, fn)
-        except BaseException:
-            self._flat_params.set(saved_params)
-            if saved_state is None:
-                self.state.pop(0, None)
-            else:
-                self.state[0] = saved_state
-            raise
+        return self._run_or_restore(lambda: self._step(group, fn))
 
     def _step(self, group: dict[str, Any], closure: Closure) -> float:
         lr, c1, floor = float(group["lr"]), group["c1"], float(group["damping"])
