@@ -109,39 +109,13 @@ __attribute__((always_inline)) inline void store_tile(const Vec<T> (&acc)[MR][NV
 }
 #undef CG_UNROLL_V
 
-template <class T>
-void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
-                  std::size_t n, const MicroEpilogue<T>& e) {
+// Stores the finished tile through the epilogue's activation.
+template <class T, std::size_t MR, std::size_t NV>
+__attribute__((always_inline)) inline void store_tile_act(const Vec<T> (&acc)[MR][NV], T* c,
+                                                          std::size_t ldc, std::size_t m,
+                                                          std::size_t n,
+                                                          const MicroEpilogue<T>& e) {
   using V = Vec<T>;
-  constexpr std::size_t MR = GemmTraits<T>::mr, NV = GemmTraits<T>::nv, N = V::N, NR = NV * N;
-  // The C tile's lines are fetched while the K loop runs.
-  for (std::size_t i = 0; i < m; ++i) {
-    __builtin_prefetch(c + i * ldc, 1);
-    __builtin_prefetch(c + i * ldc + n - 1, 1);
-  }
-  V acc[MR][NV];
-  for (std::size_t i = 0; i < MR; ++i)
-    for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V::zero();
-  const auto step = [&](const T* ap, const T* bp) {
-    V bv[NV];
-    for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load(bp + v * N);
-    for (std::size_t i = 0; i < MR; ++i) {
-      const V av = V::set1(ap[i]);
-      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = fmadd(av, bv[v], acc[i][v]);
-    }
-  };
-  std::size_t k = 0;
-  for (; k + 4 <= kc; k += 4) {
-    // The A micro-panel streams from L2: ask for the line 16 steps ahead (inside the panel).
-    if (k + 16 < kc) __builtin_prefetch(a + 16 * MR);
-    step(a, b);
-    step(a + MR, b + NR);
-    step(a + 2 * MR, b + 2 * NR);
-    step(a + 3 * MR, b + 3 * NR);
-    a += 4 * MR;
-    b += 4 * NR;
-  }
-  for (; k < kc; ++k, a += MR, b += NR) step(a, b);
   const V slope = V::set1(e.slope);
   switch (e.last ? e.act : Act::linear) {
     case Act::relu:
@@ -161,6 +135,111 @@ void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc,
       store_tile<T, MR, NV>(acc, c, ldc, m, n, e, [](V x) { return x; });
       break;
   }
+}
+
+#if defined(CG_ISA_AVX2)
+// The AVX2 float 6x16 K loop, four steps of k per iteration (iters = kc / 4), in assembly: GCC
+// spills accumulators of the same loop written with intrinsics (12 accumulators, 2 B vectors
+// and 1 broadcast fill 15 of the 16 registers). Per step: 2 loads of B, 6 broadcasts of A,
+// 12 FMAs; the A panel line 16 steps ahead is prefetched (prefetches never fault). B goes
+// through ymm13-14 and the broadcast through ymm15 (an asm has at most 30 operands).
+inline void avx2_tile6x16(std::size_t iters, const float* a, const float* b,
+                          Vec<float> (&acc)[6][2]) {
+  __m256 c00 = acc[0][0].v, c01 = acc[0][1].v, c10 = acc[1][0].v, c11 = acc[1][1].v;
+  __m256 c20 = acc[2][0].v, c21 = acc[2][1].v, c30 = acc[3][0].v, c31 = acc[3][1].v;
+  __m256 c40 = acc[4][0].v, c41 = acc[4][1].v, c50 = acc[5][0].v, c51 = acc[5][1].v;
+#define CG_ROW(A, C0, C1)                          \
+  "vbroadcastss " A "(%[a]), %%ymm15\n\t"            \
+  "vfmadd231ps %%ymm13, %%ymm15, %t[" C0 "]\n\t"      \
+  "vfmadd231ps %%ymm14, %%ymm15, %t[" C1 "]\n\t"
+#define CG_STEP(A0, A1, A2, A3, A4, A5, B0, B1)    \
+  "vmovups " B0 "(%[b]), %%ymm13\n\t"               \
+  "vmovups " B1 "(%[b]), %%ymm14\n\t"               \
+  CG_ROW(A0, "c00", "c01") CG_ROW(A1, "c10", "c11") CG_ROW(A2, "c20", "c21") \
+  CG_ROW(A3, "c30", "c31") CG_ROW(A4, "c40", "c41") CG_ROW(A5, "c50", "c51")
+  if (iters) {
+    __asm__ volatile(
+        "1:\n\t"
+        "prefetcht0 384(%[a])\n\t"
+        CG_STEP("0", "4", "8", "12", "16", "20", "0", "32")
+        CG_STEP("24", "28", "32", "36", "40", "44", "64", "96")
+        CG_STEP("48", "52", "56", "60", "64", "68", "128", "160")
+        CG_STEP("72", "76", "80", "84", "88", "92", "192", "224")
+        "add $96, %[a]\n\t"
+        "add $256, %[b]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [n] "+r"(iters), [c00] "+x"(c00), [c01] "+x"(c01),
+          [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30),
+          [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
+        :
+        : "cc", "memory", "xmm13", "xmm14", "xmm15");
+  }
+#undef CG_STEP
+#undef CG_ROW
+  acc[0][0].v = c00, acc[0][1].v = c01, acc[1][0].v = c10, acc[1][1].v = c11;
+  acc[2][0].v = c20, acc[2][1].v = c21, acc[3][0].v = c30, acc[3][1].v = c31;
+  acc[4][0].v = c40, acc[4][1].v = c41, acc[5][0].v = c50, acc[5][1].v = c51;
+}
+#endif
+
+// The tile's K loop: acc = sum over k < kc of A(:, k) B(k, :) for one packed A micro-panel (MR
+// elements per k) and one packed B micro-panel (NR per k).
+template <class T, std::size_t MR, std::size_t NV>
+__attribute__((always_inline)) inline void tile_product(std::size_t kc, const T* a, const T* b,
+                                                        Vec<T> (&acc)[MR][NV]) {
+  using V = Vec<T>;
+  constexpr std::size_t N = V::N, NR = NV * N;
+  for (std::size_t i = 0; i < MR; ++i)
+    for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  const auto step = [&](const T* ap, const T* bp) {
+    V bv[NV];
+    for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load(bp + v * N);
+    for (std::size_t i = 0; i < MR; ++i) {
+      const V av = V::set1(ap[i]);
+      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = fmadd(av, bv[v], acc[i][v]);
+    }
+  };
+  std::size_t k = 0;
+#if defined(CG_ISA_AVX2)
+  if constexpr (std::is_same<T, float>::value && MR == 6 && NV == 2) {
+    k = kc / 4 * 4;
+    avx2_tile6x16(kc / 4, a, b, acc);
+    a += k * MR;
+    b += k * NR;
+  }
+#endif
+  for (; k + 4 <= kc; k += 4) {
+    // The A micro-panel streams from L2: ask for the line 16 steps ahead (inside the panel).
+    if (k + 16 < kc) __builtin_prefetch(a + 16 * MR);
+    step(a, b);
+    step(a + MR, b + NR);
+    step(a + 2 * MR, b + 2 * NR);
+    step(a + 3 * MR, b + 3 * NR);
+    a += 4 * MR;
+    b += 4 * NR;
+  }
+  for (; k < kc; ++k, a += MR, b += NR) step(a, b);
+}
+
+// The C tile's lines are fetched while the K loop runs.
+template <class T>
+__attribute__((always_inline)) inline void prefetch_c(T* c, std::size_t ldc, std::size_t m,
+                                                      std::size_t n) {
+  for (std::size_t i = 0; i < m; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + n - 1, 1);
+  }
+}
+
+template <class T>
+void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
+                  std::size_t n, const MicroEpilogue<T>& e) {
+  constexpr std::size_t MR = GemmTraits<T>::mr, NV = GemmTraits<T>::nv;
+  prefetch_c(c, ldc, m, n);
+  Vec<T> acc[MR][NV];
+  tile_product<T, MR, NV>(kc, a, b, acc);
+  store_tile_act<T, MR, NV>(acc, c, ldc, m, n, e);
 }
 
 #if defined(CG_ISA_AVX2)

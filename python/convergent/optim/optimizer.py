@@ -102,6 +102,8 @@ class Optimizer:
         n = sum(len(g["params"]) for g in self.param_groups)
         if len(grads) != n:
             raise ValueError(f"grads has {len(grads)} items; the optimizer has {n} parameters")
+        if len(self.param_groups) == 1 and self._steady_step(self.param_groups[0], grads):
+            return
         flat = self._flat()
         plans = []
         offset = 0
@@ -126,6 +128,30 @@ class Optimizer:
         for _, live, new_state in plans:
             for i in live:
                 self.state[i] = new_state[i]
+
+    def _steady_step(self, group: dict[str, Any], grads: Sequence[Any]) -> bool:
+        """The common case of one group whose parameters all have a gradient and all their state
+        buffers: the state dicts are updated in place (step counts restored if the kernel
+        rejects an argument) instead of being rebuilt. False (nothing done) otherwise."""
+        self._validate_changed(group)
+        spec = self._state_spec(group)
+        states = []
+        for i, g in enumerate(grads):
+            st = self.state.get(i)
+            if g is None or st is None or not all(name in st for name in spec):
+                return False
+            states.append(st)
+        if self._counts_steps:
+            for st in states:
+                st["step"] = int(st.get("step", 0)) + 1
+        try:
+            self._run(group, group["params"], grads, states, states, False)
+        except BaseException:
+            if self._counts_steps:
+                for st in states:
+                    st["step"] -= 1
+            raise
+        return True
 
     def _next_state(self, i: int, p: np.ndarray, spec: dict[str, float]) -> dict[str, Any]:
         """The state a successful step leaves: missing buffers of ``spec`` (``_state_spec``) are
