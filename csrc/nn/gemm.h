@@ -285,6 +285,16 @@ inline void pack_rows6(const float* const row[6], std::size_t kc, float* dst) {
     for (int i = 0; i < 6; ++i) dst[k * 6 + i] = row[i][k];
 }
 
+// dst[k*6 + i] = a[k*lda + i] for i < 6, k < kc (a full A micro-panel of a transposed A): one
+// 4-wide and one 2-wide move per k.
+inline void pack_cols6_t(const float* a, std::size_t lda, std::size_t kc, float* dst) {
+  for (std::size_t k = 0; k < kc; ++k, a += lda, dst += 6) {
+    _mm_storeu_ps(dst, _mm_loadu_ps(a));
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4),
+                  _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(a + 4)));
+  }
+}
+
 // dst[k*16 + j] = b[j*ldb + k] for j < 16, k < kc (a full transposed B micro-panel).
 inline void pack_cols16_t(const float* b, std::size_t ldb, std::size_t kc, float* dst) {
   std::size_t k = 0;
@@ -308,6 +318,15 @@ void pack_a_kernel(std::size_t mc, std::size_t kc, const T* a, std::size_t lda, 
     const std::size_t rows = mc - i0 < MR ? mc - i0 : MR;
     if (trans) {
       const T* src = a + i0;
+#if defined(CG_ISA_AVX2)
+      if constexpr (std::is_same<T, float>::value && MR == 6) {
+        if (rows == MR) {
+          pack_cols6_t(src, lda, kc, dst);
+          dst += MR * kc;
+          continue;
+        }
+      }
+#endif
       for (std::size_t k = 0; k < kc; ++k, dst += MR) {
         const T* s = src + k * lda;
         for (std::size_t i = 0; i < rows; ++i) dst[i] = s[i];
@@ -341,6 +360,18 @@ void pack_b_kernel(std::size_t kc, std::size_t nc, const T* b, std::size_t ldb, 
                    T* dst) {
   using V = Vec<T>;
   constexpr std::size_t NV = GemmTraits<T>::nv, N = V::N, NR = NV * N;
+  if (!trans) {  // full panels row by row: each row of B is read once, front to back
+    const std::size_t full = nc / NR;
+    for (std::size_t k = 0; k < kc; ++k) {
+      const T* src = b + k * ldb;
+      T* d = dst + k * NR;
+      for (std::size_t p = 0; p < full; ++p, src += NR, d += kc * NR)
+        for (std::size_t v = 0; v < NV; ++v) V::load(src + v * N).store(d + v * N);
+    }
+    dst += full * kc * NR;
+    b += full * NR;
+    nc -= full * NR;
+  }
   for (std::size_t j0 = 0; j0 < nc; j0 += NR) {
     const std::size_t cols = nc - j0 < NR ? nc - j0 : NR;
 #if defined(CG_ISA_AVX2)
