@@ -61,6 +61,10 @@ def _run(layer, x, dout):
     _close(dx, dxr, dyp @ np.abs(w).T, w.shape[1], dt)
     pen = ref.dense_penalty(w, y64, **reg)
     assert layer.penalty() == pytest.approx(pen, rel=1e-12 if dt == np.float64 else 1e-6)
+    # The weight part, as summed by the backward's penalty pass (float64 sums of the exact
+    # weights: only summation order differs from the reference).
+    want_w = ref.dense_penalty(w, y64, weight_l1=reg["weight_l1"], weight_l2=reg["weight_l2"])
+    assert layer.backward_weight_penalty == pytest.approx(want_w, rel=1e-12, abs=0.0)
     return y, dx
 
 
@@ -110,7 +114,8 @@ def test_threads_bit_identical(isa, dt):
             layer = _layer(300, 200, "tanh", dt, **REG)
             y = layer.forward(x, training=True).copy()
             dx = layer.backward(dout).copy()
-            results.append([y, dx] + [g.copy() for g in layer.gradients()])
+            pen = np.array(layer.backward_weight_penalty)
+            results.append([y, dx, pen] + [g.copy() for g in layer.gradients()])
     finally:
         cg.set_num_threads(old)
     for a, b in zip(*results):

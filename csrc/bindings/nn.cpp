@@ -98,8 +98,8 @@ struct BackwardArrays {
 };
 
 template <class T>
-void run_backward(BackwardArrays& r, Act act, double slope, double a_l1, double a_l2, double w_l1,
-                  double w_l2) {
+double run_backward(BackwardArrays& r, Act act, double slope, double a_l1, double a_l2,
+                    double w_l1, double w_l2) {
   DenseBackwardArgs<T> a;
   a.batch = dim(r.x, 0);
   a.in = dim(r.x, 1);
@@ -119,8 +119,12 @@ void run_backward(BackwardArrays& r, Act act, double slope, double a_l1, double 
   a.grad.act_2l2 = T(2.0 * a_l2 / batch);
   a.weight_l1 = T(w_l1);
   a.weight_2l2 = T(2.0 * w_l2);
-  py::gil_scoped_release release;
-  dense_backward(a);
+  std::array<double, 2> sums;
+  {
+    py::gil_scoped_release release;
+    sums = dense_backward(a);
+  }
+  return w_l1 * sums[0] + w_l2 * sums[1];
 }
 
 template <class T>
@@ -201,11 +205,10 @@ void register_nn(py::module_& m) {
             no_overlap(*outs[i].first, outs[i].second, *outs[j].first, outs[j].second);
         }
         if (dt == DType::f32)
-          run_backward<float>(r, act, negative_slope, activity_l1, activity_l2, weight_l1,
-                              weight_l2);
-        else
-          run_backward<double>(r, act, negative_slope, activity_l1, activity_l2, weight_l1,
-                               weight_l2);
+          return run_backward<float>(r, act, negative_slope, activity_l1, activity_l2, weight_l1,
+                                     weight_l2);
+        return run_backward<double>(r, act, negative_slope, activity_l1, activity_l2, weight_l1,
+                                    weight_l2);
       },
       py::arg("x"), py::arg("weight"), py::arg("y"), py::arg("dout"), py::arg("dyp"),
       py::arg("dweight"), py::arg("dbias"), py::arg("dx"), py::kw_only(),
@@ -215,7 +218,9 @@ void register_nn(py::module_& m) {
       "Dense backward from the saved input x and output y = act(x @ weight + b): "
       "dyp = (dout + (activity_l1*sign(y) + 2*activity_l2*y)/batch) * act'(y); "
       "dweight = x.T @ dyp + weight_l1*sign(weight) + 2*weight_l2*weight; dbias = dyp.sum(0) "
-      "(if not None); dx = dyp @ weight.T (if not None). Arrays written in place.");
+      "(if not None); dx = dyp @ weight.T (if not None). Arrays written in place. Returns the "
+      "weight penalty's value weight_l1*sum|weight| + weight_l2*sum weight^2 (in double; 0.0 "
+      "without a weight penalty).");
   m.def(
       "activation",
       [](py::handle x, py::handle out, py::handle activation, double negative_slope) {

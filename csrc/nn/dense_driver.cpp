@@ -1,6 +1,7 @@
 // Backward pass of the dense layer: the activation derivative fused into one pass over dout
 // (with the bias gradient), then the two GEMMs.
 #include <algorithm>
+#include <vector>
 
 #include "common/parallel.h"
 #include "nn/driver.h"
@@ -15,7 +16,7 @@ constexpr std::size_t kChunk = std::size_t(1) << 14;        // elements per pena
 }  // namespace
 
 template <class T>
-void dense_backward(const DenseBackwardArgs<T>& a) {
+std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a) {
   const NnKernels<T>& kr = nn_kernels<T>();
   // Each column strip is reduced by one thread, rows in order: db does not depend on threads.
   const std::size_t strips = (a.out + kStrip - 1) / kStrip;
@@ -38,12 +39,19 @@ void dense_backward(const DenseBackwardArgs<T>& a) {
   g.ldc = a.out;
   gemm(g);
 
+  std::array<double, 2> sums{0.0, 0.0};
   if (a.weight_l1 != T(0) || a.weight_2l2 != T(0)) {
     const std::size_t n = a.in * a.out, chunks = (n + kChunk - 1) / kChunk;
+    std::vector<std::array<double, 2>> part(chunks);
     parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
-      const std::size_t i = c * kChunk;
-      kr.weight_penalty_grad(std::min(kChunk, n - i), a.w + i, a.dw + i, a.weight_l1, a.weight_2l2);
+      const std::size_t i = c * kChunk, len = std::min(kChunk, n - i);
+      kr.weight_penalty_grad(len, a.w + i, a.dw + i, a.weight_l1, a.weight_2l2);
+      kr.abs_sq_sums(len, a.w + i, part[c].data());  // the chunk is still in cache
     });
+    for (const auto& q : part) {
+      sums[0] += q[0];
+      sums[1] += q[1];
+    }
   }
 
   if (a.dx) {  // dx = dyp @ w^T
@@ -60,9 +68,10 @@ void dense_backward(const DenseBackwardArgs<T>& a) {
     h.ldc = a.in;
     gemm(h);
   }
+  return sums;
 }
 
-template void dense_backward<float>(const DenseBackwardArgs<float>&);
-template void dense_backward<double>(const DenseBackwardArgs<double>&);
+template std::array<double, 2> dense_backward<float>(const DenseBackwardArgs<float>&);
+template std::array<double, 2> dense_backward<double>(const DenseBackwardArgs<double>&);
 
 }  // namespace cg

@@ -1,5 +1,6 @@
 // Portable drivers of the nn kernels: the blocked, threaded GEMM and the dense-layer backward pass.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -56,8 +57,11 @@ struct DenseBackwardArgs {
   T weight_l1 = T(0), weight_2l2 = T(0);
 };
 
+// Returns {sum |w|, sum w^2} over the weights (in double, summed in fixed chunks in order, so
+// the same bits for any thread count) when a weight penalty is set, else {0, 0}: the penalty
+// pass reads the weights anyway, so the penalty's value comes without another pass.
 template <class T>
-void dense_backward(const DenseBackwardArgs<T>& a);
+std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a);
 
 // dst row r = src row index[r] for r < rows (rows of row_bytes bytes; every index in range,
 // checked by the caller).

@@ -100,6 +100,10 @@ class Dense(Layer):
         self._dyp: np.ndarray | None = None
         self._dx: np.ndarray | None = None
         self._activity = 0.0
+        # weight_l1*sum|W| + weight_l2*sum W^2 of the weights the last backward differentiated
+        # (computed in its penalty pass, in float64): the weight part of penalty() without
+        # another pass over W while W is unchanged.
+        self.backward_weight_penalty = 0.0
 
     @property
     def weight(self) -> np.ndarray:
@@ -153,7 +157,7 @@ class Dense(Layer):
             if self._dx is None or self._dx.shape != x.shape:
                 self._dx = np.empty(x.shape, self.dtype)
             dx = self._dx
-        _core.dense_backward(
+        self.backward_weight_penalty = _core.dense_backward(
             x, self.weight, y, dout, self._dyp, self._grads["weight"],
             self._grads.get("bias"), dx,
             activation=self.activation, negative_slope=self.negative_slope,

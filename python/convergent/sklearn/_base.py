@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, gen_batches, shuffle
+from sklearn.utils import check_array, check_random_state, gen_batches, shuffle
 
 from .. import _core, nn, optim
 from ..nn.activations import sigmoid
@@ -137,6 +137,14 @@ def _check_params(est: Any) -> list[int]:
 class MLPMixin:
     """Network construction and training shared by MLPClassifier and MLPRegressor."""
 
+    # ---- input ------------------------------------------------------------------------------
+    def _check_finite(self, X: np.ndarray) -> None:
+        """scikit-learn's NaN/infinity check of the training X: scanned on the kernels' threads
+        (a fraction of NumPy's time on large inputs), with scikit-learn's own error raised by
+        check_array when the scan finds a non-finite value."""
+        if not _core.all_finite([X]):
+            check_array(X, ensure_all_finite=True, dtype=None, input_name="X", estimator=self)
+
     # ---- the network ------------------------------------------------------------------------
     def _optimizer_name(self) -> str:
         return self.optimizer or {"sgd": "sgd_sklearn", "adam": "adam"}.get(self.solver, "lbfgs")
@@ -199,13 +207,11 @@ class MLPMixin:
         self._set_l2(X.shape[0])
         logits = self.model_.forward(X, training=True)
         value = self._head.forward(logits, Y)
-        if self.alpha:
-            # The Dense layers add the L2 gradient in their backward kernel; the value is summed
-            # here (in float64 on the kernels' threads: NumPy's dot would wake BLAS threads that
-            # then compete with ours for the cores).
-            sq = sum(_core.abs_sq_sums(w)[1] for w in self.coefs_)
-            value += self.alpha / (2.0 * X.shape[0]) * sq
         self.model_.backward(self._head.backward(), need_input_grad=False)
+        if self.alpha:
+            # The Dense layers' backward adds the L2 gradient and sums alpha/(2 n_b) ||W||^2 in
+            # the same pass over W (float64, on the kernels' threads).
+            value += sum(layer.backward_weight_penalty for layer in self._dense)
         return value
 
     def _forward(self, X: np.ndarray) -> np.ndarray:

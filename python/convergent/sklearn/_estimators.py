@@ -143,8 +143,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
         X, y = validate_data(
-            self, X, y, multi_output=True, dtype=np.dtype(self.dtype), order="C", reset=reset
+            self,
+            X,
+            y,
+            multi_output=True,
+            dtype=np.dtype(self.dtype),
+            order="C",
+            reset=reset,
+            ensure_all_finite=False,
         )
+        self._check_finite(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -236,7 +244,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             dtype=np.dtype(self.dtype),
             order="C",
             reset=reset,
+            ensure_all_finite=False,
         )
+        self._check_finite(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
