@@ -113,18 +113,23 @@ def test_threads_bit_identical(isa, dt, threads):
               (130, 257, 800, False, True), (96, 96, 96, True, True),
               (128, 784, 256, False, False), (8, 4000, 20, False, False),
               (12, 3000, 40, True, True)]  # fmt: skip
-    # 2-4 threads split C statically (or, for the last two shapes, share the packs); 5 and 8
-    # threads share the packed operand between them.
+    # 2-4 threads: dynamic items after packing the shared operand per thread (shapes 2-5),
+    # a static split (shape 1: more rows than one A block), or shared packs (the last two);
+    # 5 and 8 threads share the packed operand between them.
     for m, k, n, ta, tb in shapes:
         a, b = _operands(rng, m, k, n, ta, tb, dt)
         bias = rng.standard_normal(n).astype(dt)
-        outs = []
-        for t in (1, 2, 3, 5, 8):
-            cg.set_num_threads(t)
-            out = np.empty((m, n), dt)
-            _core.gemm(a, b, out, trans_a=ta, trans_b=tb, bias=bias, activation="tanh")
-            outs.append(out)
-        assert all(np.array_equal(outs[0], o) for o in outs[1:])
+        c0 = rng.standard_normal((m, n)).astype(dt)
+        for beta in (0.0, 1.0):
+            outs = []
+            for t in (1, 2, 3, 5, 8):
+                cg.set_num_threads(t)
+                out = c0.copy()
+                _core.gemm(
+                    a, b, out, trans_a=ta, trans_b=tb, beta=beta, bias=bias, activation="tanh"
+                )
+                outs.append(out)
+            assert all(np.array_equal(outs[0], o) for o in outs[1:])
 
 
 def _ulps(got, want_ld, dt):
