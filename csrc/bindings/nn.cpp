@@ -98,8 +98,8 @@ struct BackwardArrays {
 };
 
 template <class T>
-double run_backward(BackwardArrays& r, Act act, double slope, double a_l1, double a_l2,
-                    double w_l1, double w_l2) {
+double run_backward(BackwardArrays& r, Act act, double slope, double a_l1, double a_l2, double w_l1,
+                    double w_l2) {
   DenseBackwardArgs<T> a;
   a.batch = dim(r.x, 0);
   a.in = dim(r.x, 1);

@@ -148,6 +148,7 @@ inline void avx2_tile6x16(std::size_t iters, const float* a, const float* b,
   __m256 c00 = acc[0][0].v, c01 = acc[0][1].v, c10 = acc[1][0].v, c11 = acc[1][1].v;
   __m256 c20 = acc[2][0].v, c21 = acc[2][1].v, c30 = acc[3][0].v, c31 = acc[3][1].v;
   __m256 c40 = acc[4][0].v, c41 = acc[4][1].v, c50 = acc[5][0].v, c51 = acc[5][1].v;
+  // clang-format off
 #define CG_ROW(A, C0, C1)                          \
   "vbroadcastss " A "(%[a]), %%ymm15\n\t"            \
   "vfmadd231ps %%ymm13, %%ymm15, %t[" C0 "]\n\t"      \
@@ -177,6 +178,7 @@ inline void avx2_tile6x16(std::size_t iters, const float* a, const float* b,
   }
 #undef CG_STEP
 #undef CG_ROW
+  // clang-format on
   acc[0][0].v = c00, acc[0][1].v = c01, acc[1][0].v = c10, acc[1][1].v = c11;
   acc[2][0].v = c20, acc[2][1].v = c21, acc[3][0].v = c30, acc[3][1].v = c31;
   acc[4][0].v = c40, acc[4][1].v = c41, acc[5][0].v = c50, acc[5][1].v = c51;

@@ -355,8 +355,7 @@ void gemm(const GemmArgs<T>& g) {
   const int nt = get_num_threads();
 #ifdef _OPENMP
   if (nt > 1 && work >= kMinParallelWork) {
-    if (nt <= kMaxSplitThreads && (gemm_split_dynamic(kr, g, nt) || gemm_split(kr, g, nt)))
-      return;
+    if (nt <= kMaxSplitThreads && (gemm_split_dynamic(kr, g, nt) || gemm_split(kr, g, nt))) return;
     const GemmBlocking& bl = kr.blocking;
     // More threads (or too few micro-panels to split): the threads share one packed operand.
     // Elements packed by each scheme: the shared operand once, the other once per block of the
