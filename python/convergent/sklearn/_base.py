@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state, gen_batches, shuffle
+from sklearn.utils.validation import validate_data
 
 from .. import _core, nn, optim
 from ..nn.activations import sigmoid
@@ -138,12 +139,24 @@ class MLPMixin:
     """Network construction and training shared by MLPClassifier and MLPRegressor."""
 
     # ---- input ------------------------------------------------------------------------------
-    def _check_finite(self, X: np.ndarray) -> None:
-        """scikit-learn's NaN/infinity check of the training X: scanned on the kernels' threads
-        (a fraction of NumPy's time on large inputs), with scikit-learn's own error raised by
-        check_array when the scan finds a non-finite value."""
+    def _validate_xy(self, X, y, reset: bool, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+        """scikit-learn's validation of the training data. X's NaN/infinity check is a scan on
+        the kernels' threads (a fraction of NumPy's time on large inputs); when it finds a
+        non-finite value, check_array raises scikit-learn's own error."""
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            dtype=np.dtype(self.dtype),
+            order="C",
+            reset=reset,
+            ensure_all_finite=False,
+            **kw,
+        )
         if not _core.all_finite([X]):
             check_array(X, ensure_all_finite=True, dtype=None, input_name="X", estimator=self)
+        return X, y
 
     # ---- the network ------------------------------------------------------------------------
     def _optimizer_name(self) -> str:

@@ -142,17 +142,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _score_fn = staticmethod(accuracy_score)
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            dtype=np.dtype(self.dtype),
-            order="C",
-            reset=reset,
-            ensure_all_finite=False,
-        )
-        self._check_finite(X)
+        X, y = self._validate_xy(X, y, reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -235,18 +225,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _score_fn = staticmethod(r2_score)
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            y_numeric=True,
-            dtype=np.dtype(self.dtype),
-            order="C",
-            reset=reset,
-            ensure_all_finite=False,
-        )
-        self._check_finite(X)
+        X, y = self._validate_xy(X, y, reset, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
