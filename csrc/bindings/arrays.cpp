@@ -1,5 +1,6 @@
 #include "bindings/arrays.h"
 
+#include <cmath>
 #include <cstdint>
 
 namespace cg {
@@ -87,6 +88,29 @@ py::list as_list(py::handle obj, const char* name, std::size_t expected, const c
     throw std::invalid_argument(std::string(name) + " has " + std::to_string(out.size()) +
                                 " items; " + expected_of + " has " + std::to_string(expected));
   return out;
+}
+
+Act parse_act(py::handle h) {
+  if (h.is_none()) return Act::linear;
+  if (!py::isinstance<py::str>(h))
+    throw py::type_error("activation must be a str or None, got " +
+                         py::str(py::type::handle_of(h).attr("__name__")).cast<std::string>());
+  const std::string s = h.cast<std::string>();
+  if (s == "linear") return Act::linear;
+  if (s == "relu") return Act::relu;
+  if (s == "leaky_relu") return Act::leaky_relu;
+  if (s == "sigmoid") return Act::sigmoid;
+  if (s == "tanh") return Act::tanh;
+  throw std::invalid_argument(
+      "activation must be None, 'linear', 'relu', 'leaky_relu', 'sigmoid' or 'tanh'; got '" + s +
+      "'");
+}
+
+void finite(double x, const char* name, bool nonneg) {
+  if (!std::isfinite(x) || (nonneg && x < 0.0))
+    throw std::invalid_argument(
+        std::string(name) + (nonneg ? " must be finite and >= 0, got " : " must be finite, got ") +
+        std::to_string(x));
 }
 
 }  // namespace bind

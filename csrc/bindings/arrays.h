@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "nn/kernels.h"
+
 namespace cg {
 namespace bind {
 
@@ -41,6 +43,12 @@ py::array arg(py::handle obj, const char* name, DType dt, bool writable, std::si
 
 // ValueError if the memory of a written array overlaps that of another argument.
 void no_overlap(const py::array& w, const char* wname, const py::array& o, const char* oname);
+
+// The activation named by a str or None (linear); TypeError/ValueError otherwise.
+Act parse_act(py::handle h);
+
+// ValueError naming `name` unless x is finite (and >= 0 when nonneg).
+void finite(double x, const char* name, bool nonneg);
 
 inline std::size_t dim(const py::array& a, int i) { return static_cast<std::size_t>(a.shape(i)); }
 

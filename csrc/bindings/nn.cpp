@@ -13,29 +13,6 @@ namespace {
 
 using Shape = std::vector<py::ssize_t>;
 
-Act parse_act(py::handle h) {
-  if (h.is_none()) return Act::linear;
-  if (!py::isinstance<py::str>(h))
-    throw py::type_error("activation must be a str or None, got " +
-                         py::str(py::type::handle_of(h).attr("__name__")).cast<std::string>());
-  const std::string s = h.cast<std::string>();
-  if (s == "linear") return Act::linear;
-  if (s == "relu") return Act::relu;
-  if (s == "leaky_relu") return Act::leaky_relu;
-  if (s == "sigmoid") return Act::sigmoid;
-  if (s == "tanh") return Act::tanh;
-  throw std::invalid_argument(
-      "activation must be None, 'linear', 'relu', 'leaky_relu', 'sigmoid' or 'tanh'; got '" + s +
-      "'");
-}
-
-void finite(double x, const char* name, bool nonneg) {
-  if (!std::isfinite(x) || (nonneg && x < 0.0))
-    throw std::invalid_argument(
-        std::string(name) + (nonneg ? " must be finite and >= 0, got " : " must be finite, got ") +
-        std::to_string(x));
-}
-
 template <class T>
 void run_gemm(const py::array& a, bool ta, const py::array& b, bool tb, py::array& out,
               bool accumulate, const py::array* bias, Act act, double slope) {
@@ -112,19 +89,13 @@ double run_backward(BackwardArrays& r, Act act, double slope, double a_l1, doubl
   a.dw = mptr<T>(r.dw);
   a.db = r.has_db ? mptr<T>(r.db) : nullptr;
   a.dx = r.has_dx ? mptr<T>(r.dx) : nullptr;
-  const double batch = a.batch ? static_cast<double>(a.batch) : 1.0;
-  a.grad.act = act;
-  a.grad.slope = T(slope);
-  a.grad.act_l1 = T(a_l1 / batch);
-  a.grad.act_2l2 = T(2.0 * a_l2 / batch);
-  a.weight_l1 = T(w_l1);
-  a.weight_2l2 = T(2.0 * w_l2);
+  set_dense_coeffs(a, act, slope, a_l1, a_l2, w_l1, w_l2);
   std::array<double, 2> sums;
   {
     py::gil_scoped_release release;
     sums = dense_backward(a);
   }
-  return w_l1 * sums[0] + w_l2 * sums[1];
+  return penalty_value(w_l1, w_l2, sums);
 }
 
 template <class T>

@@ -145,12 +145,7 @@ void register_train(py::module_& m) {
         no_overlap(d, "dlogits", t, "labels");
         const XentPart p = dt == DType::f32 ? run_xent<float>(x, t, d, label_smoothing)
                                             : run_xent<double>(x, t, d, label_smoothing);
-        const double rows = static_cast<double>(n);
-        const double loss =
-            label_smoothing > 0.0
-                ? ((1.0 - label_smoothing) * p.nll + label_smoothing * p.smooth) / rows
-                : p.nll / rows;
-        return py::make_tuple(loss, p.correct);
+        return py::make_tuple(xent_loss(p, label_smoothing, n), p.correct);
       },
       py::arg("logits"), py::arg("labels"), py::arg("dlogits"), py::arg("label_smoothing") = 0.0,
       "Softmax cross-entropy of logits (n, k) against int64 labels (n,) in [0, k), mean over "

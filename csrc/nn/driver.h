@@ -63,6 +63,25 @@ struct DenseBackwardArgs {
 template <class T>
 std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a);
 
+// The layer-level coefficients of DenseBackwardArgs from the layer's settings (activity
+// penalties divided by the batch rows, weight_l2 doubled), as the Dense layer defines them.
+template <class T>
+void set_dense_coeffs(DenseBackwardArgs<T>& a, Act act, double slope, double activity_l1,
+                      double activity_l2, double weight_l1, double weight_l2) {
+  const double batch = a.batch ? static_cast<double>(a.batch) : 1.0;
+  a.grad.act = act;
+  a.grad.slope = T(slope);
+  a.grad.act_l1 = T(activity_l1 / batch);
+  a.grad.act_2l2 = T(2.0 * activity_l2 / batch);
+  a.weight_l1 = T(weight_l1);
+  a.weight_2l2 = T(2.0 * weight_l2);
+}
+
+// The value of an L1/L2 penalty from its sums {sum |x|, sum x^2}.
+inline double penalty_value(double l1, double l2, const std::array<double, 2>& sums) {
+  return l1 * sums[0] + l2 * sums[1];
+}
+
 // dst row r = src row index[r] for r < rows (rows of row_bytes bytes; every index in range,
 // checked by the caller).
 void gather_rows(std::size_t rows, std::size_t row_bytes, const char* src,
@@ -74,6 +93,12 @@ void gather_rows(std::size_t rows, std::size_t row_bytes, const char* src,
 template <class T>
 XentPart softmax_xent(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
                       T smoothing);
+
+// The mean loss of `rows` rows from their sums: ((1 - s) nll + s smooth) / rows.
+inline double xent_loss(const XentPart& p, double smoothing, std::size_t rows) {
+  const double n = static_cast<double>(rows);
+  return smoothing > 0.0 ? ((1.0 - smoothing) * p.nll + smoothing * p.smooth) / n : p.nll / n;
+}
 
 // True when x[0:n] holds no NaN or infinity.
 template <class T>

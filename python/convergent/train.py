@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ._fused import FusedLoop
 from ._guard import _correct, _finite_and_clip
 from ._progress import _Progress
 from .callbacks import ReduceLROnPlateau
@@ -160,6 +161,9 @@ class _EpochLoop:
         # take_rows gathers the rows of X on the kernels' threads (C-contiguous numbers only)
         self.fast_take = X.flags.c_contiguous and X.flags.aligned and X.dtype.kind in "biufc"
         self.skipped = 0
+        # Runs of steps in C++ (convergent/_fused.py) when nothing runs between the steps.
+        plain = schedule is None and clip_norm is None and clip_value is None and not self.batch_cbs
+        self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size) if plain else None
 
     def epoch(self, epoch: int, groups: list[dict[str, Any]]) -> dict[str, float]:
         model, loss, X, y, bs, state = (
@@ -174,10 +178,28 @@ class _EpochLoop:
         order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else None
         total = correct = 0.0
         self.skipped = 0
-        for i in range((n + bs - 1) // bs):
+        batches = (n + bs - 1) // bs
+        i = 0
+        while i < batches:
+            if self.fused is not None:
+                # Whole epochs in one call, or runs of steps between progress bar updates.
+                count = batches - i if self.bar.bar is None else min(batches - i, self.bar.every)
+                out = self.fused.run(order, i, count)
+                if out is not None:
+                    for k, (batch_loss, c, ok) in enumerate(zip(*(a.tolist() for a in out))):
+                        m = min(bs, n - (i + k) * bs)
+                        total += batch_loss * m
+                        if self.classify:
+                            correct += float(c)
+                        self.skipped += not ok
+                        state.global_step += 1
+                        self.bar.batch(i + k, batch_loss)
+                    i += count
+                    continue
             start = i * bs
             stop = min(start + bs, n)
             m = stop - start
+            i += 1
             if order is None:
                 xb, yb = X[start:stop], y[start:stop]
             else:
@@ -207,9 +229,11 @@ class _EpochLoop:
                 self.skipped += 1
             total += batch_loss * m
             state.global_step += 1
-            self.bar.batch(i, batch_loss)
+            self.bar.batch(i - 1, batch_loss)
             for cb in self.batch_cbs:
-                cb.on_batch_end(state.global_step - 1, {"loss": batch_loss, "batch": i, "size": m})
+                cb.on_batch_end(
+                    state.global_step - 1, {"loss": batch_loss, "batch": i - 1, "size": m}
+                )
         logs = {"loss": total / n}
         if self.classify:
             logs["accuracy"] = correct / n

@@ -32,6 +32,7 @@ from sklearn.utils import check_array, check_random_state, gen_batches, shuffle
 from sklearn.utils.validation import validate_data
 
 from .. import _core, nn, optim
+from .._fused import FusedLoop
 from ..nn.activations import sigmoid
 
 _ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -312,12 +313,35 @@ class MLPMixin:
         # page faults every step).
         xbuf = np.empty((min(bs, n),) + X.shape[1:], X.dtype)
         ybuf = np.empty((min(bs, n),) + Y.shape[1:], Y.dtype)
+        # Runs of steps in C++ when the network and optimizer allow (convergent/_fused.py):
+        # sklearn's loss (data loss + the L2 term summed by the backward passes), no guard.
+        fused = None
+        if self._head.kind == "softmax":
+            fused = FusedLoop.plan(
+                self.model_, self._head.loss, self._optimizer, X, Y, bs, False, True
+            )
         self.n_iter_ = 0
         for _ in range(self.max_iter):
             if self.shuffle:
                 idx = shuffle(idx, random_state=self._random_state)
             total = 0.0
-            for sl in gen_batches(n, bs, min_batch_size=2 if self.batch_norm else 0):
+            batches = list(gen_batches(n, bs, min_batch_size=2 if self.batch_norm else 0))
+            i = 0
+            while i < len(batches):
+                sl = batches[i]
+                if fused is not None:  # the batches of this size in one call
+                    rows = sl.stop - sl.start
+                    j = i + 1
+                    while j < len(batches) and batches[j].stop - batches[j].start == rows:
+                        j += 1
+                    self._set_l2(rows)
+                    out = fused.run(idx if self.shuffle else None, i, j - i)
+                    if out is not None:
+                        for value in out[0].tolist():
+                            total += value * rows
+                        i = j
+                        continue
+                i += 1
                 if self.shuffle:
                     rows = idx[sl]
                     xb, yb = xbuf[: len(rows)], ybuf[: len(rows)]

@@ -1,0 +1,248 @@
+// The fused training loop (nn/train_loop.h): every array and setting is validated once per
+// call, before any step runs; then the steps run without the GIL.
+#include "nn/train_loop.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bindings/arrays.h"
+
+namespace cg {
+namespace bind {
+namespace {
+
+using Shape = std::vector<py::ssize_t>;
+
+py::array int64_vector(py::handle obj, const char* name, std::size_t n, bool writable) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + " must be a numpy.ndarray of int64");
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<std::int64_t>()))
+    throw py::type_error(std::string(name) + " must have dtype int64");
+  if (a.ndim() != 1 || dim(a, 0) != n || !(a.flags() & py::array::c_style))
+    throw std::invalid_argument(std::string(name) + " must be C-contiguous of shape (" +
+                                std::to_string(n) + ",)");
+  if (writable && !a.writeable()) throw std::invalid_argument(std::string(name) + " is read-only");
+  return a;
+}
+
+void all_in_range(const py::array& a, const char* name, std::size_t hi) {
+  const std::int64_t* p = cptr<std::int64_t>(a);
+  for (std::size_t i = 0; i < dim(a, 0); ++i)
+    if (p[i] < 0 || static_cast<std::size_t>(p[i]) >= hi)
+      throw std::invalid_argument(std::string(name) + " must be in [0, " + std::to_string(hi) +
+                                  "), found " + std::to_string(p[i]));
+}
+
+struct Named {
+  py::array a;
+  std::string name;
+};
+
+// The arrays of one call: the ones the loop writes may overlap nothing else.
+struct Arrays {
+  std::vector<Named> read, written;
+  // Registers a and returns it (a new reference to the same array).
+  py::array add(py::array a, std::string name, bool writes) {
+    (writes ? written : read).push_back({a, std::move(name)});
+    return a;
+  }
+  void check_overlaps() const {
+    for (std::size_t i = 0; i < written.size(); ++i) {
+      for (const Named& r : read)
+        no_overlap(written[i].a, written[i].name.c_str(), r.a, r.name.c_str());
+      for (std::size_t j = 0; j < i; ++j)
+        no_overlap(written[i].a, written[i].name.c_str(), written[j].a, written[j].name.c_str());
+    }
+  }
+};
+
+template <class T>
+py::tuple run(TrainLoop<T>& t, std::size_t first, std::size_t count) {
+  std::vector<LoopStep> steps(count);
+  {
+    py::gil_scoped_release release;
+    train_steps(t, first, count, steps.data());
+  }
+  py::array_t<double> loss(static_cast<py::ssize_t>(count));
+  py::array_t<std::int64_t> correct(static_cast<py::ssize_t>(count));
+  py::array_t<bool> applied(static_cast<py::ssize_t>(count));
+  for (std::size_t i = 0; i < count; ++i) {
+    loss.mutable_at(i) = steps[i].loss;
+    correct.mutable_at(i) = steps[i].correct;
+    applied.mutable_at(i) = steps[i].applied;
+  }
+  py::list penalties;
+  for (const LoopDense<T>& d : t.layers) penalties.append(d.weight_penalty);
+  return py::make_tuple(loss, correct, applied, penalties);
+}
+
+template <class T>
+py::tuple build_and_run(const py::array& x, const py::array& y, const py::array* order,
+                        std::size_t batch, py::handle xbuf, py::handle ybuf,
+                        const py::array& dlogits, const py::list& layers, double smoothing,
+                        bool guard, bool after_backward, const py::list& states, py::handle steps,
+                        const AdamHyper& h, std::size_t first, std::size_t count, Arrays& arrays,
+                        DType dt) {
+  TrainLoop<T> t;
+  t.x = cptr<T>(x);
+  t.n = dim(x, 0);
+  t.features = dim(x, 1);
+  t.batch = batch;
+  t.y = cptr<std::int64_t>(y);
+  t.dlogits = mptr<T>(const_cast<py::array&>(dlogits));
+  t.smoothing = smoothing;
+  t.guard = guard;
+  t.penalty_after_backward = after_backward;
+  t.adam = h;
+  const py::ssize_t b = static_cast<py::ssize_t>(batch);
+  if (order) {
+    t.order = cptr<std::int64_t>(*order);
+    const Shape xs{b, static_cast<py::ssize_t>(t.features)};
+    py::array xb = arrays.add(arg(xbuf, "xbuf", dt, true, 2, &xs), "xbuf", true);
+    py::array yb = arrays.add(int64_vector(ybuf, "ybuf", batch, true), "ybuf", true);
+    t.xbuf = mptr<T>(xb);
+    t.ybuf = mptr<std::int64_t>(yb);
+  }
+  std::size_t width = t.features;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const py::tuple spec = layers[l].cast<py::tuple>();
+    if (spec.size() != 13)
+      throw std::invalid_argument(item_name("layers", l) + " must be a 13-tuple");
+    const std::string n = item_name("layers", l);
+    LoopDense<T> d;
+    py::array w =
+        arrays.add(arg(spec[0], (n + ".weight").c_str(), dt, true, 2), n + ".weight", true);
+    if (dim(w, 0) != width)
+      throw std::invalid_argument(n + ".weight has " + std::to_string(dim(w, 0)) +
+                                  " rows; expected " + std::to_string(width));
+    d.in = width;
+    d.out = dim(w, 1);
+    d.w = cptr<T>(w);
+    const Shape bs{static_cast<py::ssize_t>(d.out)}, ws = shape_of(w);
+    const Shape ys{b, static_cast<py::ssize_t>(d.out)}, xs{b, static_cast<py::ssize_t>(d.in)};
+    const bool has_b = !spec[1].is_none();
+    if (has_b)
+      d.b = cptr<T>(
+          arrays.add(arg(spec[1], (n + ".bias").c_str(), dt, true, 1, &bs), n + ".bias", true));
+    d.act = parse_act(spec[2]);
+    d.slope = spec[3].cast<double>();
+    d.activity_l1 = spec[4].cast<double>();
+    d.activity_l2 = spec[5].cast<double>();
+    d.weight_l1 = spec[6].cast<double>();
+    d.weight_l2 = spec[7].cast<double>();
+    finite(d.slope, "negative_slope", d.act == Act::leaky_relu);
+    for (double v : {d.activity_l1, d.activity_l2, d.weight_l1, d.weight_l2})
+      finite(v, "penalty", true);
+    const auto buffer = [&](py::handle o, const char* what, const Shape* s) {
+      py::array a =
+          arrays.add(arg(o, (n + what).c_str(), dt, true, 2 - (s->size() == 1), s), n + what, true);
+      return mptr<T>(a);
+    };
+    d.y = buffer(spec[8], ".y", &ys);
+    d.dyp = buffer(spec[9], ".dyp", &ys);
+    if (l > 0) d.dx = buffer(spec[10], ".dx", &xs);
+    d.dw = buffer(spec[11], ".dweight", &ws);
+    if (has_b != !spec[12].is_none())
+      throw std::invalid_argument(n + ": dbias must be given exactly when bias is");
+    if (has_b) d.db = buffer(spec[12], ".dbias", &bs);
+    t.layers.push_back(d);
+    width = d.out;
+  }
+  if (t.layers.empty()) throw std::invalid_argument("layers must not be empty");
+  const Shape ds{b, static_cast<py::ssize_t>(width)};
+  if (shape_of(dlogits) != ds)
+    throw std::invalid_argument("dlogits has shape " + shape_text(shape_of(dlogits)) +
+                                "; expected " + shape_text(ds));
+  all_in_range(y, "y", width);
+  // The optimizer's tensors: the layers' weights and biases in order, with their gradients.
+  std::vector<OptimTensor<T>> ps;
+  for (const LoopDense<T>& d : t.layers) {
+    ps.push_back({d.in * d.out, 0, const_cast<T*>(d.w), d.dw});
+    if (d.b) ps.push_back({d.out, 0, const_cast<T*>(d.b), d.db});
+  }
+  if (states.size() != 3)
+    throw std::invalid_argument("states must be [exp_avgs, exp_avg_sqs, max]");
+  const char* names[3] = {"exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"};
+  const py::list sl = as_list(steps, "steps", ps.size());
+  for (int k = 0; k < 3; ++k) {
+    if (k == 2 && !h.amsgrad) continue;
+    const py::list l = as_list(states[k], names[k], ps.size());
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      const Shape s{static_cast<py::ssize_t>(ps[i].n)};
+      py::array a = checked(l[i], item_name(names[k], i), dt, true);
+      if (static_cast<std::size_t>(a.size()) != ps[i].n)
+        throw std::invalid_argument(item_name(names[k], i) + " has the wrong size");
+      arrays.add(a, item_name(names[k], i), true);
+      T* p = mptr<T>(a);
+      (k == 0 ? ps[i].s0 : k == 1 ? ps[i].s1 : ps[i].s2) = p;
+    }
+  }
+  for (std::size_t i = 0; i < ps.size(); ++i) {
+    if (!py::isinstance<py::int_>(sl[i]) || py::isinstance<py::bool_>(sl[i]))
+      throw py::type_error(item_name("steps", i) + " must be an int");
+    ps[i].step = sl[i].cast<long long>();
+    if (ps[i].step < 0) throw std::invalid_argument(item_name("steps", i) + " must be >= 0");
+  }
+  t.params = std::move(ps);
+  arrays.check_overlaps();
+  return run(t, first, count);
+}
+
+}  // namespace
+
+void register_train_loop(py::module_& m) {
+  m.def(
+      "train_steps",
+      [](py::handle x, py::handle y, py::handle order, std::size_t batch, py::handle xbuf,
+         py::handle ybuf, py::handle dlogits, py::handle layers, double smoothing, bool guard,
+         bool penalty_after_backward, py::handle states, py::handle steps, double lr, double beta1,
+         double beta2, double eps, double weight_decay, bool amsgrad, bool maximize, bool decoupled,
+         std::size_t first, std::size_t count) {
+        const AdamHyper h{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled};
+        check(h);
+        if (!(smoothing >= 0.0 && smoothing <= 1.0))
+          throw std::invalid_argument("label_smoothing must be in [0, 1]");
+        if (batch == 0) throw std::invalid_argument("batch must be >= 1");
+        Arrays arrays;
+        const DType dt = float_dtype(x, "x");
+        const py::array xa = arrays.add(arg(x, "x", dt, false, 2), "x", false);
+        const std::size_t n = dim(xa, 0);
+        const py::array ya = arrays.add(int64_vector(y, "y", n, false), "y", false);
+        py::array oa;
+        if (!order.is_none()) {
+          oa = arrays.add(int64_vector(order, "order", n, false), "order", false);
+          all_in_range(oa, "order", n);
+        }
+        if (first + count > (n + batch - 1) / batch)
+          throw std::invalid_argument("batches [first, first + count) exceed the epoch");
+        const py::array da = arrays.add(arg(dlogits, "dlogits", dt, true, 2), "dlogits", true);
+        const py::array* po = order.is_none() ? nullptr : &oa;
+        const py::list ls = as_list(layers, "layers");
+        const py::list st = as_list(states, "states");
+        if (dt == DType::f32)
+          return build_and_run<float>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
+                                      penalty_after_backward, st, steps, h, first, count, arrays,
+                                      dt);
+        return build_and_run<double>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
+                                     penalty_after_backward, st, steps, h, first, count, arrays,
+                                     dt);
+      },
+      py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch"), py::arg("xbuf"),
+      py::arg("ybuf"), py::arg("dlogits"), py::arg("layers"), py::arg("label_smoothing"),
+      py::arg("guard"), py::arg("penalty_after_backward"), py::arg("states"), py::arg("steps"),
+      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
+      py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled"), py::arg("first"),
+      py::arg("count"),
+      "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
+      "and Adam/AdamW, in one call (see convergent/_fused.py). layers: per layer (weight, bias, "
+      "activation, negative_slope, activity_l1, activity_l2, weight_l1, weight_l2, y, dyp, dx, "
+      "dweight, dbias), buffers of `batch` rows; states: [exp_avgs, exp_avg_sqs, "
+      "max_exp_avg_sqs or None] in parameter order; steps: each parameter's step count so far. "
+      "Returns (loss per step, correct rows per step, applied per step, the layers' last weight "
+      "penalties).");
+}
+
+}  // namespace bind
+}  // namespace cg

@@ -1,0 +1,65 @@
+// The fused training loop (train_loop_driver.cpp): mini-batch steps of Dense layers, softmax
+// cross-entropy and Adam/AdamW without Python between the steps.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "nn/driver.h"
+#include "optim/driver.h"
+
+namespace cg {
+
+// One Dense layer y = act(x @ w + b) (w: in x out) and its buffers, each `batch` rows.
+template <class T>
+struct LoopDense {
+  std::size_t in = 0, out = 0;
+  const T* w = nullptr;
+  const T* b = nullptr;  // or nullptr
+  Act act = Act::linear;
+  double slope = 0.0;
+  double activity_l1 = 0.0, activity_l2 = 0.0, weight_l1 = 0.0, weight_l2 = 0.0;
+  T* y = nullptr;               // output (batch x out)
+  T* dyp = nullptr;             // scratch (batch x out)
+  T* dx = nullptr;              // input gradient (batch x in); unused for the first layer
+  T* dw = nullptr;              // weight gradient (in x out)
+  T* db = nullptr;              // bias gradient (out), or nullptr
+  double weight_penalty = 0.0;  // out: the weight penalty summed by the last backward
+};
+
+// The epoch's data, the model and the optimizer. Batch i holds rows [i*batch, i*batch + batch)
+// of the epoch's order (the last batch partial), gathered into xbuf/ybuf; without an order, rows
+// in storage order are used in place.
+template <class T>
+struct TrainLoop {
+  const T* x = nullptr;  // n x features
+  std::size_t n = 0, features = 0, batch = 0;
+  const std::int64_t* y = nullptr;      // n labels in [0, classes)
+  const std::int64_t* order = nullptr;  // n row indices, or nullptr
+  T* xbuf = nullptr;                    // batch x features
+  std::int64_t* ybuf = nullptr;         // batch
+  T* dlogits = nullptr;                 // batch x classes
+  std::vector<LoopDense<T>> layers;
+  double smoothing = 0.0;
+  // A step whose gradients are not all finite is skipped (convergent.fit's guard).
+  bool guard = true;
+  // The step's loss: false, cg.fit's (data loss + activity and weight penalties taken before
+  // the backward pass); true, the estimators' (data loss + the weight penalties summed by the
+  // backward passes).
+  bool penalty_after_backward = false;
+  AdamHyper adam{};
+  std::vector<OptimTensor<T>> params;  // step: the count so far, advanced by applied steps
+};
+
+struct LoopStep {
+  double loss = 0.0;
+  std::int64_t correct = 0;
+  bool applied = false;
+};
+
+// Runs batches [first, first + count) of the epoch; out[i] receives step i's loss, correct count
+// and whether the update was applied.
+template <class T>
+void train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, LoopStep* out);
+
+}  // namespace cg

@@ -1,0 +1,127 @@
+"""The fused training loop: many mini-batch steps in one call to ``_core.train_steps``.
+
+A training step of a stack of Dense layers is a dozen kernel calls. Between them the Python loop
+costs about 0.1 ms per step, and more once the kernels have pushed the interpreter's objects
+out of the caches. When the model, loss and optimizer are ones the C++ loop knows (a
+``Sequential`` of ``Dense`` layers only, ``SoftmaxCrossEntropy``, ``Adam``/``AdamW`` with one
+param group holding the model's parameters in order), :func:`convergent.fit` and the
+scikit-learn estimators hand whole runs of steps to it. It calls the same drivers with the same
+arguments in the same order as the Python loop, so both give the same bits (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .nn.dense import Dense
+from .nn.losses import SoftmaxCrossEntropy
+from .nn.sequential import Sequential
+from .optim.adam import Adam, AdamW
+
+
+class FusedLoop:
+    """The model's layers, the buffers of ``batch`` rows, and the optimizer of a fused run."""
+
+    def __init__(self, model, loss, optimizer, X, y, batch: int, guard: bool, after_backward: bool):
+        self.layers: list[Dense] = list(model.layers)
+        self.loss, self.optimizer, self.X, self.y = loss, optimizer, X, y
+        self.batch, self.guard, self.after_backward = batch, guard, after_backward
+        dt = X.dtype
+        first = self.layers[0]
+        self.xbuf = np.empty((batch, first.in_features), dt)
+        self.ybuf = np.empty(batch, np.int64)
+        self.dlogits = np.empty((batch, self.layers[-1].out_features), dt)
+        self.bufs = [
+            (
+                np.empty((batch, d.out_features), dt),  # y
+                np.empty((batch, d.out_features), dt),  # dyp
+                np.empty((batch, d.in_features), dt) if i else None,  # dx
+            )
+            for i, d in enumerate(self.layers)
+        ]
+
+    @classmethod
+    def plan(cls, model, loss, optimizer, X, y, batch, guard=True, after_backward=False):
+        """A FusedLoop when the C++ loop applies to this training, else None."""
+        if (
+            type(model) is not Sequential
+            or not model.layers
+            or type(loss) is not SoftmaxCrossEntropy
+        ):
+            return None
+        if not all(type(layer) is Dense for layer in model.layers):
+            return None
+        if type(optimizer) not in (Adam, AdamW) or len(optimizer.param_groups) != 1:
+            return None
+        params = model.parameters()
+        mine = optimizer.param_groups[0]["params"]
+        if len(mine) != len(params) or any(a is not b for a, b in zip(mine, params)):
+            return None
+        dt = model.layers[0].dtype
+        if not (
+            isinstance(X, np.ndarray) and X.dtype == dt and X.ndim == 2 and X.flags.c_contiguous
+        ):
+            return None
+        if any(layer.dtype != dt for layer in model.layers):
+            return None
+        if X.shape[1] != model.layers[0].in_features or len(X) == 0:
+            return None
+        if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu"):
+            return None
+        if len(y) != len(X) or y.min() < 0 or y.max() >= model.layers[-1].out_features:
+            return None  # the Python loop raises the loss's error at the batch that has it
+        y = np.ascontiguousarray(y, dtype=np.int64)
+        return cls(model, loss, optimizer, X, y, min(batch, len(X)), guard, after_backward)
+
+    def run(self, order: np.ndarray | None, first: int, count: int) -> Any:
+        """Steps ``first .. first + count - 1`` of the epoch: (losses, correct, applied) arrays,
+        or None (nothing done) while a parameter has no optimizer state yet (the Python loop
+        takes that first step)."""
+        opt = self.optimizer
+        group = opt.param_groups[0]
+        opt._validate_changed(group)
+        names = list(opt._state_spec(group))
+        states = [opt.state.get(i) for i in range(len(group["params"]))]
+        if any(st is None or any(k not in st for k in names) for st in states):
+            return None
+        steps = [int(st.get("step", 0)) for st in states]
+        amsgrad = bool(group["amsgrad"])
+        layers = [
+            (
+                d.weight,
+                d.bias,
+                d.activation,
+                d.negative_slope,
+                d.activity_l1,
+                d.activity_l2,
+                d.weight_l1,
+                d.weight_l2,
+                yb,
+                dyp,
+                dx,
+                d.gradients()[0],
+                d.gradients()[1] if d.use_bias else None,
+            )  # fmt: skip
+            for d, (yb, dyp, dx) in zip(self.layers, self.bufs)
+        ]
+        losses, correct, applied, penalties = _core.train_steps(
+            self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
+            self.loss.label_smoothing, self.guard, self.after_backward,
+            [
+                [st["exp_avg"] for st in states],
+                [st["exp_avg_sq"] for st in states],
+                [st["max_exp_avg_sq"] for st in states] if amsgrad else None,
+            ],
+            steps, group["lr"], group["betas"][0], group["betas"][1], group["eps"],
+            group["weight_decay"], amsgrad, bool(group["maximize"]), opt._decoupled, first, count,
+        )  # fmt: skip
+        done = int(applied.sum())
+        if opt._counts_steps:
+            for st, s in zip(states, steps):
+                st["step"] = s + done
+        for d, p in zip(self.layers, penalties):
+            d.backward_weight_penalty = p
+        return losses, correct, applied
