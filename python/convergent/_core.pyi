@@ -161,3 +161,30 @@ def softmax_xent(
 ) -> tuple[float, int]: ...
 def all_finite(arrays: Sequence[_Arr]) -> bool: ...
 def abs_sq_sums(x: _Arr) -> tuple[float, float]: ...
+
+# ---- the fused training loop (csrc/nn/train_loop_driver.cpp) ----------------------------------
+def train_steps(
+    x: _Arr,
+    y: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64] | None,
+    batch: int,
+    xbuf: _Arr | None,
+    ybuf: npt.NDArray[np.int64] | None,
+    dlogits: _Arr,
+    layers: Sequence[tuple[Any, ...]],
+    label_smoothing: float,
+    guard: bool,
+    penalty_after_backward: bool,
+    states: Sequence[Sequence[_Arr] | None],
+    steps: Sequence[int],
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled: bool,
+    first: int,
+    count: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.bool_], list[float]]: ...
