@@ -185,26 +185,26 @@ inline void avx2_tile6x16(std::size_t iters, const float* a, const float* b,
 }
 #endif
 
-// The tile's K loop: acc = sum over k < kc of A(:, k) B(k, :) for one packed A micro-panel (MR
-// elements per k) and one packed B micro-panel (NR per k).
-template <class T, std::size_t MR, std::size_t NV>
+// The tile's K loop: acc = sum over k < kc of A(:, k) B(k, :) for the first R rows of one packed
+// A micro-panel (MR elements per k) and one packed B micro-panel (NR per k).
+template <class T, std::size_t R, std::size_t NV, std::size_t MR>
 __attribute__((always_inline)) inline void tile_product(std::size_t kc, const T* a, const T* b,
-                                                        Vec<T> (&acc)[MR][NV]) {
+                                                        Vec<T> (&acc)[R][NV]) {
   using V = Vec<T>;
   constexpr std::size_t N = V::N, NR = NV * N;
-  for (std::size_t i = 0; i < MR; ++i)
+  for (std::size_t i = 0; i < R; ++i)
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V::zero();
   const auto step = [&](const T* ap, const T* bp) {
     V bv[NV];
     for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load(bp + v * N);
-    for (std::size_t i = 0; i < MR; ++i) {
+    for (std::size_t i = 0; i < R; ++i) {
       const V av = V::set1(ap[i]);
       for (std::size_t v = 0; v < NV; ++v) acc[i][v] = fmadd(av, bv[v], acc[i][v]);
     }
   };
   std::size_t k = 0;
 #if defined(CG_ISA_AVX2)
-  if constexpr (std::is_same<T, float>::value && MR == 6 && NV == 2) {
+  if constexpr (std::is_same<T, float>::value && R == 6 && MR == 6 && NV == 2) {
     k = kc / 4 * 4;
     avx2_tile6x16(kc / 4, a, b, acc);
     a += k * MR;
@@ -234,14 +234,31 @@ __attribute__((always_inline)) inline void prefetch_c(T* c, std::size_t ldc, std
   }
 }
 
+// The first R rows of the tile (m <= R).
+template <class T, std::size_t R>
+__attribute__((always_inline)) inline void micro_rows(std::size_t kc, const T* a, const T* b, T* c,
+                                                      std::size_t ldc, std::size_t m, std::size_t n,
+                                                      const MicroEpilogue<T>& e) {
+  constexpr std::size_t MR = GemmTraits<T>::mr, NV = GemmTraits<T>::nv;
+  Vec<T> acc[R][NV];
+  tile_product<T, R, NV, MR>(kc, a, b, acc);
+  store_tile_act<T, R, NV>(acc, c, ldc, m, n, e);
+}
+
 template <class T>
 void micro_kernel(std::size_t kc, const T* a, const T* b, T* c, std::size_t ldc, std::size_t m,
                   std::size_t n, const MicroEpilogue<T>& e) {
-  constexpr std::size_t MR = GemmTraits<T>::mr, NV = GemmTraits<T>::nv;
+  constexpr std::size_t MR = GemmTraits<T>::mr;
   prefetch_c(c, ldc, m, n);
-  Vec<T> acc[MR][NV];
-  tile_product<T, MR, NV>(kc, a, b, acc);
-  store_tile_act<T, MR, NV>(acc, c, ldc, m, n, e);
+  // The last panel of rows is often partial (a batch of 128 rows is 21 panels of 6 and one of
+  // 2): it computes a third or two thirds of the tile when that holds its rows. Each row's sums
+  // are the same whatever the tile height.
+  if (m <= MR / 3)
+    micro_rows<T, MR / 3>(kc, a, b, c, ldc, m, n, e);
+  else if (m <= 2 * MR / 3)
+    micro_rows<T, 2 * MR / 3>(kc, a, b, c, ldc, m, n, e);
+  else
+    micro_rows<T, MR>(kc, a, b, c, ldc, m, n, e);
 }
 
 #if defined(CG_ISA_AVX2)
