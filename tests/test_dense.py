@@ -196,3 +196,14 @@ def test_config_seed_and_reset():
     assert np.all(np.abs(layer.weight) <= bound)
     assert cg.nn.Dense(5, 3, bias=False).parameters()[0].shape == (5, 3)
     assert len(cg.nn.Dense(5, 3, bias=False).gradients()) == 1
+
+
+def test_activity_penalty_follows_the_current_coefficients():
+    rng = np.random.default_rng(7)
+    layer = _layer(5, 4, "relu", np.float64, activity_l1=0.5, activity_l2=0.25)
+    x = rng.standard_normal((8, 5))
+    layer.forward(x, training=True)
+    assert layer.penalty() > 0
+    layer.activity_l1 = layer.activity_l2 = 0.0
+    layer.forward(x, training=True)
+    assert layer.penalty() == 0.0  # no weight penalty, and the activity term is gone

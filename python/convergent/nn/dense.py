@@ -141,6 +141,7 @@ class Dense(Layer):
             out = self._out
         _core.dense_forward(x, self.weight, self.bias, out, self.activation, self.negative_slope)
         self._x, self._y = x, out
+        self._activity = 0.0
         if self.activity_l1 or self.activity_l2:
             s1, s2 = _core.abs_sq_sums(out)  # in float64, without a float64 copy
             self._activity = (self.activity_l1 * s1 + self.activity_l2 * s2) / max(shape[0], 1)
