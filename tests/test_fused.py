@@ -1,9 +1,10 @@
 """The fused training loop (_core.train_steps, convergent/_fused.py) against the Python loop.
 
 fit and the estimators hand runs of steps to C++ when the model is a Sequential of Dense layers,
-the loss SoftmaxCrossEntropy and the optimizer Adam/AdamW. The C++ loop calls the same drivers
-with the same arguments in the same order, so the tolerance is zero: weights, optimizer state
-and every reported number must be the same bits as with the fused loop switched off.
+the loss SoftmaxCrossEntropy and the optimizer SGD, Adam, AdamW, Adagrad or RMSprop. The C++
+loop calls the same drivers with the same arguments in the same order, so the tolerance is zero:
+weights, optimizer state and every reported number must be the same bits as with the fused loop
+switched off.
 """
 
 from __future__ import annotations
@@ -54,6 +55,28 @@ CONFIGS = {
     ),
     "no-bias-amsgrad": dict(acts=[None, "relu"], bias=False, opt="amsgrad", pen={}, smoothing=0),
     "adamw": dict(acts=["relu"], bias=True, opt="AdamW", pen=dict(weight_l2=1e-3), smoothing=0),
+    "sgd": dict(acts=["relu"], bias=True, opt="sgd", pen={}, smoothing=0),
+    "nesterov": dict(
+        acts=["tanh"], bias=True, opt="nesterov", pen=dict(weight_l2=1e-3), smoothing=0
+    ),
+    "dampened": dict(acts=["relu"], bias=False, opt="dampened", pen={}, smoothing=0),
+    "adagrad": dict(acts=["relu"], bias=True, opt="adagrad", pen={}, smoothing=0),
+    "rmsprop": dict(acts=["relu"], bias=True, opt="rmsprop", pen={}, smoothing=0),
+    "rmsprop-centered": dict(acts=["tanh"], bias=True, opt="centered", pen={}, smoothing=0.05),
+}
+
+OPTIMIZERS = {
+    "Adam": lambda p: cg.optim.Adam(p, lr=1e-2),
+    "amsgrad": lambda p: cg.optim.Adam(p, lr=1e-2, amsgrad=True, maximize=False),
+    "AdamW": lambda p: cg.optim.AdamW(p, lr=1e-2, weight_decay=0.05),
+    "sgd": lambda p: cg.optim.SGD(p, lr=0.1),
+    "nesterov": lambda p: cg.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "dampened": lambda p: cg.optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.5),
+    "adagrad": lambda p: cg.optim.Adagrad(
+        p, lr=0.05, lr_decay=0.01, weight_decay=1e-3, initial_accumulator_value=0.1
+    ),
+    "rmsprop": lambda p: cg.optim.RMSprop(p, lr=1e-3),
+    "centered": lambda p: cg.optim.RMSprop(p, lr=1e-3, centered=True, momentum=0.5),
 }
 
 
@@ -65,10 +88,7 @@ def _train(cfg, dt, X, y, shuffle, batch_size):
     ]
     layers.append(Dense(sizes[-1], 4, None, bias=cfg["bias"], dtype=dt))
     model = cg.nn.Sequential(layers, seed=1)
-    if cfg["opt"] == "AdamW":
-        opt = cg.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.05)
-    else:
-        opt = cg.optim.Adam(model.parameters(), lr=1e-2, amsgrad=cfg["opt"] == "amsgrad")
+    opt = OPTIMIZERS[cfg["opt"]](model.parameters())
     loss = cg.nn.SoftmaxCrossEntropy(label_smoothing=cfg["smoothing"])
     hist = cg.fit(model, loss, opt, X, y, epochs=3, batch_size=batch_size, shuffle=shuffle,
                   seed=5, progress=False)  # fmt: skip
@@ -133,9 +153,13 @@ def test_progress_bar_runs_of_steps(monkeypatch, count_calls):
     assert count_calls[0] > 1  # runs of steps between bar updates, not one call per epoch
 
 
+class _SubclassedAdam(cg.optim.Adam):
+    """A user's subclass may change the step: it is not handed to the C++ loop."""
+
+
 @pytest.mark.parametrize(
     "change",
-    ["dropout", "schedule", "clip", "sgd", "two-groups", "mse", "float-labels"],
+    ["dropout", "schedule", "clip", "subclass", "two-groups", "mse", "float-labels"],
 )
 def test_other_trainings_use_the_python_loop(count_calls, change):
     X, y = _data(np.float32)
@@ -145,7 +169,7 @@ def test_other_trainings_use_the_python_loop(count_calls, change):
     model = cg.nn.Sequential(layers, seed=0)
     params = model.parameters()
     opt = {
-        "sgd": lambda: cg.optim.SGD(params, lr=0.1),
+        "subclass": lambda: _SubclassedAdam(params),
         "two-groups": lambda: cg.optim.Adam([{"params": params[:2]}, {"params": params[2:]}]),
     }.get(change, lambda: cg.optim.Adam(params))()
     loss = cg.nn.MSELoss() if change in ("mse", "float-labels") else cg.nn.SoftmaxCrossEntropy()
@@ -157,18 +181,20 @@ def test_other_trainings_use_the_python_loop(count_calls, change):
     assert count_calls[0] == 0
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("alpha", [0.0, 1e-3])
-def test_estimator_fused_is_the_python_loop(monkeypatch, count_calls, shuffle, alpha):
+def test_estimator_fused_is_the_python_loop(monkeypatch, count_calls, solver, shuffle, alpha):
     from convergent.sklearn import MLPClassifier
 
     X, y = _data(np.float32, n=250)
     kw = dict(hidden_layer_sizes=(12, 9), batch_size=32, max_iter=3, random_state=0)
+    kw.update(solver=solver, shuffle=shuffle, alpha=alpha, learning_rate="invscaling")
     warnings.simplefilter("ignore")
-    a = MLPClassifier(shuffle=shuffle, alpha=alpha, **kw).fit(X, y)
+    a = MLPClassifier(**kw).fit(X, y)
     assert count_calls[0] == 6  # per epoch: the full batches, then the partial one
     _python_loop_only(monkeypatch)
-    b = MLPClassifier(shuffle=shuffle, alpha=alpha, **kw).fit(X, y)
+    b = MLPClassifier(**kw).fit(X, y)
     for u, v in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         assert np.array_equal(u, v)
     assert a.loss_curve_ == b.loss_curve_
@@ -194,9 +220,9 @@ def _loop_args(dt=np.float32, n=50, batch=16):
         xbuf=np.zeros((batch, 6), dt), ybuf=np.zeros(batch, np.int64),
         dlogits=np.zeros((batch, 3), dt), layers=[layer(d1, True), layer(d2, False)],
         label_smoothing=0.0, guard=True, penalty_after_backward=False,
+        optimizer="adam", hyper=(1e-2, 0.9, 0.999, 1e-8, 0.0, False, False, False),
         states=[[np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params], None],
-        steps=[0] * 4, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-        amsgrad=False, maximize=False, decoupled=False, first=0, count=2,
+        steps=[0] * 4, first=0, count=2,
     )  # fmt: skip
     return args, params
 
@@ -247,7 +273,13 @@ def test_train_steps_bad_input_changes_nothing():
         (dict(layers=[]), ValueError),
         (dict(states=[args["states"][0][:3], args["states"][1], None]), ValueError),
         (dict(steps=[0, 0, 0, "1"]), TypeError),
-        (dict(lr=-1.0), ValueError),
+        (dict(hyper=(-1.0, 0.9, 0.999, 1e-8, 0.0, False, False, False)), ValueError),
+        (dict(hyper=(1e-2, 0.9)), ValueError),
+        (dict(hyper=[1e-2, 0.9, 0.999, 1e-8, 0.0, False, False, False]), TypeError),
+        (dict(optimizer="lbfgs"), ValueError),
+        (dict(states=[args["states"][0], None, None]), ValueError),
+        (dict(states=[*args["states"][:2], args["states"][0]]), ValueError),
+        (dict(optimizer="sgd", hyper=(0.1, 0.9, 0.0, 0.0, False, False)), ValueError),
         (dict(label_smoothing=2.0), ValueError),
     ]
     for change, exc in bad:

@@ -2,6 +2,7 @@
 // call, before any step runs; then the steps run without the GIL.
 #include "nn/train_loop.h"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -58,6 +59,50 @@ struct Arrays {
   }
 };
 
+// The optimizer from its kind and its hyperparameters, in the order of its Hyper struct; and
+// which of the state buffers s0..s2 its driver uses.
+Optimizer parse_optimizer(const std::string& kind, py::handle hyper, std::array<bool, 3>* needs) {
+  if (!py::isinstance<py::tuple>(hyper)) throw py::type_error("hyper must be a tuple");
+  const auto h = py::reinterpret_borrow<py::tuple>(hyper);
+  const auto size = [&](std::size_t n) {
+    if (h.size() != n)
+      throw std::invalid_argument("hyper for " + kind + " must have " + std::to_string(n) +
+                                  " items, got " + std::to_string(h.size()));
+  };
+  const auto f = [&](std::size_t i) { return h[i].cast<double>(); };
+  const auto b = [&](std::size_t i) { return h[i].cast<bool>(); };
+  Optimizer o;
+  if (kind == "sgd") {
+    size(6);
+    o.kind = Optimizer::Kind::sgd;
+    o.sgd = {f(0), f(1), f(2), f(3), b(4), b(5)};
+    check(o.sgd);
+    *needs = {o.sgd.momentum != 0.0, false, false};
+  } else if (kind == "adam") {
+    size(8);
+    o.kind = Optimizer::Kind::adam;
+    o.adam = {f(0), f(1), f(2), f(3), f(4), b(5), b(6), b(7)};
+    check(o.adam);
+    *needs = {true, true, o.adam.amsgrad};
+  } else if (kind == "adagrad") {
+    size(5);
+    o.kind = Optimizer::Kind::adagrad;
+    o.adagrad = {f(0), f(1), f(2), f(3), b(4)};
+    check(o.adagrad);
+    *needs = {true, false, false};
+  } else if (kind == "rmsprop") {
+    size(7);
+    o.kind = Optimizer::Kind::rmsprop;
+    o.rmsprop = {f(0), f(1), f(2), f(3), f(4), b(5), b(6)};
+    check(o.rmsprop);
+    *needs = {true, o.rmsprop.centered, o.rmsprop.momentum != 0.0};
+  } else {
+    throw std::invalid_argument("optimizer must be 'sgd', 'adam', 'adagrad' or 'rmsprop', got '" +
+                                kind + "'");
+  }
+  return o;
+}
+
 template <class T>
 py::tuple run(TrainLoop<T>& t, std::size_t first, std::size_t count) {
   std::vector<LoopStep> steps(count);
@@ -83,8 +128,8 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
                         std::size_t batch, py::handle xbuf, py::handle ybuf,
                         const py::array& dlogits, const py::list& layers, double smoothing,
                         bool guard, bool after_backward, const py::list& states, py::handle steps,
-                        const AdamHyper& h, std::size_t first, std::size_t count, Arrays& arrays,
-                        DType dt) {
+                        const Optimizer& opt, const std::array<bool, 3>& needs, std::size_t first,
+                        std::size_t count, Arrays& arrays, DType dt) {
   TrainLoop<T> t;
   t.x = cptr<T>(x);
   t.n = dim(x, 0);
@@ -95,7 +140,7 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   t.smoothing = smoothing;
   t.guard = guard;
   t.penalty_after_backward = after_backward;
-  t.adam = h;
+  t.opt = opt;
   const py::ssize_t b = static_cast<py::ssize_t>(batch);
   if (order) {
     t.order = cptr<std::int64_t>(*order);
@@ -162,12 +207,14 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
     ps.push_back({d.in * d.out, 0, const_cast<T*>(d.w), d.dw});
     if (d.b) ps.push_back({d.out, 0, const_cast<T*>(d.b), d.db});
   }
-  if (states.size() != 3)
-    throw std::invalid_argument("states must be [exp_avgs, exp_avg_sqs, max]");
-  const char* names[3] = {"exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"};
+  if (states.size() != 3) throw std::invalid_argument("states must have 3 items (s0, s1, s2)");
+  const char* names[3] = {"states[0]", "states[1]", "states[2]"};
   const py::list sl = as_list(steps, "steps", ps.size());
   for (int k = 0; k < 3; ++k) {
-    if (k == 2 && !h.amsgrad) continue;
+    if (needs[k] == states[k].is_none())
+      throw std::invalid_argument(std::string(names[k]) +
+                                  (needs[k] ? " is needed by the optimizer" : " must be None"));
+    if (!needs[k]) continue;
     const py::list l = as_list(states[k], names[k], ps.size());
     for (std::size_t i = 0; i < ps.size(); ++i) {
       const Shape s{static_cast<py::ssize_t>(ps[i].n)};
@@ -197,11 +244,10 @@ void register_train_loop(py::module_& m) {
       "train_steps",
       [](py::handle x, py::handle y, py::handle order, std::size_t batch, py::handle xbuf,
          py::handle ybuf, py::handle dlogits, py::handle layers, double smoothing, bool guard,
-         bool penalty_after_backward, py::handle states, py::handle steps, double lr, double beta1,
-         double beta2, double eps, double weight_decay, bool amsgrad, bool maximize, bool decoupled,
-         std::size_t first, std::size_t count) {
-        const AdamHyper h{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled};
-        check(h);
+         bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
+         py::handle states, py::handle steps, std::size_t first, std::size_t count) {
+        std::array<bool, 3> needs{};
+        const Optimizer opt = parse_optimizer(optimizer, hyper, &needs);
         if (!(smoothing >= 0.0 && smoothing <= 1.0))
           throw std::invalid_argument("label_smoothing must be in [0, 1]");
         if (batch == 0) throw std::invalid_argument("batch must be >= 1");
@@ -223,25 +269,24 @@ void register_train_loop(py::module_& m) {
         const py::list st = as_list(states, "states");
         if (dt == DType::f32)
           return build_and_run<float>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                      penalty_after_backward, st, steps, h, first, count, arrays,
-                                      dt);
+                                      penalty_after_backward, st, steps, opt, needs, first, count,
+                                      arrays, dt);
         return build_and_run<double>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                     penalty_after_backward, st, steps, h, first, count, arrays,
-                                     dt);
+                                     penalty_after_backward, st, steps, opt, needs, first, count,
+                                     arrays, dt);
       },
       py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch"), py::arg("xbuf"),
       py::arg("ybuf"), py::arg("dlogits"), py::arg("layers"), py::arg("label_smoothing"),
-      py::arg("guard"), py::arg("penalty_after_backward"), py::arg("states"), py::arg("steps"),
-      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
-      py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled"), py::arg("first"),
-      py::arg("count"),
+      py::arg("guard"), py::arg("penalty_after_backward"), py::arg("optimizer"), py::arg("hyper"),
+      py::arg("states"), py::arg("steps"), py::arg("first"), py::arg("count"),
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
-      "and Adam/AdamW, in one call (see convergent/_fused.py). layers: per layer (weight, bias, "
-      "activation, negative_slope, activity_l1, activity_l2, weight_l1, weight_l2, y, dyp, dx, "
-      "dweight, dbias), buffers of `batch` rows; states: [exp_avgs, exp_avg_sqs, "
-      "max_exp_avg_sqs or None] in parameter order; steps: each parameter's step count so far. "
-      "Returns (loss per step, correct rows per step, applied per step, the layers' last weight "
-      "penalties).");
+      "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
+      "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
+      "weight_l2, y, dyp, dx, dweight, dbias), buffers of `batch` rows; optimizer: 'sgd', "
+      "'adam', 'adagrad' or 'rmsprop' with hyper in the order of the _core.<optimizer>_step "
+      "arguments; states: the optimizer's three state buffer lists (None where unused) in "
+      "parameter order; steps: each parameter's step count so far. Returns (loss per step, "
+      "correct rows per step, applied per step, the layers' last weight penalties).");
 }
 
 }  // namespace bind

@@ -1,5 +1,5 @@
-// Backward pass of the dense layer: the activation derivative fused into one pass over dout
-// (with the bias gradient), then the two GEMMs.
+// The dense layer: the forward GEMM with its fused epilogue; the backward pass, the activation
+// derivative fused into one pass over dout (with the bias gradient), then the two GEMMs.
 #include <algorithm>
 #include <vector>
 
@@ -14,6 +14,25 @@ constexpr std::size_t kMinParallel = std::size_t(1) << 14;  // elements
 constexpr std::size_t kChunk = std::size_t(1) << 14;        // elements per penalty work item
 
 }  // namespace
+
+template <class T>
+void dense_forward(std::size_t rows, std::size_t in, std::size_t out, const T* x, const T* w,
+                   const T* b, T* y, Act act, T slope) {
+  GemmArgs<T> g;
+  g.m = rows;
+  g.n = out;
+  g.k = in;
+  g.a = x;
+  g.lda = in;
+  g.b = w;
+  g.ldb = out;
+  g.c = y;
+  g.ldc = out;
+  g.bias = b;
+  g.act = act;
+  g.slope = slope;
+  gemm(g);
+}
 
 template <class T>
 std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a) {
@@ -71,6 +90,10 @@ std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a) {
   return sums;
 }
 
+template void dense_forward<float>(std::size_t, std::size_t, std::size_t, const float*,
+                                   const float*, const float*, float*, Act, float);
+template void dense_forward<double>(std::size_t, std::size_t, std::size_t, const double*,
+                                    const double*, const double*, double*, Act, double);
 template std::array<double, 2> dense_backward<float>(const DenseBackwardArgs<float>&);
 template std::array<double, 2> dense_backward<double>(const DenseBackwardArgs<double>&);
 

@@ -63,6 +63,12 @@ struct DenseBackwardArgs {
 template <class T>
 std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a);
 
+// Forward pass of a Dense layer: y (rows x out) = act(x (rows x in) @ w (in x out) + b), b may be
+// null; one GEMM with the epilogue fused.
+template <class T>
+void dense_forward(std::size_t rows, std::size_t in, std::size_t out, const T* x, const T* w,
+                   const T* b, T* y, Act act, T slope);
+
 // The layer-level coefficients of DenseBackwardArgs from the layer's settings (activity
 // penalties divided by the batch rows, weight_l2 doubled), as the Dense layer defines them.
 template <class T>

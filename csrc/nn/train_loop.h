@@ -1,5 +1,6 @@
 // The fused training loop (train_loop_driver.cpp): mini-batch steps of Dense layers, softmax
-// cross-entropy and Adam/AdamW without Python between the steps.
+// cross-entropy and a first-order optimizer (SGD, Adam/AdamW, Adagrad, RMSprop) without Python
+// between the steps.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,16 @@
 #include "optim/driver.h"
 
 namespace cg {
+
+// The optimizer of the loop: its kind and hyperparameters (the group drivers of optim/driver.h;
+// the state buffers s0..s2 are theirs).
+struct Optimizer {
+  enum class Kind { sgd, adam, adagrad, rmsprop } kind = Kind::adam;
+  SgdHyper sgd{};
+  AdamHyper adam{};
+  AdagradHyper adagrad{};
+  RmspropHyper rmsprop{};
+};
 
 // One Dense layer y = act(x @ w + b) (w: in x out) and its buffers, each `batch` rows.
 template <class T>
@@ -47,7 +58,7 @@ struct TrainLoop {
   // the backward pass); true, the estimators' (data loss + the weight penalties summed by the
   // backward passes).
   bool penalty_after_backward = false;
-  AdamHyper adam{};
+  Optimizer opt;
   std::vector<OptimTensor<T>> params;  // step: the count so far, advanced by applied steps
 };
 

@@ -1,8 +1,8 @@
 // The fused training loop: consecutive mini-batch steps of a stack of Dense layers with softmax
-// cross-entropy and Adam/AdamW, run without returning to Python between steps. Every step calls
-// the same drivers, with the same arguments and in the same order, as the Python loop of
-// convergent.fit (gather, Dense forwards, softmax_xent, penalties, Dense backwards, the
-// non-finite guard, the Adam step), so both give the same bits.
+// cross-entropy and a first-order optimizer, run without returning to Python between steps.
+// Every step calls the same drivers, with the same arguments and in the same order, as the Python
+// loop of convergent.fit (gather, Dense forwards, softmax_xent, penalties, Dense backwards, the
+// non-finite guard, the optimizer's group step), so both give the same bits.
 #include <algorithm>
 
 #include "nn/train_loop.h"
@@ -39,6 +39,20 @@ std::array<double, 2> sums_of(std::size_t n, const T* x) {
 }
 
 template <class T>
+void optimizer_step(const Optimizer& o, const std::vector<OptimTensor<T>>& ps) {
+  switch (o.kind) {
+    case Optimizer::Kind::sgd:
+      return sgd_step<T>(ps, o.sgd);
+    case Optimizer::Kind::adam:
+      return adam_step<T>(ps, o.adam);
+    case Optimizer::Kind::adagrad:
+      return adagrad_step<T>(ps, o.adagrad);
+    case Optimizer::Kind::rmsprop:
+      return rmsprop_step<T>(ps, o.rmsprop);
+  }
+}
+
+template <class T>
 LoopStep one_step(TrainLoop<T>& t, std::size_t i) {
   const T* x = nullptr;
   const std::int64_t* labels = nullptr;
@@ -49,20 +63,7 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i) {
   const T* in = x;
   for (std::size_t l = 0; l < layers; ++l) {
     const LoopDense<T>& d = t.layers[l];
-    GemmArgs<T> g;
-    g.m = rows;
-    g.n = d.out;
-    g.k = d.in;
-    g.a = in;
-    g.lda = d.in;
-    g.b = d.w;
-    g.ldb = d.out;
-    g.c = d.y;
-    g.ldc = d.out;
-    g.bias = d.b;
-    g.act = d.act;
-    g.slope = T(d.slope);
-    gemm(g);
+    dense_forward<T>(rows, d.in, d.out, in, d.w, d.b, d.y, d.act, T(d.slope));
     if (d.activity_l1 != 0.0 || d.activity_l2 != 0.0)
       activity[l] = penalty_value(d.activity_l1, d.activity_l2, sums_of(rows * d.out, d.y)) /
                     static_cast<double>(std::max<std::size_t>(rows, 1));
@@ -118,7 +119,7 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i) {
       }
   if (s.applied) {
     for (OptimTensor<T>& p : t.params) ++p.step;
-    adam_step<T>(t.params, t.adam);
+    optimizer_step(t.opt, t.params);
   }
   return s;
 }

@@ -3,10 +3,11 @@
 A training step of a stack of Dense layers is a dozen kernel calls. Between them the Python loop
 costs about 0.1 ms per step, and more once the kernels have pushed the interpreter's objects
 out of the caches. When the model, loss and optimizer are ones the C++ loop knows (a
-``Sequential`` of ``Dense`` layers only, ``SoftmaxCrossEntropy``, ``Adam``/``AdamW`` with one
-param group holding the model's parameters in order), :func:`convergent.fit` and the
-scikit-learn estimators hand whole runs of steps to it. It calls the same drivers with the same
-arguments in the same order as the Python loop, so both give the same bits (tested).
+``Sequential`` of ``Dense`` layers only, ``SoftmaxCrossEntropy``, ``SGD``, ``Adam``, ``AdamW``,
+``Adagrad`` or ``RMSprop`` with one param group holding the model's parameters in order),
+:func:`convergent.fit` and the scikit-learn estimators hand whole runs of steps to it. It calls
+the same drivers with the same arguments in the same order as the Python loop, so both give the
+same bits (tested).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from . import _core
 from .nn.dense import Dense
 from .nn.losses import SoftmaxCrossEntropy
 from .nn.sequential import Sequential
+from .optim.adagrad import Adagrad
 from .optim.adam import Adam, AdamW
+from .optim.rmsprop import RMSprop
+from .optim.sgd import SGD
+
+_OPTIMIZERS = (SGD, Adam, AdamW, Adagrad, RMSprop)
 
 
 class FusedLoop:
@@ -54,7 +60,7 @@ class FusedLoop:
             return None
         if not all(type(layer) is Dense for layer in model.layers):
             return None
-        if type(optimizer) not in (Adam, AdamW) or len(optimizer.param_groups) != 1:
+        if type(optimizer) not in _OPTIMIZERS or len(optimizer.param_groups) != 1:
             return None
         params = model.parameters()
         mine = optimizer.param_groups[0]["params"]
@@ -83,12 +89,15 @@ class FusedLoop:
         opt = self.optimizer
         group = opt.param_groups[0]
         opt._validate_changed(group)
-        names = list(opt._state_spec(group))
+        spec = opt._state_spec(group)
         states = [opt.state.get(i) for i in range(len(group["params"]))]
-        if any(st is None or any(k not in st for k in names) for st in states):
+        if any(st is None or any(k not in st for k in spec) for st in states):
             return None
-        steps = [int(st.get("step", 0)) for st in states]
-        amsgrad = bool(group["amsgrad"])
+        kind, hyper, names = opt._kernel_args(group)
+        bufs = [[st[n] for st in states] if n else None for n in names]
+        # SGD counts no steps; a step count past 1 tells its kernel the buffers exist.
+        counts = opt._counts_steps
+        steps = [int(st.get("step", 0)) if counts else 1 for st in states]
         layers = [
             (
                 d.weight,
@@ -109,17 +118,11 @@ class FusedLoop:
         ]
         losses, correct, applied, penalties = _core.train_steps(
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
-            self.loss.label_smoothing, self.guard, self.after_backward,
-            [
-                [st["exp_avg"] for st in states],
-                [st["exp_avg_sq"] for st in states],
-                [st["max_exp_avg_sq"] for st in states] if amsgrad else None,
-            ],
-            steps, group["lr"], group["betas"][0], group["betas"][1], group["eps"],
-            group["weight_decay"], amsgrad, bool(group["maximize"]), opt._decoupled, first, count,
+            self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
+            first, count,
         )  # fmt: skip
         done = int(applied.sum())
-        if opt._counts_steps:
+        if counts:
             for st, s in zip(states, steps):
                 st["step"] = s + done
         for d, p in zip(self.layers, penalties):

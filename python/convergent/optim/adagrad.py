@@ -48,16 +48,13 @@ class Adagrad(Optimizer):
     def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
         return {"sum": g["initial_accumulator_value"]}
 
+    def _kernel_args(self, g: dict[str, Any]) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+        """The kernel, its hyperparameters (in _core.adagrad_step's order) and the state buffers
+        it uses; shared with the fused loop."""
+        hyper = (g["lr"], g["lr_decay"], g["weight_decay"], g["eps"], bool(g["maximize"]))
+        return "adagrad", hyper, ("sum", None, None)
+
     def _run(self, g, params, grads, states, old_states, dry_run):
-        _core.adagrad_step(
-            params,
-            grads,
-            [s["sum"] for s in states],
-            [s["step"] for s in states],
-            g["lr"],
-            g["lr_decay"],
-            g["weight_decay"],
-            g["eps"],
-            bool(g["maximize"]),
-            dry_run,
-        )
+        _, hyper, _ = self._kernel_args(g)
+        sums, steps = [s["sum"] for s in states], [s["step"] for s in states]
+        _core.adagrad_step(params, grads, sums, steps, *hyper, dry_run)

@@ -58,25 +58,19 @@ class Adam(Optimizer):
             spec["max_exp_avg_sq"] = 0.0
         return spec
 
-    def _run(self, g, params, grads, states, old_states, dry_run):
+    def _kernel_args(self, g: dict[str, Any]) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+        """The kernel, its hyperparameters (in _core.adam_step's order) and the state buffers
+        it uses (names, None where unused); shared with the fused loop."""
         amsgrad = bool(g["amsgrad"])
-        _core.adam_step(
-            params,
-            grads,
-            [s["exp_avg"] for s in states],
-            [s["exp_avg_sq"] for s in states],
-            [s["max_exp_avg_sq"] for s in states] if amsgrad else None,
-            [s["step"] for s in states],
-            g["lr"],
-            g["betas"][0],
-            g["betas"][1],
-            g["eps"],
-            g["weight_decay"],
-            amsgrad,
-            bool(g["maximize"]),
-            self._decoupled,
-            dry_run,
-        )
+        b1, b2 = g["betas"]
+        hyper = (g["lr"], b1, b2, g["eps"], g["weight_decay"], amsgrad, bool(g["maximize"]))
+        names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if amsgrad else None)
+        return "adam", (*hyper, self._decoupled), names
+
+    def _run(self, g, params, grads, states, old_states, dry_run):
+        _, hyper, names = self._kernel_args(g)
+        bufs = [[s[n] for s in states] if n else None for n in names]
+        _core.adam_step(params, grads, *bufs, [s["step"] for s in states], *hyper, dry_run)
 
 
 class AdamW(Adam):

@@ -54,20 +54,19 @@ class RMSprop(Optimizer):
             spec["grad_avg"] = 0.0
         return spec
 
-    def _run(self, g, params, grads, states, old_states, dry_run):
+    def _kernel_args(self, g: dict[str, Any]) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+        """The kernel, its hyperparameters (in _core.rmsprop_step's order) and the state buffers
+        it uses (names, None where unused); shared with the fused loop."""
         centered, momentum = bool(g["centered"]), g["momentum"] != 0
-        _core.rmsprop_step(
-            params,
-            grads,
-            [s["square_avg"] for s in states],
-            [s["grad_avg"] for s in states] if centered else None,
-            [s["momentum_buffer"] for s in states] if momentum else None,
-            g["lr"],
-            g["alpha"],
-            g["eps"],
-            g["weight_decay"],
-            g["momentum"],
-            centered,
-            bool(g["maximize"]),
-            dry_run,
+        hyper = (g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"], centered)
+        names = (
+            "square_avg",
+            "grad_avg" if centered else None,
+            "momentum_buffer" if momentum else None,
         )
+        return "rmsprop", (*hyper, bool(g["maximize"])), names
+
+    def _run(self, g, params, grads, states, old_states, dry_run):
+        _, hyper, names = self._kernel_args(g)
+        bufs = [[s[n] for s in states] if n else None for n in names]
+        _core.rmsprop_step(params, grads, *bufs, *hyper, dry_run)

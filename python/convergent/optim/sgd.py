@@ -52,21 +52,16 @@ class SGD(Optimizer):
     def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
         return {"momentum_buffer": 0.0} if g["momentum"] != 0 else {}
 
+    def _kernel_args(self, g: dict[str, Any]) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+        """The kernel, its hyperparameters (in _core.sgd_step's order) and the state buffers it
+        uses (names, None where unused); shared with the fused loop."""
+        hyper = (g["lr"], g["momentum"], g["dampening"], g["weight_decay"])
+        names = ("momentum_buffer" if g["momentum"] != 0 else None, None, None)
+        return "sgd", (*hyper, bool(g["nesterov"]), bool(g["maximize"])), names
+
     def _run(self, g, params, grads, states, old_states, dry_run):
-        momentum = g["momentum"] != 0
-        bufs = [s["momentum_buffer"] for s in states] if momentum else None
+        _, hyper, names = self._kernel_args(g)
+        bufs = [s[names[0]] for s in states] if names[0] else None
         # steps == 1 tells the kernel to seed a new momentum buffer with the gradient.
         steps = [2 if "momentum_buffer" in s else 1 for s in old_states]
-        _core.sgd_step(
-            params,
-            grads,
-            bufs,
-            steps,
-            g["lr"],
-            g["momentum"],
-            g["dampening"],
-            g["weight_decay"],
-            bool(g["nesterov"]),
-            bool(g["maximize"]),
-            dry_run,
-        )
+        _core.sgd_step(params, grads, bufs, steps, *hyper, dry_run)
