@@ -282,10 +282,10 @@ def fit(
       ``history["skipped_steps"]`` and a note is printed unless silent. No warning is raised.
     - ``progress``/``verbose``: verbose 0 silent, 1 a tqdm bar per epoch (a line per epoch
       without tqdm), 2 a line per epoch; ``verbose=None`` means 1 if ``progress`` else 0.
-    - A ``Sequential`` of ``Dense`` layers trained with ``SoftmaxCrossEntropy`` and ``Adam``/
-      ``AdamW``, without schedule, clipping or batch-end callbacks, runs its steps in C++ (a whole
-      epoch per call, or the steps between progress-bar updates; ``convergent/_fused.py``), with
-      the same bits as the Python loop.
+    - A ``Sequential`` of ``Dense`` layers trained with ``SoftmaxCrossEntropy`` and SGD, Adam,
+      AdamW, Adagrad or RMSprop, without schedule, clipping or batch-end callbacks, runs its steps
+      in C++ (a whole epoch per call, or the steps between progress-bar updates;
+      ``convergent/_fused.py``), with the same bits as the Python loop.
     """
     epochs = _int(epochs, "epochs", 0)
     batch_size = _int(batch_size, "batch_size", 1)
