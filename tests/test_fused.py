@@ -288,3 +288,12 @@ def test_train_steps_bad_input_changes_nothing():
             _core.train_steps(**_with(args, **change))
         for p, q in zip(params, before):
             assert np.array_equal(p, q), change
+
+
+def test_runs_are_capped_and_give_the_same_bits(monkeypatch, count_calls):
+    X, y = _data(np.float32)
+    monkeypatch.setattr(_fused.FusedLoop, "MAX_STEPS", 2)
+    fused = _train(CONFIGS["relu-tanh"], np.float32, X, y, True, batch_size=32)
+    assert count_calls[0] == 3 + 4 + 4  # 7 batches per epoch, the first step of all in Python
+    _python_loop_only(monkeypatch)
+    _same(fused, _train(CONFIGS["relu-tanh"], np.float32, X, y, True, batch_size=32))

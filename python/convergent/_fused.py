@@ -31,6 +31,10 @@ _OPTIMIZERS = (SGD, Adam, AdamW, Adagrad, RMSprop)
 class FusedLoop:
     """The model's layers, the buffers of ``batch`` rows, and the optimizer of a fused run."""
 
+    #: Steps per call at most: the GIL is released during a call, and Ctrl-C (like any Python
+    #: code) waits for the call to return.
+    MAX_STEPS = 256
+
     def __init__(self, model, loss, optimizer, X, y, batch: int, guard: bool, after_backward: bool):
         self.layers: list[Dense] = list(model.layers)
         self.loss, self.optimizer, self.X, self.y = loss, optimizer, X, y

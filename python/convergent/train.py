@@ -182,8 +182,9 @@ class _EpochLoop:
         i = 0
         while i < batches:
             if self.fused is not None:
-                # Whole epochs in one call, or runs of steps between progress bar updates.
-                count = batches - i if self.bar.bar is None else min(batches - i, self.bar.every)
+                # Runs of steps between progress bar updates (at most MAX_STEPS).
+                every = FusedLoop.MAX_STEPS if self.bar.bar is None else self.bar.every
+                count = min(batches - i, every, FusedLoop.MAX_STEPS)
                 out = self.fused.run(order, i, count)
                 if out is not None:
                     for k, (batch_loss, c, ok) in enumerate(zip(*(a.tolist() for a in out))):
@@ -284,7 +285,7 @@ def fit(
       without tqdm), 2 a line per epoch; ``verbose=None`` means 1 if ``progress`` else 0.
     - A ``Sequential`` of ``Dense`` layers trained with ``SoftmaxCrossEntropy`` and SGD, Adam,
       AdamW, Adagrad or RMSprop, without schedule, clipping or batch-end callbacks, runs its steps
-      in C++ (a whole epoch per call, or the steps between progress-bar updates;
+      in C++ (up to 256 steps per call, or the steps between progress-bar updates;
       ``convergent/_fused.py``), with the same bits as the Python loop.
     """
     epochs = _int(epochs, "epochs", 0)

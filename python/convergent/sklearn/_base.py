@@ -274,8 +274,8 @@ class MLPMixin:
                 sl = batches[i]
                 if fused is not None:  # the batches of this size in one call
                     rows = sl.stop - sl.start
-                    j = i + 1
-                    while j < len(batches) and batches[j].stop - batches[j].start == rows:
+                    j, last = i + 1, min(len(batches), i + FusedLoop.MAX_STEPS)
+                    while j < last and batches[j].stop - batches[j].start == rows:
                         j += 1
                     self._set_l2(rows)
                     out = fused.run(idx if self.shuffle else None, i, j - i)
