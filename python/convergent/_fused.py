@@ -89,9 +89,14 @@ class FusedLoop:
     def run(self, order: np.ndarray | None, first: int, count: int) -> Any:
         """Steps ``first .. first + count - 1`` of the epoch: (losses, correct, applied) arrays,
         or None (nothing done) while a parameter has no optimizer state yet (the Python loop
-        takes that first step)."""
+        takes that first step) or the optimizer no longer holds the layers' own arrays."""
         opt = self.optimizer
         group = opt.param_groups[0]
+        mine = [p for d in self.layers for p in d.parameters()]
+        if len(group["params"]) != len(mine) or any(
+            a is not b for a, b in zip(group["params"], mine)
+        ):
+            return None
         opt._validate_changed(group)
         spec = opt._state_spec(group)
         states = [opt.state.get(i) for i in range(len(group["params"]))]
