@@ -16,18 +16,8 @@ using Shape = std::vector<py::ssize_t>;
 template <class T>
 void run_gemm(const py::array& a, bool ta, const py::array& b, bool tb, py::array& out,
               bool accumulate, const py::array* bias, Act act, double slope) {
-  GemmArgs<T> g;
-  g.m = dim(out, 0);
-  g.n = dim(out, 1);
-  g.k = dim(a, ta ? 0 : 1);
-  g.a = cptr<T>(a);
-  g.lda = dim(a, 1);
-  g.trans_a = ta;
-  g.b = cptr<T>(b);
-  g.ldb = dim(b, 1);
-  g.trans_b = tb;
-  g.c = mptr<T>(out);
-  g.ldc = g.n;
+  GemmArgs<T> g = gemm_args(dim(out, 0), dim(out, 1), dim(a, ta ? 0 : 1), cptr<T>(a), dim(a, 1), ta,
+                            cptr<T>(b), dim(b, 1), tb, mptr<T>(out), dim(out, 1));
   g.accumulate = accumulate;
   g.bias = bias ? cptr<T>(*bias) : nullptr;
   g.act = act;

@@ -18,16 +18,7 @@ constexpr std::size_t kChunk = std::size_t(1) << 14;        // elements per pena
 template <class T>
 void dense_forward(std::size_t rows, std::size_t in, std::size_t out, const T* x, const T* w,
                    const T* b, T* y, Act act, T slope) {
-  GemmArgs<T> g;
-  g.m = rows;
-  g.n = out;
-  g.k = in;
-  g.a = x;
-  g.lda = in;
-  g.b = w;
-  g.ldb = out;
-  g.c = y;
-  g.ldc = out;
+  GemmArgs<T> g = gemm_args(rows, out, in, x, in, false, w, out, false, y, out);
   g.bias = b;
   g.act = act;
   g.slope = slope;
@@ -45,18 +36,8 @@ std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a) {
                     a.grad);
   });
 
-  GemmArgs<T> g;  // dw = x^T @ dyp
-  g.m = a.in;
-  g.n = a.out;
-  g.k = a.batch;
-  g.a = a.x;
-  g.lda = a.in;
-  g.trans_a = true;
-  g.b = a.dyp;
-  g.ldb = a.out;
-  g.c = a.dw;
-  g.ldc = a.out;
-  gemm(g);
+  // dw = x^T @ dyp
+  gemm(gemm_args(a.in, a.out, a.batch, a.x, a.in, true, a.dyp, a.out, false, a.dw, a.out));
 
   std::array<double, 2> sums{0.0, 0.0};
   if (a.weight_l1 != T(0) || a.weight_2l2 != T(0)) {
@@ -73,20 +54,8 @@ std::array<double, 2> dense_backward(const DenseBackwardArgs<T>& a) {
     }
   }
 
-  if (a.dx) {  // dx = dyp @ w^T
-    GemmArgs<T> h;
-    h.m = a.batch;
-    h.n = a.in;
-    h.k = a.out;
-    h.a = a.dyp;
-    h.lda = a.out;
-    h.b = a.w;
-    h.ldb = a.out;
-    h.trans_b = true;
-    h.c = a.dx;
-    h.ldc = a.in;
-    gemm(h);
-  }
+  if (a.dx)  // dx = dyp @ w^T
+    gemm(gemm_args(a.batch, a.in, a.out, a.dyp, a.out, false, a.w, a.out, true, a.dx, a.in));
   return sums;
 }
 

@@ -28,6 +28,27 @@ struct GemmArgs {
   T slope = T(0);
 };
 
+// The row-major product c (m x n, row stride ldc) = op(a) @ op(b) over k; no accumulation, bias
+// or activation (set those fields after).
+template <class T>
+GemmArgs<T> gemm_args(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
+                      bool trans_a, const T* b, std::size_t ldb, bool trans_b, T* c,
+                      std::size_t ldc) {
+  GemmArgs<T> g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.lda = lda;
+  g.trans_a = trans_a;
+  g.b = b;
+  g.ldb = ldb;
+  g.trans_b = trans_b;
+  g.c = c;
+  g.ldc = ldc;
+  return g;
+}
+
 // Runs on up to get_num_threads() threads, each owning a block of rows or columns of C; K is never
 // split, so the result is the same bits for any thread count.
 template <class T>
