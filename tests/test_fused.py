@@ -121,9 +121,10 @@ def test_fit_fused_is_the_python_loop(monkeypatch, count_calls, name, dt, shuffl
     _same(fused, python)
 
 
-def test_fit_fused_every_isa_and_thread_count(monkeypatch, isa, threads):
+@pytest.mark.parametrize("name", ["penalties", "nesterov", "adagrad", "rmsprop-centered"])
+def test_fit_fused_every_isa_and_thread_count(monkeypatch, isa, threads, name):
     X, y = _data(np.float32, n=300, features=40)
-    cfg = CONFIGS["penalties"]
+    cfg = CONFIGS[name]
     runs = []
     for t in (1, 2):
         threads(t)
