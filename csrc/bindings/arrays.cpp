@@ -90,6 +90,45 @@ py::list as_list(py::handle obj, const char* name, std::size_t expected, const c
   return out;
 }
 
+py::array int64_vector(py::handle obj, const char* name, std::size_t n, bool writable) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + " must be a numpy.ndarray of int64");
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  if (!a.dtype().is(py::dtype::of<std::int64_t>()))
+    throw py::type_error(std::string(name) + " has dtype " +
+                         py::str(a.dtype()).cast<std::string>() + "; expected int64");
+  if (a.ndim() != 1 || !(a.flags() & py::array::c_style) || !(a.flags() & 0x0100))
+    throw std::invalid_argument(std::string(name) + " must be 1-D, C-contiguous and aligned");
+  if (n != std::size_t(-1) && dim(a, 0) != n) {
+    const std::vector<py::ssize_t> want{static_cast<py::ssize_t>(n)};
+    throw std::invalid_argument(std::string(name) + " has shape " + shape_text(shape_of(a)) +
+                                "; expected " + shape_text(want));
+  }
+  if (writable && !a.writeable()) throw std::invalid_argument(std::string(name) + " is read-only");
+  return a;
+}
+
+void all_in_range(const py::array& a, const std::string& what, std::size_t hi) {
+  const std::int64_t* p = cptr<std::int64_t>(a);
+  for (std::size_t i = 0; i < dim(a, 0); ++i)
+    if (p[i] < 0 || static_cast<std::size_t>(p[i]) >= hi)
+      throw std::invalid_argument(what + " must be in [0, " + std::to_string(hi) + "), found " +
+                                  std::to_string(p[i]));
+}
+
+std::vector<long long> int_items(py::handle obj, const char* name, std::size_t n, long long min) {
+  const py::list items = as_list(obj, name, n);
+  std::vector<long long> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!py::isinstance<py::int_>(items[i]) || py::isinstance<py::bool_>(items[i]))
+      throw py::type_error(item_name(name, i) + " must be an int");
+    out.push_back(items[i].cast<long long>());
+    if (out.back() < min)
+      throw std::invalid_argument(item_name(name, i) + " must be >= " + std::to_string(min));
+  }
+  return out;
+}
+
 Act parse_act(py::handle h) {
   if (h.is_none()) return Act::linear;
   if (!py::isinstance<py::str>(h))

@@ -44,6 +44,18 @@ py::array arg(py::handle obj, const char* name, DType dt, bool writable, std::si
 // ValueError if the memory of a written array overlaps that of another argument.
 void no_overlap(const py::array& w, const char* wname, const py::array& o, const char* oname);
 
+// An int64 array of shape (n,) (any length when n is npos), C-contiguous and aligned, writeable
+// when `writable`; TypeError/ValueError naming `name`.
+py::array int64_vector(py::handle obj, const char* name, std::size_t n = std::size_t(-1),
+                       bool writable = false);
+
+// ValueError "<what> must be in [0, hi), found v" unless every value of the int64 vector a is.
+void all_in_range(const py::array& a, const std::string& what, std::size_t hi);
+
+// The n Python ints of a sequence (not bools), each >= min; TypeError/ValueError naming
+// "name[i]".
+std::vector<long long> int_items(py::handle obj, const char* name, std::size_t n, long long min);
+
 // The activation named by a str or None (linear); TypeError/ValueError otherwise.
 Act parse_act(py::handle h);
 

@@ -63,16 +63,7 @@ void run_group(py::handle params, py::handle grads, std::array<StateArg, 3> stat
       s[k].push_back(checked(sl[i], item_name(states[k].name, i), dtype, true, &shape));
     }
   }
-  if (!steps.is_none()) {
-    const py::list stl = as_list(steps, "steps", n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!py::isinstance<py::int_>(stl[i]) || py::isinstance<py::bool_>(stl[i]))
-        throw py::type_error(item_name("steps", i) + " must be an int");
-      const long long t = stl[i].cast<long long>();
-      if (t < 1) throw std::invalid_argument(item_name("steps", i) + " must be >= 1");
-      st.push_back(t);
-    }
-  }
+  if (!steps.is_none()) st = int_items(steps, "steps", n, 1);
   if (dry_run) return;
   if (dtype == DType::f32)
     call<float>(p, g, s, st, h, f32);

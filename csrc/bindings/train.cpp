@@ -14,24 +14,8 @@ namespace {
 
 // labels: int64 (n,), C-contiguous, every value in [0, k). ValueError names the first bad one.
 py::array checked_labels(py::handle obj, std::size_t n, std::size_t k) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error("labels must be a numpy.ndarray of int64");
-  auto a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<std::int64_t>()))
-    throw py::type_error("labels has dtype " + py::str(a.dtype()).cast<std::string>() +
-                         "; expected int64");
-  if (!(a.flags() & py::array::c_style) || !(a.flags() & 0x0100))
-    throw std::invalid_argument("labels must be C-contiguous and aligned");
-  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n)};
-  if (shape_of(a) != shape)
-    throw std::invalid_argument("labels has shape " + shape_text(shape_of(a)) + "; expected " +
-                                shape_text(shape));
-  const std::int64_t* t = cptr<std::int64_t>(a);
-  const auto hi = static_cast<std::int64_t>(k);
-  for (std::size_t i = 0; i < n; ++i)
-    if (t[i] < 0 || t[i] >= hi)
-      throw std::invalid_argument("target labels must be in [0, " + std::to_string(k) +
-                                  "), found " + std::to_string(t[i]));
+  py::array a = int64_vector(obj, "labels", n);
+  all_in_range(a, "target labels", k);
   return a;
 }
 
@@ -94,14 +78,7 @@ void register_train(py::module_& m) {
           throw py::type_error("out has dtype " + py::str(out.dtype()).cast<std::string>() +
                                "; expected " + py::str(src.dtype()).cast<std::string>() +
                                " like src (no conversion)");
-        if (!py::isinstance<py::array>(index_obj))
-          throw py::type_error("index must be a numpy.ndarray of int64");
-        const auto index = py::reinterpret_borrow<py::array>(index_obj);
-        if (!index.dtype().is(py::dtype::of<std::int64_t>()))
-          throw py::type_error("index has dtype " + py::str(index.dtype()).cast<std::string>() +
-                               "; expected int64");
-        if (index.ndim() != 1 || !(index.flags() & py::array::c_style))
-          throw std::invalid_argument("index must be 1-D and C-contiguous");
+        const py::array index = int64_vector(index_obj, "index");
         std::vector<py::ssize_t> shape = shape_of(src);
         shape[0] = index.shape(0);
         if (shape_of(out) != shape)
@@ -110,11 +87,8 @@ void register_train(py::module_& m) {
         no_overlap(out, "out", src, "src");
         no_overlap(out, "out", index, "index");
         const std::size_t rows = dim(index, 0), n = dim(src, 0);
+        all_in_range(index, "index", n);
         const std::int64_t* idx = cptr<std::int64_t>(index);
-        for (std::size_t r = 0; r < rows; ++r)
-          if (idx[r] < 0 || static_cast<std::size_t>(idx[r]) >= n)
-            throw std::invalid_argument("index must be in [0, " + std::to_string(n) + "), found " +
-                                        std::to_string(idx[r]));
         const std::size_t row_bytes =
             n ? static_cast<std::size_t>(src.nbytes()) / n
               : static_cast<std::size_t>(out.nbytes()) / std::max<std::size_t>(rows, 1);

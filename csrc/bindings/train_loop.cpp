@@ -15,27 +15,6 @@ namespace {
 
 using Shape = std::vector<py::ssize_t>;
 
-py::array int64_vector(py::handle obj, const char* name, std::size_t n, bool writable) {
-  if (!py::isinstance<py::array>(obj))
-    throw py::type_error(std::string(name) + " must be a numpy.ndarray of int64");
-  auto a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<std::int64_t>()))
-    throw py::type_error(std::string(name) + " must have dtype int64");
-  if (a.ndim() != 1 || dim(a, 0) != n || !(a.flags() & py::array::c_style))
-    throw std::invalid_argument(std::string(name) + " must be C-contiguous of shape (" +
-                                std::to_string(n) + ",)");
-  if (writable && !a.writeable()) throw std::invalid_argument(std::string(name) + " is read-only");
-  return a;
-}
-
-void all_in_range(const py::array& a, const char* name, std::size_t hi) {
-  const std::int64_t* p = cptr<std::int64_t>(a);
-  for (std::size_t i = 0; i < dim(a, 0); ++i)
-    if (p[i] < 0 || static_cast<std::size_t>(p[i]) >= hi)
-      throw std::invalid_argument(std::string(name) + " must be in [0, " + std::to_string(hi) +
-                                  "), found " + std::to_string(p[i]));
-}
-
 struct Named {
   py::array a;
   std::string name;
@@ -209,7 +188,6 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   }
   if (states.size() != 3) throw std::invalid_argument("states must have 3 items (s0, s1, s2)");
   const char* names[3] = {"states[0]", "states[1]", "states[2]"};
-  const py::list sl = as_list(steps, "steps", ps.size());
   for (int k = 0; k < 3; ++k) {
     if (needs[k] == states[k].is_none())
       throw std::invalid_argument(std::string(names[k]) +
@@ -217,21 +195,15 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
     if (!needs[k]) continue;
     const py::list l = as_list(states[k], names[k], ps.size());
     for (std::size_t i = 0; i < ps.size(); ++i) {
-      const Shape s{static_cast<py::ssize_t>(ps[i].n)};
       py::array a = checked(l[i], item_name(names[k], i), dt, true);
       if (static_cast<std::size_t>(a.size()) != ps[i].n)
         throw std::invalid_argument(item_name(names[k], i) + " has the wrong size");
       arrays.add(a, item_name(names[k], i), true);
-      T* p = mptr<T>(a);
-      (k == 0 ? ps[i].s0 : k == 1 ? ps[i].s1 : ps[i].s2) = p;
+      (k == 0 ? ps[i].s0 : k == 1 ? ps[i].s1 : ps[i].s2) = mptr<T>(a);
     }
   }
-  for (std::size_t i = 0; i < ps.size(); ++i) {
-    if (!py::isinstance<py::int_>(sl[i]) || py::isinstance<py::bool_>(sl[i]))
-      throw py::type_error(item_name("steps", i) + " must be an int");
-    ps[i].step = sl[i].cast<long long>();
-    if (ps[i].step < 0) throw std::invalid_argument(item_name("steps", i) + " must be >= 0");
-  }
+  const std::vector<long long> counts = int_items(steps, "steps", ps.size(), 0);
+  for (std::size_t i = 0; i < ps.size(); ++i) ps[i].step = counts[i];
   t.params = std::move(ps);
   arrays.check_overlaps();
   return run(t, first, count);
