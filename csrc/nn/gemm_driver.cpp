@@ -73,6 +73,32 @@ MicroEpilogue<T> k_block_epilogue(const GemmArgs<T>& g, std::size_t pc, std::siz
   return e;
 }
 
+// op(A)'s element (i, k) and op(B)'s element (k, j): where a packing of a block starts.
+template <class T>
+const T* a_at(const GemmArgs<T>& g, std::size_t i, std::size_t k) {
+  return g.trans_a ? g.a + k * g.lda + i : g.a + i * g.lda + k;
+}
+template <class T>
+const T* b_at(const GemmArgs<T>& g, std::size_t k, std::size_t j) {
+  return g.trans_b ? g.b + j * g.ldb + k : g.b + k * g.ldb + j;
+}
+
+// The macro-kernel: C[ic:ic+mc, jc:jc+nc] over one K block of length kc, from a packed A block
+// `ap` (micro-panels of mr x kc) and a packed B block `bp` (micro-panels of kc x nr), through the
+// epilogue e (its bias is set per micro-panel of columns).
+template <class T>
+void macro_kernel(const NnKernels<T>& kr, const GemmArgs<T>& g, MicroEpilogue<T> e, std::size_t kc,
+                  const T* ap, std::size_t ic, std::size_t mc, const T* bp, std::size_t jc,
+                  std::size_t nc) {
+  const GemmBlocking& bl = kr.blocking;
+  for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
+    e.bias = g.bias ? g.bias + jc + jr : nullptr;
+    for (std::size_t ir = 0; ir < mc; ir += bl.mr)
+      kr.micro(kc, ap + ir * kc, bp + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr, g.ldc,
+               std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
+  }
+}
+
 // C[m0:m1, n0:n1] on the calling thread.
 template <class T>
 void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, std::size_t m1,
@@ -88,22 +114,12 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
     // One pass when k == 0 (C = act(beta*C + bias)); K blocks of kc_max otherwise.
     for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += std::max<std::size_t>(kc_max, 1)) {
       const std::size_t kc = std::min(kc_max, g.k - pc);
-      const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
-      kr.pack_b(kc, nc, b, g.ldb, g.trans_b, bbuf);
-      MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
+      kr.pack_b(kc, nc, b_at(g, pc, jc), g.ldb, g.trans_b, bbuf);
+      const MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
       for (std::size_t ic = m0; ic < m1; ic += bl.mc) {
         const std::size_t mc = std::min(bl.mc, m1 - ic);
-        const T* a = g.trans_a ? g.a + pc * g.lda + ic : g.a + ic * g.lda + pc;
-        kr.pack_a(mc, kc, a, g.lda, g.trans_a, abuf);
-        for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
-          const std::size_t n = std::min(bl.nr, nc - jr);
-          e.bias = g.bias ? g.bias + jc + jr : nullptr;
-          const T* bp = bbuf + jr * kc;
-          for (std::size_t ir = 0; ir < mc; ir += bl.mr) {
-            const std::size_t m = std::min(bl.mr, mc - ir);
-            kr.micro(kc, abuf + ir * kc, bp, g.c + (ic + ir) * g.ldc + jc + jr, g.ldc, m, n, e);
-          }
-        }
+        kr.pack_a(mc, kc, a_at(g, ic, pc), g.lda, g.trans_a, abuf);
+        macro_kernel(kr, g, e, kc, abuf, ic, mc, bbuf, jc, nc);
       }
     }
   }
@@ -188,11 +204,9 @@ bool gemm_split_dynamic(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
     for (std::size_t kb = 0; kb < kblocks; ++kb) {
       const std::size_t pc = kb * kc_max, kc = std::min(kc_max, g.k - pc);
       if (along_n)
-        kr.pack_a(g.m, kc, g.trans_a ? g.a + pc * g.lda : g.a + pc, g.lda, g.trans_a,
-                  dup + dup_len * pc);
+        kr.pack_a(g.m, kc, a_at(g, 0, pc), g.lda, g.trans_a, dup + dup_len * pc);
       else
-        kr.pack_b(kc, g.n, g.trans_b ? g.b + pc : g.b + pc * g.ldb, g.ldb, g.trans_b,
-                  dup + dup_len * pc);
+        kr.pack_b(kc, g.n, b_at(g, pc, 0), g.ldb, g.trans_b, dup + dup_len * pc);
     }
 #pragma omp for schedule(dynamic, 1) nowait
     for (long long it = 0; it < static_cast<long long>(items); ++it) {
@@ -200,26 +214,14 @@ bool gemm_split_dynamic(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
       const std::size_t len = std::min(item_len, p.len - lo);
       for (std::size_t kb = 0; kb < kblocks; ++kb) {
         const std::size_t pc = kb * kc_max, kc = std::min(kc_max, g.k - pc);
-        MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
+        const MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
         const T* dk = dup + dup_len * pc;
         if (along_n) {  // columns [lo, lo + len) of C; A packed in dk
-          const T* b = g.trans_b ? g.b + lo * g.ldb + pc : g.b + pc * g.ldb + lo;
-          kr.pack_b(kc, len, b, g.ldb, g.trans_b, own);
-          for (std::size_t jr = 0; jr < len; jr += bl.nr) {
-            e.bias = g.bias ? g.bias + lo + jr : nullptr;
-            for (std::size_t ir = 0; ir < g.m; ir += bl.mr)
-              kr.micro(kc, dk + ir * kc, own + jr * kc, g.c + ir * g.ldc + lo + jr, g.ldc,
-                       std::min(bl.mr, g.m - ir), std::min(bl.nr, len - jr), e);
-          }
+          kr.pack_b(kc, len, b_at(g, pc, lo), g.ldb, g.trans_b, own);
+          macro_kernel(kr, g, e, kc, dk, 0, g.m, own, lo, len);
         } else {  // rows [lo, lo + len) of C; B packed in dk
-          const T* a = g.trans_a ? g.a + pc * g.lda + lo : g.a + lo * g.lda + pc;
-          kr.pack_a(len, kc, a, g.lda, g.trans_a, own);
-          for (std::size_t jr = 0; jr < g.n; jr += bl.nr) {
-            e.bias = g.bias ? g.bias + jr : nullptr;
-            for (std::size_t ir = 0; ir < len; ir += bl.mr)
-              kr.micro(kc, own + ir * kc, dk + jr * kc, g.c + (lo + ir) * g.ldc + jr, g.ldc,
-                       std::min(bl.mr, len - ir), std::min(bl.nr, g.n - jr), e);
-          }
+          kr.pack_a(len, kc, a_at(g, lo, pc), g.lda, g.trans_a, own);
+          macro_kernel(kr, g, e, kc, own, lo, len, dk, 0, g.n);
         }
       }
     }
@@ -273,8 +275,7 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
           const std::size_t p = static_cast<std::size_t>(it) % apanels;
           const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
           const std::size_t i = ic + p * bl.mr;
-          const T* a = g.trans_a ? g.a + pc * g.lda + i : g.a + i * g.lda + pc;
-          kr.pack_a(std::min(bl.mr, ic + mc - i), kc, a, g.lda, g.trans_a,
+          kr.pack_a(std::min(bl.mr, ic + mc - i), kc, a_at(g, i, pc), g.lda, g.trans_a,
                     abuf + kb * ablock + p * bl.mr * kc);
         }
 #pragma omp for schedule(dynamic, 1)
@@ -282,16 +283,9 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
           const std::size_t jc = static_cast<std::size_t>(s) * sw, nc = std::min(sw, g.n - jc);
           for (std::size_t kb = 0; kb < kbn; ++kb) {
             const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
-            const T* b = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
-            kr.pack_b(kc, nc, b, g.ldb, g.trans_b, mine);
-            MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
-            const T* ab = abuf + kb * ablock;
-            for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
-              e.bias = g.bias ? g.bias + jc + jr : nullptr;
-              for (std::size_t ir = 0; ir < mc; ir += bl.mr)
-                kr.micro(kc, ab + ir * kc, mine + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr, g.ldc,
-                         std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
-            }
+            kr.pack_b(kc, nc, b_at(g, pc, jc), g.ldb, g.trans_b, mine);
+            macro_kernel(kr, g, k_block_epilogue(g, pc, kc), kc, abuf + kb * ablock, ic, mc, mine,
+                         jc, nc);
           }
         }
       }
@@ -322,22 +316,15 @@ void gemm_shared_b(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
 #pragma omp for schedule(dynamic, chunk)
         for (long long p = 0; p < static_cast<long long>(bpanels); ++p) {
           const std::size_t j = jc + static_cast<std::size_t>(p) * bl.nr;
-          const T* b = g.trans_b ? g.b + j * g.ldb + pc : g.b + pc * g.ldb + j;
-          kr.pack_b(kc, std::min(bl.nr, jc + nc - j), b, g.ldb, g.trans_b,
+          kr.pack_b(kc, std::min(bl.nr, jc + nc - j), b_at(g, pc, j), g.ldb, g.trans_b,
                     bbuf + static_cast<std::size_t>(p) * bl.nr * kc);
         }
-        MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
+        const MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
 #pragma omp for schedule(dynamic, 1)
         for (long long s = 0; s < static_cast<long long>(strips); ++s) {
           const std::size_t ic = static_cast<std::size_t>(s) * sh, mc = std::min(sh, g.m - ic);
-          const T* a = g.trans_a ? g.a + pc * g.lda + ic : g.a + ic * g.lda + pc;
-          kr.pack_a(mc, kc, a, g.lda, g.trans_a, mine);
-          for (std::size_t jr = 0; jr < nc; jr += bl.nr) {
-            e.bias = g.bias ? g.bias + jc + jr : nullptr;
-            for (std::size_t ir = 0; ir < mc; ir += bl.mr)
-              kr.micro(kc, mine + ir * kc, bbuf + jr * kc, g.c + (ic + ir) * g.ldc + jc + jr, g.ldc,
-                       std::min(bl.mr, mc - ir), std::min(bl.nr, nc - jr), e);
-          }
+          kr.pack_a(mc, kc, a_at(g, ic, pc), g.lda, g.trans_a, mine);
+          macro_kernel(kr, g, e, kc, mine, ic, mc, bbuf, jc, nc);
         }
       }
     }
