@@ -64,11 +64,7 @@ class FusedLoop:
             return None
         if not all(type(layer) is Dense for layer in model.layers):
             return None
-        if type(optimizer) not in _OPTIMIZERS or len(optimizer.param_groups) != 1:
-            return None
-        params = model.parameters()
-        mine = optimizer.param_groups[0]["params"]
-        if len(mine) != len(params) or any(a is not b for a, b in zip(mine, params)):
+        if type(optimizer) not in _OPTIMIZERS:
             return None
         dt = model.layers[0].dtype
         if not (
@@ -89,8 +85,11 @@ class FusedLoop:
     def run(self, order: np.ndarray | None, first: int, count: int) -> Any:
         """Steps ``first .. first + count - 1`` of the epoch: (losses, correct, applied) arrays,
         or None (nothing done) while a parameter has no optimizer state yet (the Python loop
-        takes that first step) or the optimizer no longer holds the layers' own arrays."""
+        takes that first step) or the optimizer's one param group is not exactly the layers'
+        own arrays, in order."""
         opt = self.optimizer
+        if len(opt.param_groups) != 1:
+            return None
         group = opt.param_groups[0]
         mine = [p for d in self.layers for p in d.parameters()]
         if len(group["params"]) != len(mine) or any(
@@ -98,15 +97,12 @@ class FusedLoop:
         ):
             return None
         opt._validate_changed(group)
-        spec = opt._state_spec(group)
-        states = [opt.state.get(i) for i in range(len(group["params"]))]
-        if any(st is None or any(k not in st for k in spec) for st in states):
+        states = opt._steady_states(group)
+        if states is None:
             return None
         kind, hyper, names = opt._kernel_args(group)
-        bufs = [[st[n] for st in states] if n else None for n in names]
-        # SGD counts no steps; a step count past 1 tells its kernel the buffers exist.
-        counts = opt._counts_steps
-        steps = [int(st.get("step", 0)) if counts else 1 for st in states]
+        bufs = opt._buffer_lists(states, names)
+        steps = opt._steps_so_far(states)
         layers = [
             (
                 d.weight,
@@ -131,7 +127,7 @@ class FusedLoop:
             first, count,
         )  # fmt: skip
         done = int(applied.sum())
-        if counts:
+        if opt._counts_steps:
             for st, s in zip(states, steps):
                 st["step"] = s + done
         for d, p in zip(self.layers, penalties):

@@ -55,6 +55,6 @@ class Adagrad(Optimizer):
         return "adagrad", hyper, ("sum", None, None)
 
     def _run(self, g, params, grads, states, old_states, dry_run):
-        _, hyper, _ = self._kernel_args(g)
-        sums, steps = [s["sum"] for s in states], [s["step"] for s in states]
-        _core.adagrad_step(params, grads, sums, steps, *hyper, dry_run)
+        _, hyper, names = self._kernel_args(g)
+        sums = self._buffer_lists(states, names)[0]
+        _core.adagrad_step(params, grads, sums, [s["step"] for s in states], *hyper, dry_run)

@@ -69,7 +69,7 @@ class Adam(Optimizer):
 
     def _run(self, g, params, grads, states, old_states, dry_run):
         _, hyper, names = self._kernel_args(g)
-        bufs = [[s[n] for s in states] if n else None for n in names]
+        bufs = self._buffer_lists(states, names)
         _core.adam_step(params, grads, *bufs, [s["step"] for s in states], *hyper, dry_run)
 
 

@@ -134,13 +134,9 @@ class Optimizer:
         buffers: the state dicts are updated in place (step counts restored if the kernel
         rejects an argument) instead of being rebuilt. False (nothing done) otherwise."""
         self._validate_changed(group)
-        spec = self._state_spec(group)
-        states = []
-        for i, g in enumerate(grads):
-            st = self.state.get(i)
-            if g is None or st is None or not all(name in st for name in spec):
-                return False
-            states.append(st)
+        states = self._steady_states(group)
+        if states is None or any(g is None for g in grads):
+            return False
         if self._counts_steps:
             for st in states:
                 st["step"] = int(st.get("step", 0)) + 1
@@ -152,6 +148,25 @@ class Optimizer:
                     st["step"] -= 1
             raise
         return True
+
+    def _steady_states(self, group: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The state dicts of a single group's parameters when each holds every buffer
+        ``_state_spec`` asks for (past the first step), else None."""
+        spec = self._state_spec(group)
+        states = [self.state.get(i) for i in range(len(group["params"]))]
+        if any(st is None or any(name not in st for name in spec) for st in states):
+            return None
+        return states
+
+    @staticmethod
+    def _buffer_lists(states: Sequence[dict[str, Any]], names: Sequence[str | None]) -> list[Any]:
+        """Per state buffer name (``_kernel_args``), its arrays across ``states``; None where
+        the name is None (the kernel does not use that buffer)."""
+        return [[st[n] for st in states] if n else None for n in names]
+
+    def _steps_so_far(self, states: Sequence[dict[str, Any]]) -> list[int]:
+        """The step count the kernel would see minus one (the fused loop adds one per step)."""
+        return [int(st.get("step", 0)) for st in states]
 
     def _next_state(self, i: int, p: np.ndarray, spec: dict[str, float]) -> dict[str, Any]:
         """The state a successful step leaves: missing buffers of ``spec`` (``_state_spec``) are

@@ -68,5 +68,5 @@ class RMSprop(Optimizer):
 
     def _run(self, g, params, grads, states, old_states, dry_run):
         _, hyper, names = self._kernel_args(g)
-        bufs = [[s[n] for s in states] if n else None for n in names]
+        bufs = self._buffer_lists(states, names)
         _core.rmsprop_step(params, grads, *bufs, *hyper, dry_run)

@@ -61,7 +61,11 @@ class SGD(Optimizer):
 
     def _run(self, g, params, grads, states, old_states, dry_run):
         _, hyper, names = self._kernel_args(g)
-        bufs = [s[names[0]] for s in states] if names[0] else None
-        # steps == 1 tells the kernel to seed a new momentum buffer with the gradient.
-        steps = [2 if "momentum_buffer" in s else 1 for s in old_states]
+        bufs = self._buffer_lists(states, names)[0]
+        steps = [n + 1 for n in self._steps_so_far(old_states)]
         _core.sgd_step(params, grads, bufs, steps, *hyper, dry_run)
+
+    def _steps_so_far(self, states):
+        # SGD keeps no count: its kernel seeds a new momentum buffer with the gradient when it
+        # sees step 1, so the count is 1 once the buffer exists and 0 before.
+        return [1 if "momentum_buffer" in s else 0 for s in states]
