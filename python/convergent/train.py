@@ -166,79 +166,74 @@ class _EpochLoop:
         self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size) if plain else None
 
     def epoch(self, epoch: int, groups: list[dict[str, Any]]) -> dict[str, float]:
-        model, loss, X, y, bs, state = (
-            self.model,
-            self.loss,
-            self.X,
-            self.y,
-            self.batch_size,
-            self.state,
-        )
-        n = len(X)
+        n, bs, state = len(self.X), self.batch_size, self.state
         order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else None
         total = correct = 0.0
         self.skipped = 0
         batches = (n + bs - 1) // bs
         i = 0
         while i < batches:
-            if self.fused is not None:
-                # Runs of steps between progress bar updates (at most MAX_STEPS).
-                every = FusedLoop.MAX_STEPS if self.bar.bar is None else self.bar.every
-                count = min(batches - i, every, FusedLoop.MAX_STEPS)
-                out = self.fused.run(order, i, count)
-                if out is not None:
-                    for k, (batch_loss, c, ok) in enumerate(zip(*(a.tolist() for a in out))):
-                        m = min(bs, n - (i + k) * bs)
-                        total += batch_loss * m
-                        if self.classify:
-                            correct += float(c)
-                        self.skipped += not ok
-                        state.global_step += 1
-                        self.bar.batch(i + k, batch_loss)
-                    i += count
-                    continue
-            start = i * bs
-            stop = min(start + bs, n)
-            m = stop - start
-            i += 1
-            if order is None:
-                xb, yb = X[start:stop], y[start:stop]
-            else:
-                idx = order[start:stop]
-                xb, yb = self.xbuf[:m], self.ybuf[:m]
-                if self.fast_take:
-                    _core.take_rows(X, idx, xb)
-                else:  # a permutation's entries are in range: "clip" skips the bounds pass
-                    X.take(idx, axis=0, out=xb, mode="clip")
-                y.take(idx, axis=0, out=yb, mode="clip")
-            pred = model.forward(xb, True)
-            batch_loss = loss.forward(pred, yb) + model.penalty()
-            if self.classify:
-                correct += _correct(loss, pred, yb, m)
-            dpred = loss.backward()
-            if self.skip_input_grad:
-                model.backward(dpred, need_input_grad=False)
-            else:
-                model.backward(dpred)
-            if self.schedule is not None:
-                lr = float(self.schedule(state.global_step))
-                for g in groups:
-                    g["lr"] = lr
-            if _finite_and_clip(self.grads, self.clip_norm, self.clip_value):
-                self.optimizer.step(self.grads)
-            else:
-                self.skipped += 1
-            total += batch_loss * m
-            state.global_step += 1
-            self.bar.batch(i - 1, batch_loss)
-            for cb in self.batch_cbs:
-                cb.on_batch_end(
-                    state.global_step - 1, {"loss": batch_loss, "batch": i - 1, "size": m}
-                )
+            for b, batch_loss, c, applied in self._steps(i, batches, order, groups):
+                m = min(bs, n - b * bs)
+                total += batch_loss * m
+                if self.classify:
+                    correct += c
+                self.skipped += not applied
+                state.global_step += 1
+                self.bar.batch(b, batch_loss)
+                for cb in self.batch_cbs:
+                    cb.on_batch_end(
+                        state.global_step - 1, {"loss": batch_loss, "batch": b, "size": m}
+                    )
+                i = b + 1
         logs = {"loss": total / n}
         if self.classify:
             logs["accuracy"] = correct / n
         return logs
+
+    def _steps(self, i: int, batches: int, order, groups) -> list[tuple[int, float, float, bool]]:
+        """(batch, loss, correct rows, applied) of the steps from batch i: a run of the fused
+        loop (up to the next progress-bar update), or else one step in Python."""
+        if self.fused is not None:
+            every = FusedLoop.MAX_STEPS if self.bar.bar is None else self.bar.every
+            out = self.fused.run(order, i, min(batches - i, every, FusedLoop.MAX_STEPS))
+            if out is not None:
+                rows = zip(*(a.tolist() for a in out))
+                return [(i + k, loss, float(c), ok) for k, (loss, c, ok) in enumerate(rows)]
+        return [(i, *self._python_step(i, order, groups))]
+
+    def _python_step(self, i: int, order, groups) -> tuple[float, float, bool]:
+        """Batch i in Python: (loss, correct rows, whether the update was applied)."""
+        model, loss, X, y, bs = self.model, self.loss, self.X, self.y, self.batch_size
+        start = i * bs
+        stop = min(start + bs, len(X))
+        m = stop - start
+        if order is None:
+            xb, yb = X[start:stop], y[start:stop]
+        else:
+            idx = order[start:stop]
+            xb, yb = self.xbuf[:m], self.ybuf[:m]
+            if self.fast_take:
+                _core.take_rows(X, idx, xb)
+            else:  # a permutation's entries are in range: "clip" skips the bounds pass
+                X.take(idx, axis=0, out=xb, mode="clip")
+            y.take(idx, axis=0, out=yb, mode="clip")
+        pred = model.forward(xb, True)
+        batch_loss = loss.forward(pred, yb) + model.penalty()
+        c = _correct(loss, pred, yb, m) if self.classify else 0.0
+        dpred = loss.backward()
+        if self.skip_input_grad:
+            model.backward(dpred, need_input_grad=False)
+        else:
+            model.backward(dpred)
+        if self.schedule is not None:
+            lr = float(self.schedule(self.state.global_step))
+            for g in groups:
+                g["lr"] = lr
+        applied = _finite_and_clip(self.grads, self.clip_norm, self.clip_value)
+        if applied:
+            self.optimizer.step(self.grads)
+        return batch_loss, c, applied
 
 
 def fit(
