@@ -272,7 +272,7 @@ class MLPMixin:
             i = 0
             while i < len(batches):
                 sl = batches[i]
-                if fused is not None:  # the batches of this size in one call
+                if fused is not None:  # the following batches of this size in one call
                     rows = sl.stop - sl.start
                     j, last = i + 1, min(len(batches), i + FusedLoop.MAX_STEPS)
                     while j < last and batches[j].stop - batches[j].start == rows:
@@ -286,10 +286,10 @@ class MLPMixin:
                         continue
                 i += 1
                 if self.shuffle:
-                    rows = idx[sl]
-                    xb, yb = xbuf[: len(rows)], ybuf[: len(rows)]
-                    _core.take_rows(X, rows, xb)
-                    _core.take_rows(Y, rows, yb)
+                    picked = idx[sl]
+                    xb, yb = xbuf[: len(picked)], ybuf[: len(picked)]
+                    _core.take_rows(X, picked, xb)
+                    _core.take_rows(Y, picked, yb)
                 else:
                     xb, yb = X[sl], Y[sl]
                 total += self._loss_and_grads(xb, yb) * xb.shape[0]
