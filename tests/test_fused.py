@@ -218,7 +218,7 @@ def _loop_args(dt=np.float32, n=50, batch=16):
     params = d1.parameters() + d2.parameters()
     args = dict(
         x=X, y=y, order=rng.permutation(n), batch=batch,
-        xbuf=np.zeros((batch, 6), dt), ybuf=np.zeros(batch, np.int64),
+        xbuf=np.zeros((2 * batch, 6), dt), ybuf=np.zeros(2 * batch, np.int64),
         dlogits=np.zeros((batch, 3), dt), layers=[layer(d1, True), layer(d2, False)],
         label_smoothing=0.0, guard=True, penalty_after_backward=False,
         optimizer="adam", hyper=(1e-2, 0.9, 0.999, 1e-8, 0.0, False, False, False),
@@ -264,8 +264,10 @@ def test_train_steps_bad_input_changes_nothing():
         (dict(batch=0), ValueError),
         (dict(first=3, count=2), ValueError),
         (dict(xbuf=np.zeros((15, 6), np.float32)), ValueError),
+        (dict(xbuf=np.zeros((16, 6), np.float32)), ValueError),  # one batch; two are needed
+        (dict(ybuf=np.zeros(16, np.int64)), ValueError),
         (dict(dlogits=np.zeros((16, 4), np.float32)), ValueError),
-        (dict(xbuf=args["x"][:16]), ValueError),  # read-only? no: overlaps x
+        (dict(xbuf=args["x"][:32]), ValueError),  # overlaps x
         (dict(layers=_layer_with(args, 1, 0, np.zeros((4, 3), np.float32))), ValueError),
         (dict(layers=_layer_with(args, 0, 2, "softmax")), ValueError),
         (dict(layers=_layer_with(args, 0, 4, -1.0)), ValueError),

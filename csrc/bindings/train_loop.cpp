@@ -123,9 +123,9 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   const py::ssize_t b = static_cast<py::ssize_t>(batch);
   if (order) {
     t.order = cptr<std::int64_t>(*order);
-    const Shape xs{b, static_cast<py::ssize_t>(t.features)};
+    const Shape xs{2 * b, static_cast<py::ssize_t>(t.features)};
     py::array xb = arrays.add(arg(xbuf, "xbuf", dt, true, 2, &xs), "xbuf", true);
-    py::array yb = arrays.add(int64_vector(ybuf, "ybuf", batch, true), "ybuf", true);
+    py::array yb = arrays.add(int64_vector(ybuf, "ybuf", 2 * batch, true), "ybuf", true);
     t.xbuf = mptr<T>(xb);
     t.ybuf = mptr<std::int64_t>(yb);
   }
@@ -254,7 +254,8 @@ void register_train_loop(py::module_& m) {
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
       "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
       "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
-      "weight_l2, y, dyp, dx, dweight, dbias), buffers of `batch` rows; optimizer: 'sgd', "
+      "weight_l2, y, dyp, dx, dweight, dbias), buffers of `batch` rows; xbuf/ybuf: 2*batch "
+      "rows (two batches); optimizer: 'sgd', "
       "'adam', 'adagrad' or 'rmsprop' with hyper in the order of the _core.<optimizer>_step "
       "arguments; states: the optimizer's three state buffer lists (None where unused) in "
       "parameter order; steps: each parameter's step count so far. Returns (loss per step, "

@@ -12,6 +12,9 @@ std::atomic<int> g_threads{0};  // 0: not set, use OpenMP's default (OMP_NUM_THR
 }
 
 int get_num_threads() {
+#ifdef _OPENMP
+  if (omp_in_parallel()) return 1;
+#endif
   const int n = g_threads.load(std::memory_order_relaxed);
   if (n > 0) return n;
 #ifdef _OPENMP

@@ -1,9 +1,14 @@
-// Thread count and the one parallel loop used by the drivers.
+// Thread count, the one parallel loop and the pair of concurrent tasks used by the drivers.
 #pragma once
 #include <cstddef>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace cg {
 
+// The threads a kernel may use: the set_num_threads value (OpenMP's default when unset), and 1
+// when called from inside a parallel region (see parallel_pair).
 int get_num_threads();
 void set_num_threads(int n);  // n >= 1
 bool have_openmp();
@@ -28,6 +33,27 @@ void parallel_for(std::size_t count, std::size_t work, std::size_t min_parallel_
   (void)min_parallel_work;
 #endif
   for (std::size_t i = 0; i < count; ++i) body(i);
+}
+
+// Runs f0 and f1 at the same time, each on one thread, when two threads are allowed; else f0
+// then f1. The kernels they call run on their own thread (get_num_threads() is 1 there), so
+// they give the same bits as when called alone.
+template <class F0, class F1>
+void parallel_pair(F0&& f0, F1&& f1) {
+#ifdef _OPENMP
+  if (get_num_threads() > 1) {
+#pragma omp parallel num_threads(2)
+    {
+      if (omp_get_thread_num() == 0)
+        f0();
+      else
+        f1();
+    }
+    return;
+  }
+#endif
+  f0();
+  f1();
 }
 
 }  // namespace cg

@@ -1,6 +1,7 @@
 // Portable drivers of the nn kernels: the blocked, threaded GEMM and the dense-layer backward pass.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -48,6 +49,9 @@ GemmArgs<T> gemm_args(std::size_t m, std::size_t n, std::size_t k, const T* a, s
   g.ldc = ldc;
   return g;
 }
+
+// GEMMs of fewer multiply-adds (m*n*k) than this run on one thread.
+constexpr std::size_t kGemmMinParallelWork = std::size_t(1) << 18;
 
 // Runs on up to get_num_threads() threads, each owning a block of rows or columns of C; K is never
 // split, so the result is the same bits for any thread count.
@@ -113,6 +117,11 @@ inline double penalty_value(double l1, double l2, const std::array<double, 2>& s
 // checked by the caller).
 void gather_rows(std::size_t rows, std::size_t row_bytes, const char* src,
                  const std::int64_t* index, char* dst);
+
+// The same gather shared by the threads that call it with the same `next` (an item counter from
+// 0): each copies items of rows it claims from `next` until none are left.
+void gather_rows_shared(std::size_t rows, std::size_t row_bytes, const char* src,
+                        const std::int64_t* index, char* dst, std::atomic<std::size_t>& next);
 
 // Softmax cross-entropy of x (rows x k logits) against labels t (each in [0, k)): writes the
 // gradient d = (softmax(x) - q) / rows and returns the row sums (see NnKernels::softmax_xent).

@@ -18,9 +18,6 @@
 namespace cg {
 namespace {
 
-// Below this many multiply-adds (m*n*k), one thread.
-constexpr std::size_t kMinParallelWork = std::size_t(1) << 18;
-
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
@@ -341,7 +338,7 @@ void gemm(const GemmArgs<T>& g) {
   const std::size_t work = g.m * g.n * std::max<std::size_t>(g.k, 1);
   const int nt = get_num_threads();
 #ifdef _OPENMP
-  if (nt > 1 && work >= kMinParallelWork) {
+  if (nt > 1 && work >= kGemmMinParallelWork) {
     if (nt <= kMaxSplitThreads && (gemm_split_dynamic(kr, g, nt) || gemm_split(kr, g, nt))) return;
     const GemmBlocking& bl = kr.blocking;
     // More threads (or too few micro-panels to split): the threads share one packed operand.

@@ -17,24 +17,39 @@ constexpr std::size_t kMinParallel = std::size_t(1) << 16;  // elements
 constexpr std::size_t kGatherRows = 16;                     // rows per work item
 constexpr std::size_t kGatherAhead = 4;                     // rows prefetched ahead
 
+// Rows [r0, r1) of a gather.
+void copy_rows(std::size_t r0, std::size_t r1, std::size_t row_bytes, const char* src,
+               const std::int64_t* index, char* dst) {
+  for (std::size_t r = r0; r < r1; ++r) {
+    // The source rows are scattered: start fetching the lines of a later row (the hardware
+    // prefetcher then follows each row) while this one is copied.
+    if (r + kGatherAhead < r1) {
+      const char* ahead = src + static_cast<std::size_t>(index[r + kGatherAhead]) * row_bytes;
+      for (std::size_t o = 0; o < row_bytes; o += 256) __builtin_prefetch(ahead + o);
+    }
+    std::memcpy(dst + r * row_bytes, src + static_cast<std::size_t>(index[r]) * row_bytes,
+                row_bytes);
+  }
+}
+
 }  // namespace
 
 void gather_rows(std::size_t rows, std::size_t row_bytes, const char* src,
                  const std::int64_t* index, char* dst) {
   const std::size_t items = (rows + kGatherRows - 1) / kGatherRows;
   parallel_for(items, rows * row_bytes / 4, kMinParallel, [&](std::size_t it) {
-    const std::size_t r0 = it * kGatherRows, r1 = std::min(rows, r0 + kGatherRows);
-    for (std::size_t r = r0; r < r1; ++r) {
-      // The source rows are scattered: start fetching the lines of a later row (the hardware
-      // prefetcher then follows each row) while this one is copied.
-      if (r + kGatherAhead < r1) {
-        const char* ahead = src + static_cast<std::size_t>(index[r + kGatherAhead]) * row_bytes;
-        for (std::size_t o = 0; o < row_bytes; o += 256) __builtin_prefetch(ahead + o);
-      }
-      std::memcpy(dst + r * row_bytes, src + static_cast<std::size_t>(index[r]) * row_bytes,
-                  row_bytes);
-    }
+    const std::size_t r0 = it * kGatherRows;
+    copy_rows(r0, std::min(rows, r0 + kGatherRows), row_bytes, src, index, dst);
   });
+}
+
+void gather_rows_shared(std::size_t rows, std::size_t row_bytes, const char* src,
+                        const std::int64_t* index, char* dst, std::atomic<std::size_t>& next) {
+  for (;;) {
+    const std::size_t r0 = next.fetch_add(1, std::memory_order_relaxed) * kGatherRows;
+    if (r0 >= rows) return;
+    copy_rows(r0, std::min(rows, r0 + kGatherRows), row_bytes, src, index, dst);
+  }
 }
 
 template <class T>

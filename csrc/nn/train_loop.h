@@ -39,16 +39,16 @@ struct LoopDense {
 };
 
 // The epoch's data, the model and the optimizer. Batch i holds rows [i*batch, i*batch + batch)
-// of the epoch's order (the last batch partial), gathered into xbuf/ybuf; without an order, rows
-// in storage order are used in place.
+// of the epoch's order (the last batch partial), gathered into slot i % 2 of xbuf/ybuf (rows
+// [0, batch) or [batch, 2*batch)); without an order, rows in storage order are used in place.
 template <class T>
 struct TrainLoop {
   const T* x = nullptr;  // n x features
   std::size_t n = 0, features = 0, batch = 0;
   const std::int64_t* y = nullptr;      // n labels in [0, classes)
   const std::int64_t* order = nullptr;  // n row indices, or nullptr
-  T* xbuf = nullptr;                    // batch x features
-  std::int64_t* ybuf = nullptr;         // batch
+  T* xbuf = nullptr;                    // 2*batch x features
+  std::int64_t* ybuf = nullptr;         // 2*batch
   T* dlogits = nullptr;                 // batch x classes
   std::vector<LoopDense<T>> layers;
   double smoothing = 0.0;

@@ -1,34 +1,74 @@
 // The fused training loop: consecutive mini-batch steps of a stack of Dense layers with softmax
 // cross-entropy and a first-order optimizer, run without returning to Python between steps.
-// Every step calls the same drivers, with the same arguments and in the same order, as the Python
-// loop of convergent.fit (gather, Dense forwards, softmax_xent, penalties, Dense backwards, the
-// non-finite guard, the optimizer's group step), so both give the same bits.
+// Every step calls the same drivers, with the same arguments, as the Python loop of
+// convergent.fit (gather, Dense forwards, softmax_xent, penalties, Dense backwards, the
+// non-finite guard, the optimizer's group step), so both give the same bits. Two calls move, and
+// neither changes a result: the next batch's gather runs during the last layer, and the penalty
+// sums, which read only the weights, come after the last layer's backward.
 #include <algorithm>
+#include <array>
 
+#include "common/parallel.h"
 #include "nn/train_loop.h"
 
 namespace cg {
 namespace {
 
-// The rows of batch i of the epoch, gathered into the loop's buffers (or, without an order, a
-// view of the rows in place). Returns the row count.
+// Batch i's rows and labels: slot i % 2 of the loop's buffers (gathered there by gather), or,
+// without an order, the rows in place.
 template <class T>
-std::size_t batch_rows(const TrainLoop<T>& t, std::size_t i, const T** xb,
-                       const std::int64_t** yb) {
+struct Batch {
+  T* x;
+  std::int64_t* y;
+  std::size_t rows;
+};
+
+template <class T>
+Batch<T> batch_at(const TrainLoop<T>& t, std::size_t i) {
   const std::size_t start = i * t.batch, rows = std::min(t.batch, t.n - start);
-  if (!t.order) {
-    *xb = t.x + start * t.features;
-    *yb = t.y + start;
-    return rows;
-  }
-  const std::int64_t* idx = t.order + start;
-  gather_rows(rows, t.features * sizeof(T), reinterpret_cast<const char*>(t.x), idx,
-              reinterpret_cast<char*>(t.xbuf));
-  gather_rows(rows, sizeof(std::int64_t), reinterpret_cast<const char*>(t.y), idx,
-              reinterpret_cast<char*>(t.ybuf));
-  *xb = t.xbuf;
-  *yb = t.ybuf;
-  return rows;
+  if (!t.order)
+    return {const_cast<T*>(t.x + start * t.features), const_cast<std::int64_t*>(t.y + start), rows};
+  const std::size_t slot = i % 2 * t.batch;
+  return {t.xbuf + slot * t.features, t.ybuf + slot, rows};
+}
+
+// The rows of batch i into its slot (t.order set): on the kernels' threads; or, given `items`
+// (an item counter from 0 that the threads calling this share), the items this thread claims.
+template <class T>
+void gather_x(const TrainLoop<T>& t, std::size_t i, std::atomic<std::size_t>* items = nullptr) {
+  const Batch<T> b = batch_at(t, i);
+  const auto x = reinterpret_cast<const char*>(t.x);
+  const std::int64_t* idx = t.order + i * t.batch;
+  const std::size_t row = t.features * sizeof(T);
+  if (items)
+    gather_rows_shared(b.rows, row, x, idx, reinterpret_cast<char*>(b.x), *items);
+  else
+    gather_rows(b.rows, row, x, idx, reinterpret_cast<char*>(b.x));
+}
+
+// The labels of batch i into its slot (t.order set).
+template <class T>
+void gather_y(const TrainLoop<T>& t, std::size_t i) {
+  const Batch<T> b = batch_at(t, i);
+  gather_rows(b.rows, sizeof(std::int64_t), reinterpret_cast<const char*>(t.y),
+              t.order + i * t.batch, reinterpret_cast<char*>(b.y));
+}
+
+template <class T>
+void gather(const TrainLoop<T>& t, std::size_t i) {
+  if (!t.order) return;
+  gather_x(t, i);
+  gather_y(t, i);
+}
+
+// Whether a step gathers the next batch while its last layer runs: one thread runs the layer
+// (forward, softmax_xent, backward) while the other gathers, then joins the gather. Only when
+// that layer's GEMMs are too small to be split between threads anyway: the second thread would
+// otherwise wait through it.
+template <class T>
+bool gather_during_last_layer(const TrainLoop<T>& t) {
+  const LoopDense<T>& d = t.layers.back();
+  return t.order && get_num_threads() > 1 && t.batch * d.in * d.out < kGemmMinParallelWork;
 }
 
 template <class T>
@@ -52,28 +92,72 @@ void optimizer_step(const Optimizer& o, const std::vector<OptimTensor<T>>& ps) {
   }
 }
 
+// Layer l's forward pass on `rows` rows of `in`; returns its activity penalty (taken from its
+// output, divided by the rows).
 template <class T>
-LoopStep one_step(TrainLoop<T>& t, std::size_t i) {
-  const T* x = nullptr;
-  const std::int64_t* labels = nullptr;
-  const std::size_t rows = batch_rows(t, i, &x, &labels);
-  const std::size_t layers = t.layers.size();
-  // Forward; a layer's activity penalty is taken from its output, divided by the rows.
+double forward(const TrainLoop<T>& t, std::size_t l, std::size_t rows, const T* in) {
+  const LoopDense<T>& d = t.layers[l];
+  dense_forward<T>(rows, d.in, d.out, in, d.w, d.b, d.y, d.act, T(d.slope));
+  if (d.activity_l1 == 0.0 && d.activity_l2 == 0.0) return 0.0;
+  return penalty_value(d.activity_l1, d.activity_l2, sums_of(rows * d.out, d.y)) /
+         static_cast<double>(std::max<std::size_t>(rows, 1));
+}
+
+// Layer l's backward pass from dout (the first layer's input gradient is not needed); keeps
+// the weight penalty its penalty pass summed.
+template <class T>
+void backward(TrainLoop<T>& t, std::size_t l, std::size_t rows, const T* x, const T* dout) {
+  LoopDense<T>& d = t.layers[l];
+  DenseBackwardArgs<T> a;
+  a.batch = rows;
+  a.in = d.in;
+  a.out = d.out;
+  a.x = l ? t.layers[l - 1].y : x;
+  a.w = d.w;
+  a.y = d.y;
+  a.dout = dout;
+  a.dyp = d.dyp;
+  a.dw = d.dw;
+  a.db = d.db;
+  a.dx = l ? d.dx : nullptr;
+  set_dense_coeffs(a, d.act, d.slope, d.activity_l1, d.activity_l2, d.weight_l1, d.weight_l2);
+  d.weight_penalty = penalty_value(d.weight_l1, d.weight_l2, dense_backward(a));
+}
+
+// Step i on the rows gathered (or in place) for it; with gather_next, batch i + 1 is gathered
+// into the other slot meanwhile.
+template <class T>
+LoopStep one_step(TrainLoop<T>& t, std::size_t i, bool gather_next) {
+  const Batch<T> b = batch_at(t, i);
+  const std::size_t rows = b.rows, layers = t.layers.size(), last = layers - 1;
   std::vector<double> activity(layers, 0.0);
-  const T* in = x;
-  for (std::size_t l = 0; l < layers; ++l) {
-    const LoopDense<T>& d = t.layers[l];
-    dense_forward<T>(rows, d.in, d.out, in, d.w, d.b, d.y, d.act, T(d.slope));
-    if (d.activity_l1 != 0.0 || d.activity_l2 != 0.0)
-      activity[l] = penalty_value(d.activity_l1, d.activity_l2, sums_of(rows * d.out, d.y)) /
-                    static_cast<double>(std::max<std::size_t>(rows, 1));
-    in = d.y;
+  for (std::size_t l = 0; l < last; ++l)
+    activity[l] = forward(t, l, rows, l ? t.layers[l - 1].y : b.x);
+  // The last layer: forward, the loss and its gradient, backward.
+  XentPart part;
+  const auto last_layer = [&] {
+    activity[last] = forward(t, last, rows, last ? t.layers[last - 1].y : b.x);
+    part =
+        softmax_xent<T>(rows, t.layers[last].out, t.layers[last].y, b.y, t.dlogits, T(t.smoothing));
+    backward(t, last, rows, b.x, t.dlogits);
+  };
+  if (gather_next) {
+    std::atomic<std::size_t> items{0};
+    parallel_pair(
+        [&] {
+          last_layer();
+          gather_x(t, i + 1, &items);
+        },
+        [&] {
+          gather_y(t, i + 1);
+          gather_x(t, i + 1, &items);
+        });
+  } else {
+    last_layer();
   }
-  const std::size_t k = t.layers.back().out;
-  const XentPart part = softmax_xent<T>(rows, k, in, labels, t.dlogits, T(t.smoothing));
   LoopStep s;
   s.correct = part.correct;
-  // cg.fit: loss + model.penalty() before the backward pass (activity, then the weights).
+  // cg.fit: loss + model.penalty() (activity, then the weights, which no step has changed yet).
   double penalty = 0.0;
   if (!t.penalty_after_backward)
     for (std::size_t l = 0; l < layers; ++l) {
@@ -83,33 +167,12 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i) {
         p += penalty_value(d.weight_l1, d.weight_l2, sums_of(d.in * d.out, d.w));
       penalty += p;
     }
-  // Backward, last layer first; the first layer's input gradient is not needed.
-  const T* dout = t.dlogits;
-  double weight_penalty = 0.0;
-  for (std::size_t l = layers; l-- > 0;) {
-    LoopDense<T>& d = t.layers[l];
-    DenseBackwardArgs<T> a;
-    a.batch = rows;
-    a.in = d.in;
-    a.out = d.out;
-    a.x = l ? t.layers[l - 1].y : x;
-    a.w = d.w;
-    a.y = d.y;
-    a.dout = dout;
-    a.dyp = d.dyp;
-    a.dw = d.dw;
-    a.db = d.db;
-    a.dx = l ? d.dx : nullptr;
-    set_dense_coeffs(a, d.act, d.slope, d.activity_l1, d.activity_l2, d.weight_l1, d.weight_l2);
-    d.weight_penalty = penalty_value(d.weight_l1, d.weight_l2, dense_backward(a));
-    dout = d.dx;
-  }
+  for (std::size_t l = last; l-- > 0;) backward(t, l, rows, b.x, t.layers[l + 1].dx);
   // The estimators: data loss + the weight penalties summed by the backward passes, in layer
   // order.
   if (t.penalty_after_backward)
-    for (std::size_t l = 0; l < layers; ++l) weight_penalty += t.layers[l].weight_penalty;
-  s.loss =
-      xent_loss(part, t.smoothing, rows) + (t.penalty_after_backward ? weight_penalty : penalty);
+    for (std::size_t l = 0; l < layers; ++l) penalty += t.layers[l].weight_penalty;
+  s.loss = xent_loss(part, t.smoothing, rows) + penalty;
   s.applied = true;
   if (t.guard)
     for (const OptimTensor<T>& p : t.params)
@@ -128,7 +191,13 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i) {
 
 template <class T>
 void train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, LoopStep* out) {
-  for (std::size_t i = 0; i < count; ++i) out[i] = one_step(t, first + i);
+  const bool overlap = gather_during_last_layer(t);
+  if (count) gather(t, first);
+  for (std::size_t i = 0; i < count; ++i) {
+    const bool next = overlap && i + 1 < count;
+    out[i] = one_step(t, first + i, next);
+    if (!next && i + 1 < count) gather(t, first + i + 1);
+  }
 }
 
 template void train_steps<float>(TrainLoop<float>&, std::size_t, std::size_t, LoopStep*);

@@ -41,8 +41,9 @@ class FusedLoop:
         self.batch, self.guard, self.after_backward = batch, guard, after_backward
         dt = X.dtype
         first = self.layers[0]
-        self.xbuf = np.empty((batch, first.in_features), dt)
-        self.ybuf = np.empty(batch, np.int64)
+        # Two batches: the C++ loop gathers the next batch while the last layer of a step runs.
+        self.xbuf = np.empty((2 * batch, first.in_features), dt)
+        self.ybuf = np.empty(2 * batch, np.int64)
         self.dlogits = np.empty((batch, self.layers[-1].out_features), dt)
         self.bufs = [
             (
