@@ -183,6 +183,49 @@ inline void avx2_tile6x16(std::size_t iters, const float* a, const float* b,
   acc[2][0].v = c20, acc[2][1].v = c21, acc[3][0].v = c30, acc[3][1].v = c31;
   acc[4][0].v = c40, acc[4][1].v = c41, acc[5][0].v = c50, acc[5][1].v = c51;
 }
+
+// The AVX2 double 6x8 K loop: the float loop above with 4-lane vectors (same registers, same
+// order of operations as the intrinsics step; GCC spills its accumulators the same way).
+inline void avx2_tile6x8d(std::size_t iters, const double* a, const double* b,
+                          Vec<double> (&acc)[6][2]) {
+  __m256d c00 = acc[0][0].v, c01 = acc[0][1].v, c10 = acc[1][0].v, c11 = acc[1][1].v;
+  __m256d c20 = acc[2][0].v, c21 = acc[2][1].v, c30 = acc[3][0].v, c31 = acc[3][1].v;
+  __m256d c40 = acc[4][0].v, c41 = acc[4][1].v, c50 = acc[5][0].v, c51 = acc[5][1].v;
+  // clang-format off
+#define CG_ROW(A, C0, C1)                          \
+  "vbroadcastsd " A "(%[a]), %%ymm15\n\t"            \
+  "vfmadd231pd %%ymm13, %%ymm15, %t[" C0 "]\n\t"      \
+  "vfmadd231pd %%ymm14, %%ymm15, %t[" C1 "]\n\t"
+#define CG_STEP(A0, A1, A2, A3, A4, A5, B0, B1)    \
+  "vmovupd " B0 "(%[b]), %%ymm13\n\t"               \
+  "vmovupd " B1 "(%[b]), %%ymm14\n\t"               \
+  CG_ROW(A0, "c00", "c01") CG_ROW(A1, "c10", "c11") CG_ROW(A2, "c20", "c21") \
+  CG_ROW(A3, "c30", "c31") CG_ROW(A4, "c40", "c41") CG_ROW(A5, "c50", "c51")
+  if (iters) {
+    __asm__ volatile(
+        "1:\n\t"
+        "prefetcht0 768(%[a])\n\t"
+        CG_STEP("0", "8", "16", "24", "32", "40", "0", "32")
+        CG_STEP("48", "56", "64", "72", "80", "88", "64", "96")
+        CG_STEP("96", "104", "112", "120", "128", "136", "128", "160")
+        CG_STEP("144", "152", "160", "168", "176", "184", "192", "224")
+        "add $192, %[a]\n\t"
+        "add $256, %[b]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [n] "+r"(iters), [c00] "+x"(c00), [c01] "+x"(c01),
+          [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30),
+          [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
+        :
+        : "cc", "memory", "xmm13", "xmm14", "xmm15");
+  }
+#undef CG_STEP
+#undef CG_ROW
+  // clang-format on
+  acc[0][0].v = c00, acc[0][1].v = c01, acc[1][0].v = c10, acc[1][1].v = c11;
+  acc[2][0].v = c20, acc[2][1].v = c21, acc[3][0].v = c30, acc[3][1].v = c31;
+  acc[4][0].v = c40, acc[4][1].v = c41, acc[5][0].v = c50, acc[5][1].v = c51;
+}
 #endif
 
 // The tile's K loop: acc = sum over k < kc of A(:, k) B(k, :) for the first R rows of one packed
@@ -204,9 +247,12 @@ __attribute__((always_inline)) inline void tile_product(std::size_t kc, const T*
   };
   std::size_t k = 0;
 #if defined(CG_ISA_AVX2)
-  if constexpr (std::is_same<T, float>::value && R == 6 && MR == 6 && NV == 2) {
+  if constexpr (R == 6 && MR == 6 && NV == 2) {
     k = kc / 4 * 4;
-    avx2_tile6x16(kc / 4, a, b, acc);
+    if constexpr (std::is_same<T, float>::value)
+      avx2_tile6x16(kc / 4, a, b, acc);
+    else
+      avx2_tile6x8d(kc / 4, a, b, acc);
     a += k * MR;
     b += k * NR;
   }
