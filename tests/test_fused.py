@@ -160,7 +160,7 @@ class _SubclassedAdam(cg.optim.Adam):
 
 @pytest.mark.parametrize(
     "change",
-    ["dropout", "schedule", "clip", "subclass", "two-groups", "mse", "float-labels"],
+    ["dropout", "clip", "subclass", "two-groups", "mse", "float-labels"],
 )
 def test_other_trainings_use_the_python_loop(count_calls, change):
     X, y = _data(np.float32)
@@ -175,11 +175,77 @@ def test_other_trainings_use_the_python_loop(count_calls, change):
     }.get(change, lambda: cg.optim.Adam(params))()
     loss = cg.nn.MSELoss() if change in ("mse", "float-labels") else cg.nn.SoftmaxCrossEntropy()
     target = np.eye(4, dtype=np.float32)[y] if change in ("mse", "float-labels") else y
-    kw = {"schedule": lambda step: 1e-3} if change == "schedule" else {}
-    if change == "clip":
-        kw["clip_grad_norm"] = 1.0
+    kw = {"clip_grad_norm": 1.0} if change == "clip" else {}
     cg.fit(model, loss, opt, X, target, epochs=2, batch_size=32, progress=False, **kw)
     assert count_calls[0] == 0
+
+
+def _train_scheduled(opt_name, schedule, dt=np.float32, epochs=3):
+    X, y = _data(dt)
+    model = cg.nn.Sequential([Dense(11, 9, "relu", dtype=dt), Dense(9, 4, dtype=dt)], seed=2)
+    opt = OPTIMIZERS[opt_name](model.parameters())
+    hist = cg.fit(model, cg.nn.SoftmaxCrossEntropy(), opt, X, y, epochs=epochs, batch_size=32,
+                  schedule=schedule, seed=4, progress=False)  # fmt: skip
+    return model, opt, hist
+
+
+SCHEDULES = {
+    "cosine-warmup": lambda: cg.schedules.CosineDecay(0.05, 21, warmup_steps=5),
+    "step": lambda: cg.schedules.StepDecay(0.05, step_size=4, gamma=0.5),
+    "exp-staircase": lambda: cg.schedules.ExponentialDecay(0.05, 3, 0.7, staircase=True),
+}
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_name", ["Adam", "AdamW", "nesterov", "adagrad", "centered"])
+@pytest.mark.parametrize("sched", list(SCHEDULES))
+def test_fit_fused_with_schedule_is_the_python_loop(monkeypatch, count_calls, opt_name, sched, dt):
+    fused = _train_scheduled(opt_name, SCHEDULES[sched](), dt)
+    assert count_calls[0] == 3  # the schedule no longer sends fit to the Python loop
+    assert len(set(fused[2].history["lr"])) > 1
+    _python_loop_only(monkeypatch)
+    python = _train_scheduled(opt_name, SCHEDULES[sched](), dt)
+    _same(fused, python)
+    assert fused[1].param_groups[0]["lr"] == python[1].param_groups[0]["lr"]
+
+
+class _Bad:
+    """A schedule that fails at one step: returns a negative rate, or raises."""
+
+    def __init__(self, at, kind):
+        self.at, self.kind, self.calls = at, kind, []
+
+    def __call__(self, step):
+        self.calls.append(step)
+        if step == self.at:
+            if self.kind == "raise":
+                raise RuntimeError("no rate for this step")
+            return -1.0 if self.kind == "negative" else float("nan")
+        return 0.01
+
+
+@pytest.mark.parametrize("kind", ["negative", "nan", "raise"])
+def test_fit_fused_schedule_failing_mid_run_stops_where_python_does(monkeypatch, kind):
+    def attempt():
+        X, y = _data(np.float32)
+        model = cg.nn.Sequential([Dense(11, 9, "relu"), Dense(9, 4)], seed=2)
+        opt = cg.optim.Adam(model.parameters())
+        bad = _Bad(12, kind)
+        with pytest.raises((ValueError, RuntimeError)) as e:
+            cg.fit(model, cg.nn.SoftmaxCrossEntropy(), opt, X, y, epochs=3, batch_size=32,
+                   schedule=bad, seed=4, progress=False)  # fmt: skip
+        return model, opt, type(e.value), bad.calls
+
+    fm, fo, fe, fcalls = attempt()
+    _python_loop_only(monkeypatch)
+    pm, po, pe, pcalls = attempt()
+    assert fe is pe and max(fcalls) == max(pcalls) == 12  # no step past the failing one
+    for u, v in zip(fm.parameters(), pm.parameters()):
+        assert np.array_equal(u, v)
+    for i, st in po.state.items():
+        for k, v in st.items():
+            u = fo.state[i][k]
+            assert np.array_equal(u, v) if isinstance(v, np.ndarray) else u == v
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
@@ -284,6 +350,11 @@ def test_train_steps_bad_input_changes_nothing():
         (dict(states=[*args["states"][:2], args["states"][0]]), ValueError),
         (dict(optimizer="sgd", hyper=(0.1, 0.9, 0.0, 0.0, False, False)), ValueError),
         (dict(label_smoothing=2.0), ValueError),
+        (dict(lrs=np.full(3, 1e-3)), ValueError),  # one per step: count is 2
+        (dict(lrs=np.array([1e-3, np.nan])), ValueError),
+        (dict(lrs=np.array([1e-3, -1e-3])), ValueError),
+        (dict(lrs=np.array([1e-3, 1e-3], np.float32)), TypeError),
+        (dict(lrs=[1e-3, 1e-3]), TypeError),
     ]
     for change, exc in bad:
         before = [p.copy() for p in params]

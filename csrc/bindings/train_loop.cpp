@@ -3,6 +3,7 @@
 #include "nn/train_loop.h"
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -107,8 +108,8 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
                         std::size_t batch, py::handle xbuf, py::handle ybuf,
                         const py::array& dlogits, const py::list& layers, double smoothing,
                         bool guard, bool after_backward, const py::list& states, py::handle steps,
-                        const Optimizer& opt, const std::array<bool, 3>& needs, std::size_t first,
-                        std::size_t count, Arrays& arrays, DType dt) {
+                        const Optimizer& opt, const std::array<bool, 3>& needs, const double* lrs,
+                        std::size_t first, std::size_t count, Arrays& arrays, DType dt) {
   TrainLoop<T> t;
   t.x = cptr<T>(x);
   t.n = dim(x, 0);
@@ -120,6 +121,7 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   t.guard = guard;
   t.penalty_after_backward = after_backward;
   t.opt = opt;
+  t.lrs = lrs;
   const py::ssize_t b = static_cast<py::ssize_t>(batch);
   if (order) {
     t.order = cptr<std::int64_t>(*order);
@@ -217,13 +219,26 @@ void register_train_loop(py::module_& m) {
       [](py::handle x, py::handle y, py::handle order, std::size_t batch, py::handle xbuf,
          py::handle ybuf, py::handle dlogits, py::handle layers, double smoothing, bool guard,
          bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
-         py::handle states, py::handle steps, std::size_t first, std::size_t count) {
+         py::handle states, py::handle steps, std::size_t first, std::size_t count,
+         py::handle lrs) {
         std::array<bool, 3> needs{};
         const Optimizer opt = parse_optimizer(optimizer, hyper, &needs);
+        // A schedule's learning rates, one per step, each held to the optimizer's lr check.
+        const double* lr_ptr = nullptr;
+        py::array lr_values;
+        if (!lrs.is_none()) {
+          const Shape ls{static_cast<py::ssize_t>(count)};
+          lr_values = checked(lrs, "lrs", DType::f64, false, &ls);
+          lr_ptr = static_cast<const double*>(lr_values.data());
+          for (std::size_t i = 0; i < count; ++i)
+            if (!(std::isfinite(lr_ptr[i]) && lr_ptr[i] >= 0.0))
+              throw std::invalid_argument(item_name("lrs", i) + " must be a finite number >= 0");
+        }
         if (!(smoothing >= 0.0 && smoothing <= 1.0))
           throw std::invalid_argument("label_smoothing must be in [0, 1]");
         if (batch == 0) throw std::invalid_argument("batch must be >= 1");
         Arrays arrays;
+        if (lr_ptr) arrays.add(lr_values, "lrs", false);
         const DType dt = float_dtype(x, "x");
         const py::array xa = arrays.add(arg(x, "x", dt, false, 2), "x", false);
         const std::size_t n = dim(xa, 0);
@@ -241,16 +256,17 @@ void register_train_loop(py::module_& m) {
         const py::list st = as_list(states, "states");
         if (dt == DType::f32)
           return build_and_run<float>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                      penalty_after_backward, st, steps, opt, needs, first, count,
-                                      arrays, dt);
+                                      penalty_after_backward, st, steps, opt, needs, lr_ptr, first,
+                                      count, arrays, dt);
         return build_and_run<double>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                     penalty_after_backward, st, steps, opt, needs, first, count,
-                                     arrays, dt);
+                                     penalty_after_backward, st, steps, opt, needs, lr_ptr, first,
+                                     count, arrays, dt);
       },
       py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch"), py::arg("xbuf"),
       py::arg("ybuf"), py::arg("dlogits"), py::arg("layers"), py::arg("label_smoothing"),
       py::arg("guard"), py::arg("penalty_after_backward"), py::arg("optimizer"), py::arg("hyper"),
       py::arg("states"), py::arg("steps"), py::arg("first"), py::arg("count"),
+      py::arg("lrs") = py::none(),
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
       "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
       "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
@@ -258,7 +274,9 @@ void register_train_loop(py::module_& m) {
       "rows (two batches); optimizer: 'sgd', "
       "'adam', 'adagrad' or 'rmsprop' with hyper in the order of the _core.<optimizer>_step "
       "arguments; states: the optimizer's three state buffer lists (None where unused) in "
-      "parameter order; steps: each parameter's step count so far. Returns (loss per step, "
+      "parameter order; steps: each parameter's step count so far; lrs: None, or a float64 array "
+      "of the learning rate of each of the count steps (a schedule's values). Returns (loss per "
+      "step, "
       "correct rows per step, applied per step, the layers' last weight penalties).");
 }
 

@@ -19,6 +19,20 @@ struct Optimizer {
   AdamHyper adam{};
   AdagradHyper adagrad{};
   RmspropHyper rmsprop{};
+  // The learning rate of the kind in use.
+  double& lr() {
+    switch (kind) {
+      case Kind::sgd:
+        return sgd.lr;
+      case Kind::adagrad:
+        return adagrad.lr;
+      case Kind::rmsprop:
+        return rmsprop.lr;
+      case Kind::adam:
+        break;
+    }
+    return adam.lr;
+  }
 };
 
 // One Dense layer y = act(x @ w + b) (w: in x out) and its buffers, each `batch` rows.
@@ -59,6 +73,8 @@ struct TrainLoop {
   // backward passes).
   bool penalty_after_backward = false;
   Optimizer opt;
+  // The learning rate of each step of the call (a schedule's values), or nullptr: opt's own.
+  const double* lrs = nullptr;
   std::vector<OptimTensor<T>> params;  // step: the count so far, advanced by applied steps
 };
 

@@ -181,4 +181,5 @@ def train_steps(
     steps: Sequence[int],
     first: int,
     count: int,
+    lrs: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.bool_], list[float]]: ...

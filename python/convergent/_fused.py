@@ -12,6 +12,7 @@ same bits (tested).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -83,11 +84,16 @@ class FusedLoop:
         y = np.ascontiguousarray(y, dtype=np.int64)
         return cls(model, loss, optimizer, X, y, min(batch, len(X)), guard, after_backward)
 
-    def run(self, order: np.ndarray | None, first: int, count: int) -> Any:
+    def run(
+        self, order: np.ndarray | None, first: int, count: int, schedule=None, step: int = 0
+    ) -> Any:
         """Steps ``first .. first + count - 1`` of the epoch: (losses, correct, applied) arrays,
         or None (nothing done) while a parameter has no optimizer state yet (the Python loop
         takes that first step) or the optimizer's one param group is not exactly the layers'
-        own arrays, in order."""
+        own arrays, in order. With a ``schedule``, step k of the run has the learning rate
+        ``schedule(step + k)`` (called for the run's steps before it starts), and the group's
+        ``"lr"`` is the last one after; the run stops before a step whose value the Python loop
+        would reject (or whose call raises), so that step raises there."""
         opt = self.optimizer
         if len(opt.param_groups) != 1:
             return None
@@ -101,6 +107,12 @@ class FusedLoop:
         states = opt._steady_states(group)
         if states is None:
             return None
+        lrs = None
+        if schedule is not None:
+            lrs = _scheduled_lrs(schedule, step, count)
+            count = len(lrs)
+            if count == 0:
+                return None
         kind, hyper, names = opt._kernel_args(group)
         bufs = opt._buffer_lists(states, names)
         steps = opt._steps_so_far(states)
@@ -125,7 +137,7 @@ class FusedLoop:
         losses, correct, applied, penalties = _core.train_steps(
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
             self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
-            first, count,
+            first, count, lrs,
         )  # fmt: skip
         done = int(applied.sum())
         if opt._counts_steps:
@@ -133,4 +145,21 @@ class FusedLoop:
                 st["step"] = s + done
         for d, p in zip(self.layers, penalties):
             d.backward_weight_penalty = p
+        if lrs is not None:
+            group["lr"] = float(lrs[-1])
         return losses, correct, applied
+
+
+def _scheduled_lrs(schedule, step: int, count: int) -> np.ndarray:
+    """schedule(step), schedule(step + 1), ... for up to count steps: float64, ending before the
+    first value that is not a finite number >= 0 or whose call raises."""
+    values = []
+    for k in range(count):
+        try:
+            lr = float(schedule(step + k))
+        except Exception:  # the Python step calls it again and raises there
+            break
+        if not (math.isfinite(lr) and lr >= 0.0):
+            break
+        values.append(lr)
+    return np.array(values, np.float64)

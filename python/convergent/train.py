@@ -162,7 +162,7 @@ class _EpochLoop:
         self.fast_take = X.flags.c_contiguous and X.flags.aligned and X.dtype.kind in "biufc"
         self.skipped = 0
         # Runs of steps in C++ (convergent/_fused.py) when nothing runs between the steps.
-        plain = schedule is None and clip_norm is None and clip_value is None and not self.batch_cbs
+        plain = clip_norm is None and clip_value is None and not self.batch_cbs
         self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size) if plain else None
 
     def epoch(self, epoch: int, groups: list[dict[str, Any]]) -> dict[str, float]:
@@ -196,7 +196,8 @@ class _EpochLoop:
         loop (up to the next progress-bar update), or else one step in Python."""
         if self.fused is not None:
             every = FusedLoop.MAX_STEPS if self.bar.bar is None else self.bar.every
-            out = self.fused.run(order, i, min(batches - i, every, FusedLoop.MAX_STEPS))
+            count = min(batches - i, every, FusedLoop.MAX_STEPS)
+            out = self.fused.run(order, i, count, self.schedule, self.state.global_step)
             if out is not None:
                 rows = zip(*(a.tolist() for a in out))
                 return [(i + k, loss, float(c), ok) for k, (loss, c, ok) in enumerate(rows)]
@@ -279,9 +280,10 @@ def fit(
     - ``progress``/``verbose``: verbose 0 silent, 1 a tqdm bar per epoch (a line per epoch
       without tqdm), 2 a line per epoch; ``verbose=None`` means 1 if ``progress`` else 0.
     - A ``Sequential`` of ``Dense`` layers trained with ``SoftmaxCrossEntropy`` and SGD, Adam,
-      AdamW, Adagrad or RMSprop, without schedule, clipping or batch-end callbacks, runs its steps
-      in C++ (up to 256 steps per call, or the steps between progress-bar updates;
-      ``convergent/_fused.py``), with the same bits as the Python loop.
+      AdamW, Adagrad or RMSprop, without clipping or batch-end callbacks, runs its steps in C++
+      (up to 256 steps per call, or the steps between progress-bar updates;
+      ``convergent/_fused.py``), with the same bits as the Python loop. A ``schedule`` is then
+      called for a run's steps before the run starts (in step order, once per step).
     """
     epochs = _int(epochs, "epochs", 0)
     batch_size = _int(batch_size, "batch_size", 1)
