@@ -138,94 +138,55 @@ __attribute__((always_inline)) inline void store_tile_act(const Vec<T> (&acc)[MR
 }
 
 #if defined(CG_ISA_AVX2)
-// The AVX2 float 6x16 K loop, four steps of k per iteration (iters = kc / 4), in assembly: GCC
-// spills accumulators of the same loop written with intrinsics (12 accumulators, 2 B vectors
-// and 1 broadcast fill 15 of the 16 registers). Per step: 2 loads of B, 6 broadcasts of A,
-// 12 FMAs; the A panel line 16 steps ahead is prefetched (prefetches never fault). B goes
-// through ymm13-14 and the broadcast through ymm15 (an asm has at most 30 operands).
-inline void avx2_tile6x16(std::size_t iters, const float* a, const float* b,
-                          Vec<float> (&acc)[6][2]) {
-  __m256 c00 = acc[0][0].v, c01 = acc[0][1].v, c10 = acc[1][0].v, c11 = acc[1][1].v;
-  __m256 c20 = acc[2][0].v, c21 = acc[2][1].v, c30 = acc[3][0].v, c31 = acc[3][1].v;
-  __m256 c40 = acc[4][0].v, c41 = acc[4][1].v, c50 = acc[5][0].v, c51 = acc[5][1].v;
-  // clang-format off
-#define CG_ROW(A, C0, C1)                          \
-  "vbroadcastss " A "(%[a]), %%ymm15\n\t"            \
-  "vfmadd231ps %%ymm13, %%ymm15, %t[" C0 "]\n\t"      \
-  "vfmadd231ps %%ymm14, %%ymm15, %t[" C1 "]\n\t"
-#define CG_STEP(A0, A1, A2, A3, A4, A5, B0, B1)    \
-  "vmovups " B0 "(%[b]), %%ymm13\n\t"               \
-  "vmovups " B1 "(%[b]), %%ymm14\n\t"               \
-  CG_ROW(A0, "c00", "c01") CG_ROW(A1, "c10", "c11") CG_ROW(A2, "c20", "c21") \
-  CG_ROW(A3, "c30", "c31") CG_ROW(A4, "c40", "c41") CG_ROW(A5, "c50", "c51")
-  if (iters) {
-    __asm__ volatile(
-        "1:\n\t"
-        "prefetcht0 384(%[a])\n\t"
-        CG_STEP("0", "4", "8", "12", "16", "20", "0", "32")
-        CG_STEP("24", "28", "32", "36", "40", "44", "64", "96")
-        CG_STEP("48", "52", "56", "60", "64", "68", "128", "160")
-        CG_STEP("72", "76", "80", "84", "88", "92", "192", "224")
-        "add $96, %[a]\n\t"
-        "add $256, %[b]\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        : [a] "+r"(a), [b] "+r"(b), [n] "+r"(iters), [c00] "+x"(c00), [c01] "+x"(c01),
-          [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30),
-          [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
-        :
-        : "cc", "memory", "xmm13", "xmm14", "xmm15");
+// The AVX2 6-row K loops in assembly, four steps of k per iteration (iters = kc / 4): float
+// (6x16; X "s", 4-byte elements) and double (6x8; X "d", 8-byte elements). GCC spills
+// accumulators of the same loop written with intrinsics (12 accumulators, 2 B vectors and 1
+// broadcast fill 15 of the 16 registers). Per step k: 2 loads of B (64 bytes on), 6 broadcasts
+// of A (6 elements on), 12 FMAs, in the intrinsics step's order; the A panel line 16 steps ahead
+// is prefetched (prefetches never fault). B goes through ymm13-14 and the broadcast through
+// ymm15 (an asm has at most 30 operands).
+// clang-format off
+#define CG_ROW(X, ES, K, I, C0, C1)                                  \
+  "vbroadcasts" X " " ES "*6*" K "+" ES "*" I "(%[a]), %%ymm15\n\t"  \
+  "vfmadd231p" X " %%ymm13, %%ymm15, %t[" C0 "]\n\t"                 \
+  "vfmadd231p" X " %%ymm14, %%ymm15, %t[" C1 "]\n\t"
+#define CG_STEP(X, ES, K)                                            \
+  "vmovup" X " 64*" K "(%[b]), %%ymm13\n\t"                          \
+  "vmovup" X " 64*" K "+32(%[b]), %%ymm14\n\t"                       \
+  CG_ROW(X, ES, K, "0", "c00", "c01") CG_ROW(X, ES, K, "1", "c10", "c11") \
+  CG_ROW(X, ES, K, "2", "c20", "c21") CG_ROW(X, ES, K, "3", "c30", "c31") \
+  CG_ROW(X, ES, K, "4", "c40", "c41") CG_ROW(X, ES, K, "5", "c50", "c51")
+#define CG_AVX2_TILE(NAME, T, VT, X, ES)                                                        \
+  inline void NAME(std::size_t iters, const T* a, const T* b, Vec<T> (&acc)[6][2]) {         \
+    VT c00 = acc[0][0].v, c01 = acc[0][1].v, c10 = acc[1][0].v, c11 = acc[1][1].v;           \
+    VT c20 = acc[2][0].v, c21 = acc[2][1].v, c30 = acc[3][0].v, c31 = acc[3][1].v;           \
+    VT c40 = acc[4][0].v, c41 = acc[4][1].v, c50 = acc[5][0].v, c51 = acc[5][1].v;           \
+    if (iters) {                                                                              \
+      __asm__ volatile(                                                                       \
+          "1:\n\t"                                                                            \
+          "prefetcht0 " ES "*96(%[a])\n\t"                                                    \
+          CG_STEP(X, ES, "0") CG_STEP(X, ES, "1") CG_STEP(X, ES, "2") CG_STEP(X, ES, "3")     \
+          "add $" ES "*24, %[a]\n\t"                                                          \
+          "add $256, %[b]\n\t"                                                                \
+          "dec %[n]\n\t"                                                                      \
+          "jnz 1b\n\t"                                                                        \
+          : [a] "+r"(a), [b] "+r"(b), [n] "+r"(iters), [c00] "+x"(c00), [c01] "+x"(c01),     \
+            [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21),               \
+            [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),               \
+            [c50] "+x"(c50), [c51] "+x"(c51)                                                  \
+          :                                                                                   \
+          : "cc", "memory", "xmm13", "xmm14", "xmm15");                                       \
+    }                                                                                         \
+    acc[0][0].v = c00, acc[0][1].v = c01, acc[1][0].v = c10, acc[1][1].v = c11;              \
+    acc[2][0].v = c20, acc[2][1].v = c21, acc[3][0].v = c30, acc[3][1].v = c31;              \
+    acc[4][0].v = c40, acc[4][1].v = c41, acc[5][0].v = c50, acc[5][1].v = c51;              \
   }
+CG_AVX2_TILE(avx2_tile6x16, float, __m256, "s", "4")
+CG_AVX2_TILE(avx2_tile6x8d, double, __m256d, "d", "8")
+#undef CG_AVX2_TILE
 #undef CG_STEP
 #undef CG_ROW
-  // clang-format on
-  acc[0][0].v = c00, acc[0][1].v = c01, acc[1][0].v = c10, acc[1][1].v = c11;
-  acc[2][0].v = c20, acc[2][1].v = c21, acc[3][0].v = c30, acc[3][1].v = c31;
-  acc[4][0].v = c40, acc[4][1].v = c41, acc[5][0].v = c50, acc[5][1].v = c51;
-}
-
-// The AVX2 double 6x8 K loop: the float loop above with 4-lane vectors (same registers, same
-// order of operations as the intrinsics step; GCC spills its accumulators the same way).
-inline void avx2_tile6x8d(std::size_t iters, const double* a, const double* b,
-                          Vec<double> (&acc)[6][2]) {
-  __m256d c00 = acc[0][0].v, c01 = acc[0][1].v, c10 = acc[1][0].v, c11 = acc[1][1].v;
-  __m256d c20 = acc[2][0].v, c21 = acc[2][1].v, c30 = acc[3][0].v, c31 = acc[3][1].v;
-  __m256d c40 = acc[4][0].v, c41 = acc[4][1].v, c50 = acc[5][0].v, c51 = acc[5][1].v;
-  // clang-format off
-#define CG_ROW(A, C0, C1)                          \
-  "vbroadcastsd " A "(%[a]), %%ymm15\n\t"            \
-  "vfmadd231pd %%ymm13, %%ymm15, %t[" C0 "]\n\t"      \
-  "vfmadd231pd %%ymm14, %%ymm15, %t[" C1 "]\n\t"
-#define CG_STEP(A0, A1, A2, A3, A4, A5, B0, B1)    \
-  "vmovupd " B0 "(%[b]), %%ymm13\n\t"               \
-  "vmovupd " B1 "(%[b]), %%ymm14\n\t"               \
-  CG_ROW(A0, "c00", "c01") CG_ROW(A1, "c10", "c11") CG_ROW(A2, "c20", "c21") \
-  CG_ROW(A3, "c30", "c31") CG_ROW(A4, "c40", "c41") CG_ROW(A5, "c50", "c51")
-  if (iters) {
-    __asm__ volatile(
-        "1:\n\t"
-        "prefetcht0 768(%[a])\n\t"
-        CG_STEP("0", "8", "16", "24", "32", "40", "0", "32")
-        CG_STEP("48", "56", "64", "72", "80", "88", "64", "96")
-        CG_STEP("96", "104", "112", "120", "128", "136", "128", "160")
-        CG_STEP("144", "152", "160", "168", "176", "184", "192", "224")
-        "add $192, %[a]\n\t"
-        "add $256, %[b]\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        : [a] "+r"(a), [b] "+r"(b), [n] "+r"(iters), [c00] "+x"(c00), [c01] "+x"(c01),
-          [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30),
-          [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51)
-        :
-        : "cc", "memory", "xmm13", "xmm14", "xmm15");
-  }
-#undef CG_STEP
-#undef CG_ROW
-  // clang-format on
-  acc[0][0].v = c00, acc[0][1].v = c01, acc[1][0].v = c10, acc[1][1].v = c11;
-  acc[2][0].v = c20, acc[2][1].v = c21, acc[3][0].v = c30, acc[3][1].v = c31;
-  acc[4][0].v = c40, acc[4][1].v = c41, acc[5][0].v = c50, acc[5][1].v = c51;
-}
+// clang-format on
 #endif
 
 // The tile's K loop: acc = sum over k < kc of A(:, k) B(k, :) for the first R rows of one packed
