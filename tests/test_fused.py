@@ -154,13 +154,20 @@ def test_progress_bar_runs_of_steps(monkeypatch, count_calls):
     assert count_calls[0] > 1  # runs of steps between bar updates, not one call per epoch
 
 
+class _BatchEnd(cg.callbacks.Callback):
+    """A callback that runs after every step keeps fit in the Python loop."""
+
+    def on_batch_end(self, step, logs):
+        pass
+
+
 class _SubclassedAdam(cg.optim.Adam):
     """A user's subclass may change the step: it is not handed to the C++ loop."""
 
 
 @pytest.mark.parametrize(
     "change",
-    ["dropout", "clip", "subclass", "two-groups", "mse", "float-labels"],
+    ["dropout", "subclass", "two-groups", "mse", "float-labels", "batch-callback"],
 )
 def test_other_trainings_use_the_python_loop(count_calls, change):
     X, y = _data(np.float32)
@@ -175,7 +182,7 @@ def test_other_trainings_use_the_python_loop(count_calls, change):
     }.get(change, lambda: cg.optim.Adam(params))()
     loss = cg.nn.MSELoss() if change in ("mse", "float-labels") else cg.nn.SoftmaxCrossEntropy()
     target = np.eye(4, dtype=np.float32)[y] if change in ("mse", "float-labels") else y
-    kw = {"clip_grad_norm": 1.0} if change == "clip" else {}
+    kw = {"callbacks": [_BatchEnd()]} if change == "batch-callback" else {}
     cg.fit(model, loss, opt, X, target, epochs=2, batch_size=32, progress=False, **kw)
     assert count_calls[0] == 0
 
@@ -207,6 +214,40 @@ def test_fit_fused_with_schedule_is_the_python_loop(monkeypatch, count_calls, op
     python = _train_scheduled(opt_name, SCHEDULES[sched](), dt)
     _same(fused, python)
     assert fused[1].param_groups[0]["lr"] == python[1].param_groups[0]["lr"]
+
+
+CLIPS = {
+    "norm": dict(clip_grad_norm=0.05),
+    "value": dict(clip_grad_value=0.002),
+    "both": dict(clip_grad_norm=0.05, clip_grad_value=0.002),
+    "norm-loose": dict(clip_grad_norm=1e6),  # never scales
+}
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("clip", list(CLIPS))
+@pytest.mark.parametrize("nan_rows", [False, True])
+def test_fit_fused_with_clipping_is_the_python_loop(monkeypatch, count_calls, clip, dt, nan_rows):
+    def train(clip=clip):
+        X, y = _data(dt)
+        if nan_rows:
+            X[[5, 100]] = np.nan  # the guard (or the norm) skips two steps per epoch
+        model = cg.nn.Sequential([Dense(11, 9, "relu", dtype=dt), Dense(9, 4, dtype=dt)], seed=2)
+        opt = cg.optim.Adam(model.parameters(), lr=1e-2)
+        hist = cg.fit(model, cg.nn.SoftmaxCrossEntropy(), opt, X, y, epochs=3, batch_size=32,
+                      seed=4, progress=False, **(CLIPS[clip] if clip else {}))  # fmt: skip
+        return model, opt, hist
+
+    fused = train()
+    assert count_calls[0] == 3
+    assert (sum(fused[2].history["skipped_steps"]) > 0) == nan_rows
+    unclipped = train(clip=False)
+    same = all(
+        np.array_equal(u, v) for u, v in zip(fused[0].parameters(), unclipped[0].parameters())
+    )
+    assert same == (clip == "norm-loose")  # the clips did act (and a loose norm clip did not)
+    _python_loop_only(monkeypatch)
+    _same(fused, train())
 
 
 class _Bad:
@@ -355,6 +396,9 @@ def test_train_steps_bad_input_changes_nothing():
         (dict(lrs=np.array([1e-3, -1e-3])), ValueError),
         (dict(lrs=np.array([1e-3, 1e-3], np.float32)), TypeError),
         (dict(lrs=[1e-3, 1e-3]), TypeError),
+        (dict(clip_norm=-1.0), ValueError),
+        (dict(clip_value=float("nan")), ValueError),
+        (dict(clip_norm=float("inf")), ValueError),
     ]
     for change, exc in bad:
         before = [p.copy() for p in params]

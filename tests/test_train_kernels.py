@@ -1,6 +1,6 @@
-"""The training loop's kernels: fused softmax cross-entropy (value, gradient, correct count) and
-the non-finite scan of the gradient guard, against the reference on every ISA, at 1 and 2
-threads, with bad input.
+"""The training loop's kernels: fused softmax cross-entropy (value, gradient, correct count), the
+non-finite scan of the gradient guard and the gradient clips, against the reference on every
+ISA, at 1 and 2 threads, with bad input.
 
 Tolerances against the float64 reference: loss rtol 1e-12 (float64) / 1e-5 (float32); gradient
 (entries are probabilities / n) atol 1e-12 / n (float64) and 1e-6 / n (float32). The correct
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from convergent import _core
 from convergent.reference import losses as ref
+from convergent.reference import optim as ref_optim
 
 TOL = {np.float32: (1e-5, 1e-6), np.float64: (1e-12, 1e-12)}
 # Class counts 1..2x the widest vector (16 floats) and beyond; row counts around the 256-row
@@ -127,6 +128,71 @@ def test_all_finite_bad_input():
         _core.all_finite(np.ones(3))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scale_clip_matches_reference(isa, threads, dtype, rng):
+    """The gradient clips' kernel against convergent.reference.optim.scale_clip: exact (the same
+    two IEEE operations per element in the array's dtype), NaN kept, the same bits at 1 and 2
+    threads; sizes 1..2x the widest vector and beyond, and several 32k-element work items."""
+    for nt in (1, 2):
+        threads(nt)
+        for n in list(range(1, 40)) + [1000, 100_003]:
+            g = (3 * rng.standard_normal(n)).astype(dtype)
+            g[rng.integers(0, n, max(1, n // 50))] = np.nan
+            for scale, bound in ((0.3, 1.2), (1.0, np.inf), (0.7, np.inf), (1.0, 0.5), (0.0, 1.0)):
+                got, want = g.copy(), g.copy()
+                _core.scale_clip(got, scale, bound)
+                ref_optim.scale_clip(want, scale, bound)
+                np.testing.assert_array_equal(got, want)
+    g = np.array([1.0, -1.0, 3.0, np.nan, -0.0], dtype)
+    _core.scale_clip(g, 1.0, np.inf)  # the identity
+    np.testing.assert_array_equal(g, np.array([1.0, -1.0, 3.0, np.nan, -0.0], dtype))
+    assert np.signbit(g[-1])
+
+
+def test_scale_clip_bad_input_writes_nothing():
+    g = np.ones(5, np.float32)
+    cases = [
+        ((np.ones(5, np.int64), 1.0, 1.0), TypeError, "g"),
+        ((np.ones((4, 4), np.float32)[:, 0], 1.0, 1.0), ValueError, "g must be C-contiguous"),
+        ((g, np.nan, 1.0), ValueError, "scale"),
+        ((g, -1.0, 1.0), ValueError, "scale"),
+        ((g, 1.0, 0.0), ValueError, "bound"),
+        ((g, 1.0, np.nan), ValueError, "bound"),
+    ]
+    for args, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            _core.scale_clip(*args)
+    ro = np.ones(3)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="g"):
+        _core.scale_clip(ro, 0.5, 1.0)
+    assert np.all(g == 1) and np.all(ro == 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clips", [(0.5, None), (None, 0.01), (0.5, 0.01), (1e9, None)])
+def test_guard_and_clips_match_reference(isa, dtype, clips, rng):
+    """fit's guard and clips (convergent._guard, the kernels the C++ loop calls) against
+    convergent.reference.optim.clip_gradients: the norm is summed in float64 in another order,
+    so the scaled gradients agree to a few ulps."""
+    from convergent._guard import _finite_and_clip
+
+    grads = [(5 * rng.standard_normal(s)).astype(dtype) for s in ((13, 7), (7,), (40_000,))]
+    mine, want = [g.copy() for g in grads], [g.copy() for g in grads]
+    assert _finite_and_clip(mine, *clips) and ref_optim.clip_gradients(want, *clips)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    for a, b in zip(mine, want):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+    bad = [g.copy() for g in grads]
+    bad[1][3] = np.inf
+    before = [g.copy() for g in bad]
+    assert not _finite_and_clip(bad, *clips) and not ref_optim.clip_gradients(
+        [g.copy() for g in before], *clips
+    )
+    for a, b in zip(bad, before):
+        np.testing.assert_array_equal(a, b)  # a refused step changes nothing
+
+
 def test_scalar_isa_subprocess():
     """CONVERGENT_ISA=scalar picks the portable kernels at import; they match the reference."""
     code = (
@@ -143,6 +209,9 @@ def test_scalar_isa_subprocess():
         "    assert c == int((x.argmax(1) == t).sum())\n"
         "assert not _core.all_finite([np.array([1.0, np.inf])])\n"
         "assert _core.abs_sq_sums(np.arange(-5.0, 5.0, dtype=np.float32)) == (25.0, 85.0)\n"
+        "from convergent.reference.optim import scale_clip\n"
+        "g = rng.standard_normal(37); want = scale_clip(g.copy(), 0.3, 0.2)\n"
+        "_core.scale_clip(g, 0.3, 0.2); assert np.array_equal(g, want)\n"
     )
     env = {**os.environ, "CONVERGENT_ISA": "scalar"}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

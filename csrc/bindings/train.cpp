@@ -1,5 +1,5 @@
 // Training-loop kernels: softmax cross-entropy with its gradient and accuracy count, and the
-// non-finite scan of the gradient guard. Validate, release the GIL, call.
+// non-finite scan of the gradient guard and the gradient clips. Validate, release the GIL, call.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -56,6 +56,14 @@ py::tuple run_sums(const py::array& a) {
     abs_sq_sums<T>(n, p, sums);
   }
   return py::make_tuple(sums[0], sums[1]);
+}
+
+template <class T>
+void run_scale_clip(py::array& a, double scale, double bound) {
+  const std::size_t n = static_cast<std::size_t>(a.size());
+  T* p = mptr<T>(a);
+  py::gil_scoped_release release;
+  scale_clip<T>(n, p, static_cast<T>(scale), static_cast<T>(bound));
 }
 
 template <class T>
@@ -135,6 +143,23 @@ void register_train(py::module_& m) {
       py::arg("x"),
       "(sum |x|, sum x**2) over a float32/float64 C-contiguous array, accumulated in float64 (the "
       "L1 and L2 penalty values).");
+  m.def(
+      "scale_clip",
+      [](py::handle g, double scale, double bound) {
+        const DType dt = float_dtype(g, "g");
+        py::array a = checked(g, "g", dt, true);
+        if (!(std::isfinite(scale) && scale >= 0.0))
+          throw std::invalid_argument("scale must be a finite number >= 0");
+        if (!(bound > 0.0)) throw std::invalid_argument("bound must be > 0 (inf: no clip)");
+        if (dt == DType::f32)
+          run_scale_clip<float>(a, scale, bound);
+        else
+          run_scale_clip<double>(a, scale, bound);
+      },
+      py::arg("g"), py::arg("scale"), py::arg("bound"),
+      "In place: g = clip(g * scale, -bound, bound) in g's dtype (scale and bound rounded to it; "
+      "NaN stays NaN), on the kernels' threads: the gradient clips (scale 1 and bound inf change "
+      "nothing).");
   m.def(
       "all_finite",
       [](py::handle arrays) {

@@ -107,9 +107,10 @@ template <class T>
 py::tuple build_and_run(const py::array& x, const py::array& y, const py::array* order,
                         std::size_t batch, py::handle xbuf, py::handle ybuf,
                         const py::array& dlogits, const py::list& layers, double smoothing,
-                        bool guard, bool after_backward, const py::list& states, py::handle steps,
-                        const Optimizer& opt, const std::array<bool, 3>& needs, const double* lrs,
-                        std::size_t first, std::size_t count, Arrays& arrays, DType dt) {
+                        bool guard, double clip_norm, double clip_value, bool after_backward,
+                        const py::list& states, py::handle steps, const Optimizer& opt,
+                        const std::array<bool, 3>& needs, const double* lrs, std::size_t first,
+                        std::size_t count, Arrays& arrays, DType dt) {
   TrainLoop<T> t;
   t.x = cptr<T>(x);
   t.n = dim(x, 0);
@@ -119,6 +120,8 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   t.dlogits = mptr<T>(const_cast<py::array&>(dlogits));
   t.smoothing = smoothing;
   t.guard = guard;
+  t.clip_norm = clip_norm;
+  t.clip_value = clip_value;
   t.penalty_after_backward = after_backward;
   t.opt = opt;
   t.lrs = lrs;
@@ -219,8 +222,8 @@ void register_train_loop(py::module_& m) {
       [](py::handle x, py::handle y, py::handle order, std::size_t batch, py::handle xbuf,
          py::handle ybuf, py::handle dlogits, py::handle layers, double smoothing, bool guard,
          bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
-         py::handle states, py::handle steps, std::size_t first, std::size_t count,
-         py::handle lrs) {
+         py::handle states, py::handle steps, std::size_t first, std::size_t count, py::handle lrs,
+         double clip_norm, double clip_value) {
         std::array<bool, 3> needs{};
         const Optimizer opt = parse_optimizer(optimizer, hyper, &needs);
         // A schedule's learning rates, one per step, each held to the optimizer's lr check.
@@ -237,6 +240,10 @@ void register_train_loop(py::module_& m) {
         if (!(smoothing >= 0.0 && smoothing <= 1.0))
           throw std::invalid_argument("label_smoothing must be in [0, 1]");
         if (batch == 0) throw std::invalid_argument("batch must be >= 1");
+        if (!(std::isfinite(clip_norm) && clip_norm >= 0.0))
+          throw std::invalid_argument("clip_norm must be a finite number >= 0 (0: none)");
+        if (!(std::isfinite(clip_value) && clip_value >= 0.0))
+          throw std::invalid_argument("clip_value must be a finite number >= 0 (0: none)");
         Arrays arrays;
         if (lr_ptr) arrays.add(lr_values, "lrs", false);
         const DType dt = float_dtype(x, "x");
@@ -256,17 +263,17 @@ void register_train_loop(py::module_& m) {
         const py::list st = as_list(states, "states");
         if (dt == DType::f32)
           return build_and_run<float>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                      penalty_after_backward, st, steps, opt, needs, lr_ptr, first,
-                                      count, arrays, dt);
+                                      clip_norm, clip_value, penalty_after_backward, st, steps, opt,
+                                      needs, lr_ptr, first, count, arrays, dt);
         return build_and_run<double>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                     penalty_after_backward, st, steps, opt, needs, lr_ptr, first,
-                                     count, arrays, dt);
+                                     clip_norm, clip_value, penalty_after_backward, st, steps, opt,
+                                     needs, lr_ptr, first, count, arrays, dt);
       },
       py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch"), py::arg("xbuf"),
       py::arg("ybuf"), py::arg("dlogits"), py::arg("layers"), py::arg("label_smoothing"),
       py::arg("guard"), py::arg("penalty_after_backward"), py::arg("optimizer"), py::arg("hyper"),
       py::arg("states"), py::arg("steps"), py::arg("first"), py::arg("count"),
-      py::arg("lrs") = py::none(),
+      py::arg("lrs") = py::none(), py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
       "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
       "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
@@ -275,7 +282,8 @@ void register_train_loop(py::module_& m) {
       "'adam', 'adagrad' or 'rmsprop' with hyper in the order of the _core.<optimizer>_step "
       "arguments; states: the optimizer's three state buffer lists (None where unused) in "
       "parameter order; steps: each parameter's step count so far; lrs: None, or a float64 array "
-      "of the learning rate of each of the count steps (a schedule's values). Returns (loss per "
+      "of the learning rate of each of the count steps (a schedule's values); clip_norm, "
+      "clip_value: convergent.fit's gradient clips (0: none). Returns (loss per "
       "step, "
       "correct rows per step, applied per step, the layers' last weight penalties).");
 }

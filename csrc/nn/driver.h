@@ -145,6 +145,11 @@ bool all_finite(std::size_t n, const T* x);
 template <class T>
 void abs_sq_sums(std::size_t n, const T* x, double* sums);
 
+// g[i] = min(max(g[i] * scale, -bound), bound) for i < n, in place (NaN stays NaN): the
+// gradient clips of the training loop (scale 1 and bound infinity change nothing).
+template <class T>
+void scale_clip(std::size_t n, T* g, T scale, T bound);
+
 // out[i] = act(x[i]) for i < n.
 template <class T>
 void activation(std::size_t n, const T* x, T* out, Act act, T slope);

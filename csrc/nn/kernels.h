@@ -79,6 +79,8 @@ struct NnKernels {
   bool (*all_finite)(std::size_t n, const T* x);
   // sums[0] = sum |x[i]|, sums[1] = sum x[i]^2 over x[0:n], in double.
   void (*abs_sq_sums)(std::size_t n, const T* x, double* sums);
+  // g[i] = min(max(g[i] * scale, -bound), bound) for i < n; NaN stays NaN.
+  void (*scale_clip)(std::size_t n, T* g, T scale, T bound);
 };
 
 namespace scalar {

@@ -1,5 +1,5 @@
-// Softmax cross-entropy from logits (forward value, gradient and correct count in one pass) and
-// the non-finite scan of the training loop's guard, on Vec<T>.
+// Softmax cross-entropy from logits (forward value, gradient and correct count in one pass), the
+// non-finite scan of the training loop's guard and the gradient clips, on Vec<T>.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -108,6 +108,17 @@ bool all_finite_kernel(std::size_t n, const T* x) {
   for (std::size_t j = 0; j < V::N; ++j)
     if (lanes[j] != T(0)) return false;
   return true;
+}
+
+// g[i] = min(max(g[i] * scale, -bound), bound) for i < n, NaN kept (the gradient clips: scale 1
+// and bound infinity leave g as it is).
+template <class T>
+void scale_clip_kernel(std::size_t n, T* g, T scale, T bound) {
+  using V = Vec<T>;
+  const V s = V::set1(scale), hi = V::set1(bound), lo = V::set1(-bound);
+  for_each_vec<V>(n, [&](std::size_t i, std::size_t k) {
+    min(max(V::loadn(g + i, k) * s, lo), hi).storen(g + i, k);
+  });
 }
 
 }  // namespace CG_NS

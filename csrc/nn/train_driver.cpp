@@ -1,5 +1,5 @@
 // Drivers of the training-loop kernels: the mini-batch row gather, softmax cross-entropy over
-// blocks of rows, and the non-finite scan of the gradients.
+// blocks of rows, the non-finite scan of the gradients and their clips.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -104,6 +104,18 @@ void abs_sq_sums(std::size_t n, const T* x, double* sums) {
   }
 }
 
+template <class T>
+void scale_clip(std::size_t n, T* g, T scale, T bound) {
+  const NnKernels<T>& kr = nn_kernels<T>();
+  const std::size_t chunks = (n + kScanChunk - 1) / kScanChunk;
+  parallel_for(chunks, n, kMinParallel, [&](std::size_t c) {
+    const std::size_t i = c * kScanChunk;
+    kr.scale_clip(std::min(kScanChunk, n - i), g + i, scale, bound);
+  });
+}
+
+template void scale_clip<float>(std::size_t, float*, float, float);
+template void scale_clip<double>(std::size_t, double*, double, double);
 template void abs_sq_sums<float>(std::size_t, const float*, double*);
 template void abs_sq_sums<double>(std::size_t, const double*, double*);
 template XentPart softmax_xent<float>(std::size_t, std::size_t, const float*, const std::int64_t*,

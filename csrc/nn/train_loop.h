@@ -68,6 +68,9 @@ struct TrainLoop {
   double smoothing = 0.0;
   // A step whose gradients are not all finite is skipped (convergent.fit's guard).
   bool guard = true;
+  // convergent.fit's clips when > 0: the gradients scaled to a global norm of at most
+  // clip_norm, then each clipped to [-clip_value, clip_value] (see guard_and_clip).
+  double clip_norm = 0.0, clip_value = 0.0;
   // The step's loss: false, cg.fit's (data loss + activity and weight penalties taken before
   // the backward pass); true, the estimators' (data loss + the weight penalties summed by the
   // backward passes).

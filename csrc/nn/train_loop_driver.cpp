@@ -2,11 +2,13 @@
 // cross-entropy and a first-order optimizer, run without returning to Python between steps.
 // Every step calls the same drivers, with the same arguments, as the Python loop of
 // convergent.fit (gather, Dense forwards, softmax_xent, penalties, Dense backwards, the
-// non-finite guard, the optimizer's group step), so both give the same bits. Two calls move, and
-// neither changes a result: the next batch's gather runs during the last layer, and the penalty
-// sums, which read only the weights, come after the last layer's backward.
+// non-finite guard and clips, the optimizer's group step), so both give the same bits. Two calls
+// move, and neither changes a result: the next batch's gather runs during the last layer, and the
+// penalty sums, which read only the weights, come after the last layer's backward.
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
 
 #include "common/parallel.h"
 #include "nn/train_loop.h"
@@ -124,6 +126,33 @@ void backward(TrainLoop<T>& t, std::size_t l, std::size_t rows, const T* x, cons
   d.weight_penalty = penalty_value(d.weight_l1, d.weight_l2, dense_backward(a));
 }
 
+// convergent.fit's guard and clips (convergent/_guard.py, with the same kernels): false, and
+// nothing changed, when the gradients' global norm (with clip_norm) or a gradient (with the
+// guard) is not finite.
+template <class T>
+bool guard_and_clip(const TrainLoop<T>& t) {
+  double scale = 1.0;
+  if (t.clip_norm > 0.0) {
+    double sq = 0.0;
+    for (const OptimTensor<T>& p : t.params) sq += sums_of(p.n, p.g)[1];
+    const double total = std::sqrt(sq);
+    if (!std::isfinite(total)) return false;
+    const double coef = t.clip_norm / (total + 1e-6);  // torch.nn.utils.clip_grad_norm_
+    if (coef < 1.0) scale = coef;
+  } else if (t.guard) {
+    for (const OptimTensor<T>& p : t.params)
+      if (!all_finite<T>(p.n, p.g)) return false;
+  }
+  if (scale != 1.0 || t.clip_value > 0.0) {
+    const T bound = t.clip_value > 0.0 ? T(t.clip_value) : std::numeric_limits<T>::infinity();
+    for (const LoopDense<T>& d : t.layers) {  // the gradients of t.params, writable
+      scale_clip<T>(d.in * d.out, d.dw, T(scale), bound);
+      if (d.db) scale_clip<T>(d.out, d.db, T(scale), bound);
+    }
+  }
+  return true;
+}
+
 // Step i on the rows gathered (or in place) for it; with gather_next, batch i + 1 is gathered
 // into the other slot meanwhile.
 template <class T>
@@ -173,13 +202,7 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i, bool gather_next) {
   if (t.penalty_after_backward)
     for (std::size_t l = 0; l < layers; ++l) penalty += t.layers[l].weight_penalty;
   s.loss = xent_loss(part, t.smoothing, rows) + penalty;
-  s.applied = true;
-  if (t.guard)
-    for (const OptimTensor<T>& p : t.params)
-      if (!all_finite<T>(p.n, p.g)) {
-        s.applied = false;
-        break;
-      }
+  s.applied = guard_and_clip(t);
   if (s.applied) {
     for (OptimTensor<T>& p : t.params) ++p.step;
     optimizer_step(t.opt, t.params);

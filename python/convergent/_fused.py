@@ -36,10 +36,12 @@ class FusedLoop:
     #: code) waits for the call to return.
     MAX_STEPS = 256
 
-    def __init__(self, model, loss, optimizer, X, y, batch: int, guard: bool, after_backward: bool):
+    def __init__(self, model, loss, optimizer, X, y, batch: int, guard: bool, after_backward: bool,
+                 clip_norm=None, clip_value=None):  # fmt: skip
         self.layers: list[Dense] = list(model.layers)
         self.loss, self.optimizer, self.X, self.y = loss, optimizer, X, y
         self.batch, self.guard, self.after_backward = batch, guard, after_backward
+        self.clip_norm, self.clip_value = clip_norm or 0.0, clip_value or 0.0
         dt = X.dtype
         first = self.layers[0]
         # Two batches: the C++ loop gathers the next batch while the last layer of a step runs.
@@ -56,7 +58,8 @@ class FusedLoop:
         ]
 
     @classmethod
-    def plan(cls, model, loss, optimizer, X, y, batch, guard=True, after_backward=False):
+    def plan(cls, model, loss, optimizer, X, y, batch, guard=True, after_backward=False,
+             clip_norm=None, clip_value=None):  # fmt: skip
         """A FusedLoop when the C++ loop applies to this training, else None."""
         if (
             type(model) is not Sequential
@@ -82,7 +85,8 @@ class FusedLoop:
         if len(y) != len(X) or y.min() < 0 or y.max() >= model.layers[-1].out_features:
             return None  # the Python loop raises the loss's error at the batch that has it
         y = np.ascontiguousarray(y, dtype=np.int64)
-        return cls(model, loss, optimizer, X, y, min(batch, len(X)), guard, after_backward)
+        return cls(model, loss, optimizer, X, y, min(batch, len(X)), guard, after_backward,
+                   clip_norm, clip_value)  # fmt: skip
 
     def run(
         self, order: np.ndarray | None, first: int, count: int, schedule=None, step: int = 0
@@ -137,7 +141,7 @@ class FusedLoop:
         losses, correct, applied, penalties = _core.train_steps(
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
             self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
-            first, count, lrs,
+            first, count, lrs, self.clip_norm, self.clip_value,
         )  # fmt: skip
         done = int(applied.sum())
         if opt._counts_steps:

@@ -162,8 +162,10 @@ class _EpochLoop:
         self.fast_take = X.flags.c_contiguous and X.flags.aligned and X.dtype.kind in "biufc"
         self.skipped = 0
         # Runs of steps in C++ (convergent/_fused.py) when nothing runs between the steps.
-        plain = clip_norm is None and clip_value is None and not self.batch_cbs
-        self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size) if plain else None
+        self.fused = None
+        if not self.batch_cbs:
+            self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size,
+                                        clip_norm=clip_norm, clip_value=clip_value)  # fmt: skip
 
     def epoch(self, epoch: int, groups: list[dict[str, Any]]) -> dict[str, float]:
         n, bs, state = len(self.X), self.batch_size, self.state
@@ -272,15 +274,16 @@ def fit(
       step counts batches from ``initial_epoch * steps_per_epoch``. Cannot be combined with
       ReduceLROnPlateau (the schedule would undo its reductions): ValueError.
     - ``clip_grad_norm``: scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` where
-      ``norm`` is their global L2 norm (torch ``clip_grad_norm_``); ``clip_grad_value``: clip each
-      element to ``[-v, v]`` (applied after the norm clip when both are given).
+      ``norm`` is their global L2 norm, summed in float64 (torch ``clip_grad_norm_``);
+      ``clip_grad_value``: clip each element to ``[-v, v]`` (applied after the norm clip when
+      both are given).
     - Non-finite guard: when any gradient holds NaN or inf (or its norm/sum overflows), the step
       is skipped and the weights and optimizer state are untouched; the count goes to
       ``history["skipped_steps"]`` and a note is printed unless silent. No warning is raised.
     - ``progress``/``verbose``: verbose 0 silent, 1 a tqdm bar per epoch (a line per epoch
       without tqdm), 2 a line per epoch; ``verbose=None`` means 1 if ``progress`` else 0.
     - A ``Sequential`` of ``Dense`` layers trained with ``SoftmaxCrossEntropy`` and SGD, Adam,
-      AdamW, Adagrad or RMSprop, without clipping or batch-end callbacks, runs its steps in C++
+      AdamW, Adagrad or RMSprop, without batch-end callbacks, runs its steps in C++
       (up to 256 steps per call, or the steps between progress-bar updates;
       ``convergent/_fused.py``), with the same bits as the Python loop. A ``schedule`` is then
       called for a run's steps before the run starts (in step order, once per step).

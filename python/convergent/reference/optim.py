@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
+__all__ = ["adagrad_step", "adam_step", "clip_gradients", "rmsprop_step", "scale_clip", "sgd_step"]
 
 
 def _c(x: float, like: np.ndarray) -> np.generic:
@@ -146,3 +146,33 @@ def rmsprop_step(
         upd = momentum_buffer * _c(momentum, param) + upd
         momentum_buffer[...] = upd
     param[...] = param + upd * _c(-lr, param)
+
+
+def scale_clip(grad, scale, bound):
+    """In place: ``grad = min(max(grad * scale, -bound), bound)`` in the array's dtype (NaN stays
+    NaN), the kernel behind the training loop's gradient clips."""
+    g = grad * _c(scale, grad)
+    np.minimum(np.maximum(g, _c(-bound, grad)), _c(bound, grad), out=grad)
+    return grad
+
+
+def clip_gradients(grads, clip_norm=None, clip_value=None):
+    """The training loop's guard and clips, in place: False (nothing changed) when the global
+    norm (clip_norm given) or any gradient is not finite. With clip_norm, every gradient is
+    scaled by ``clip_norm / (norm + 1e-6)`` when that is below 1 (torch ``clip_grad_norm_``),
+    the norm summed in float64; with clip_value, each element is clipped to ``[-v, v]`` after."""
+    if clip_norm is not None:
+        total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+        if not math.isfinite(total):
+            return False
+        coef = clip_norm / (total + 1e-6)
+        scale = coef if coef < 1.0 else 1.0
+    else:
+        if not all(np.all(np.isfinite(g)) for g in grads):
+            return False
+        scale = 1.0
+    bound = math.inf if clip_value is None else clip_value
+    if scale != 1.0 or clip_value is not None:
+        for g in grads:
+            scale_clip(g, scale, bound)
+    return True
