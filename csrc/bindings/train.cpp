@@ -148,8 +148,7 @@ void register_train(py::module_& m) {
       [](py::handle g, double scale, double bound) {
         const DType dt = float_dtype(g, "g");
         py::array a = checked(g, "g", dt, true);
-        if (!(std::isfinite(scale) && scale >= 0.0))
-          throw std::invalid_argument("scale must be a finite number >= 0");
+        finite(scale, "scale", true);
         if (!(bound > 0.0)) throw std::invalid_argument("bound must be > 0 (inf: no clip)");
         if (dt == DType::f32)
           run_scale_clip<float>(a, scale, bound);

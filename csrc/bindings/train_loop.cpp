@@ -3,7 +3,6 @@
 #include "nn/train_loop.h"
 
 #include <array>
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -103,14 +102,21 @@ py::tuple run(TrainLoop<T>& t, std::size_t first, std::size_t count) {
   return py::make_tuple(loss, correct, applied, penalties);
 }
 
+// The call's scalar settings, validated: the loss, guard, clips and optimizer of every step.
+struct Settings {
+  double smoothing = 0.0, clip_norm = 0.0, clip_value = 0.0;
+  bool guard = true, after_backward = false;
+  Optimizer opt;
+  std::array<bool, 3> needs{};  // the optimizer's state buffers s0..s2
+  const double* lrs = nullptr;  // one per step, or nullptr
+};
+
 template <class T>
 py::tuple build_and_run(const py::array& x, const py::array& y, const py::array* order,
                         std::size_t batch, py::handle xbuf, py::handle ybuf,
-                        const py::array& dlogits, const py::list& layers, double smoothing,
-                        bool guard, double clip_norm, double clip_value, bool after_backward,
-                        const py::list& states, py::handle steps, const Optimizer& opt,
-                        const std::array<bool, 3>& needs, const double* lrs, std::size_t first,
-                        std::size_t count, Arrays& arrays, DType dt) {
+                        const py::array& dlogits, const py::list& layers, const py::list& states,
+                        py::handle steps, const Settings& set, std::size_t first, std::size_t count,
+                        Arrays& arrays, DType dt) {
   TrainLoop<T> t;
   t.x = cptr<T>(x);
   t.n = dim(x, 0);
@@ -118,13 +124,13 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   t.batch = batch;
   t.y = cptr<std::int64_t>(y);
   t.dlogits = mptr<T>(const_cast<py::array&>(dlogits));
-  t.smoothing = smoothing;
-  t.guard = guard;
-  t.clip_norm = clip_norm;
-  t.clip_value = clip_value;
-  t.penalty_after_backward = after_backward;
-  t.opt = opt;
-  t.lrs = lrs;
+  t.smoothing = set.smoothing;
+  t.guard = set.guard;
+  t.clip_norm = set.clip_norm;
+  t.clip_value = set.clip_value;
+  t.penalty_after_backward = set.after_backward;
+  t.opt = set.opt;
+  t.lrs = set.lrs;
   const py::ssize_t b = static_cast<py::ssize_t>(batch);
   if (order) {
     t.order = cptr<std::int64_t>(*order);
@@ -194,10 +200,10 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   if (states.size() != 3) throw std::invalid_argument("states must have 3 items (s0, s1, s2)");
   const char* names[3] = {"states[0]", "states[1]", "states[2]"};
   for (int k = 0; k < 3; ++k) {
-    if (needs[k] == states[k].is_none())
+    if (set.needs[k] == states[k].is_none())
       throw std::invalid_argument(std::string(names[k]) +
-                                  (needs[k] ? " is needed by the optimizer" : " must be None"));
-    if (!needs[k]) continue;
+                                  (set.needs[k] ? " is needed by the optimizer" : " must be None"));
+    if (!set.needs[k]) continue;
     const py::list l = as_list(states[k], names[k], ps.size());
     for (std::size_t i = 0; i < ps.size(); ++i) {
       py::array a = checked(l[i], item_name(names[k], i), dt, true);
@@ -224,28 +230,29 @@ void register_train_loop(py::module_& m) {
          bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
          py::handle states, py::handle steps, std::size_t first, std::size_t count, py::handle lrs,
          double clip_norm, double clip_value) {
-        std::array<bool, 3> needs{};
-        const Optimizer opt = parse_optimizer(optimizer, hyper, &needs);
+        Settings set;
+        set.opt = parse_optimizer(optimizer, hyper, &set.needs);
+        if (!(smoothing >= 0.0 && smoothing <= 1.0))
+          throw std::invalid_argument("label_smoothing must be in [0, 1]");
+        if (batch == 0) throw std::invalid_argument("batch must be >= 1");
+        finite(clip_norm, "clip_norm", true);  // 0: none
+        finite(clip_value, "clip_value", true);
+        set.smoothing = smoothing;
+        set.guard = guard;
+        set.after_backward = penalty_after_backward;
+        set.clip_norm = clip_norm;
+        set.clip_value = clip_value;
         // A schedule's learning rates, one per step, each held to the optimizer's lr check.
-        const double* lr_ptr = nullptr;
         py::array lr_values;
         if (!lrs.is_none()) {
           const Shape ls{static_cast<py::ssize_t>(count)};
           lr_values = checked(lrs, "lrs", DType::f64, false, &ls);
-          lr_ptr = static_cast<const double*>(lr_values.data());
+          set.lrs = static_cast<const double*>(lr_values.data());
           for (std::size_t i = 0; i < count; ++i)
-            if (!(std::isfinite(lr_ptr[i]) && lr_ptr[i] >= 0.0))
-              throw std::invalid_argument(item_name("lrs", i) + " must be a finite number >= 0");
+            finite(set.lrs[i], item_name("lrs", i).c_str(), true);
         }
-        if (!(smoothing >= 0.0 && smoothing <= 1.0))
-          throw std::invalid_argument("label_smoothing must be in [0, 1]");
-        if (batch == 0) throw std::invalid_argument("batch must be >= 1");
-        if (!(std::isfinite(clip_norm) && clip_norm >= 0.0))
-          throw std::invalid_argument("clip_norm must be a finite number >= 0 (0: none)");
-        if (!(std::isfinite(clip_value) && clip_value >= 0.0))
-          throw std::invalid_argument("clip_value must be a finite number >= 0 (0: none)");
         Arrays arrays;
-        if (lr_ptr) arrays.add(lr_values, "lrs", false);
+        if (set.lrs) arrays.add(lr_values, "lrs", false);
         const DType dt = float_dtype(x, "x");
         const py::array xa = arrays.add(arg(x, "x", dt, false, 2), "x", false);
         const std::size_t n = dim(xa, 0);
@@ -262,12 +269,10 @@ void register_train_loop(py::module_& m) {
         const py::list ls = as_list(layers, "layers");
         const py::list st = as_list(states, "states");
         if (dt == DType::f32)
-          return build_and_run<float>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                      clip_norm, clip_value, penalty_after_backward, st, steps, opt,
-                                      needs, lr_ptr, first, count, arrays, dt);
-        return build_and_run<double>(xa, ya, po, batch, xbuf, ybuf, da, ls, smoothing, guard,
-                                     clip_norm, clip_value, penalty_after_backward, st, steps, opt,
-                                     needs, lr_ptr, first, count, arrays, dt);
+          return build_and_run<float>(xa, ya, po, batch, xbuf, ybuf, da, ls, st, steps, set, first,
+                                      count, arrays, dt);
+        return build_and_run<double>(xa, ya, po, batch, xbuf, ybuf, da, ls, st, steps, set, first,
+                                     count, arrays, dt);
       },
       py::arg("x"), py::arg("y"), py::arg("order"), py::arg("batch"), py::arg("xbuf"),
       py::arg("ybuf"), py::arg("dlogits"), py::arg("layers"), py::arg("label_smoothing"),
