@@ -72,7 +72,7 @@ def _rebuild_optimizer(name: str, model: Sequential, state: dict[str, Any]) -> A
     from . import optim
 
     cls = getattr(optim, name, None)
-    if not isinstance(cls, type):
+    if not isinstance(cls, type) or not issubclass(cls, optim.Optimizer):
         return None
     params = model.parameters()
     groups: Sequence[dict[str, Any]] = state["param_groups"]

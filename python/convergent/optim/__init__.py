@@ -3,9 +3,20 @@
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .lbfgs import LBFGS
+from .multi import MultiOptimizer
 from .newton import Newton
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["LBFGS", "SGD", "Adagrad", "Adam", "AdamW", "Newton", "Optimizer", "RMSprop"]
+__all__ = [
+    "LBFGS",
+    "MultiOptimizer",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Newton",
+    "Optimizer",
+    "RMSprop",
+]
