@@ -7,9 +7,13 @@ and each cell keeps the best of its per-round medians. Every step reuses the sam
     python bench/compare_optim.py                     # 1M and 16M float32 params, 3 rounds
     python bench/compare_optim.py --quick --markdown  # 1M only, 1 round, a markdown table
 
-Effective bandwidth counts the bytes each step must move per element: Adam/AdamW 28 (param
-read+write, grad read, exp_avg and exp_avg_sq read+write), SGD with momentum, Adagrad and RMSprop
-20 (param r/w, grad r, one state buffer r/w), all float32.
+Effective bandwidth counts the bytes each step must move per element (float32): 12 for the
+parameter (read and write) and the gradient (read), plus 8 per elementwise state buffer (read and
+write): Adam, AdamW, NAdam, RAdam, Adamax, Adadelta, Rprop and Schedule-Free AdamW 28; SGD with
+momentum, Adagrad, RMSprop, ASGD and Lion 20; Adafactor on these 1-D tensors 20 (its unfactored
+variance). torch has no Lion or Schedule-Free AdamW (n/a).
+
+    python bench/compare_optim.py --muon              # Muon on the 784-256-128-10 MLP's matrices
 """
 
 from __future__ import annotations
@@ -30,7 +34,20 @@ OPTIMIZERS = {
     "sgd": ("SGD", {"lr": 1e-3, "momentum": 0.9}, 20),
     "adagrad": ("Adagrad", {}, 20),
     "rmsprop": ("RMSprop", {}, 20),
+    "nadam": ("NAdam", {}, 28),
+    "radam": ("RAdam", {}, 28),
+    "adamax": ("Adamax", {}, 28),
+    "adadelta": ("Adadelta", {}, 28),
+    "asgd": ("ASGD", {}, 20),
+    "rprop": ("Rprop", {}, 28),
+    "adafactor": ("Adafactor", {}, 20),
+    "lion": ("Lion", {}, 20),
+    "schedulefree_adamw": ("ScheduleFreeAdamW", {}, 28),
+    "muon": ("Muon", {}, 20),  # only with --muon (2-D params); plus its Newton-Schulz GEMMs
 }
+# The numpy contender (the reference applied tensor by tensor) covers the first five.
+NUMPY_OPTIMIZERS = ("Adam", "AdamW", "SGD", "Adagrad", "RMSprop")
+MUON_SHAPES = ((784, 256), (256, 128), (128, 10))  # the weight matrices of the benchmark MLP
 CONTENDERS = ("convergent", "numpy", "torch", "torch-foreach", "torch-fused")
 LAYOUTS = {"flat": 1, "100": 100}
 
@@ -59,6 +76,9 @@ def _tensors(n: int, count: int, seed: int):
 
 def _numpy_stepper(cls: str, kw: dict, params, grads):
     import numpy as np
+
+    if cls not in NUMPY_OPTIMIZERS:
+        raise ValueError(f"no NumPy reference stepper for {cls} in this benchmark")
     from convergent import reference as ref
 
     zeros = [np.zeros_like(p) for p in params]
@@ -108,6 +128,8 @@ def _stepper(contender: str, cls: str, kw: dict, params, grads, threads: int):
     for tp, g in zip(tparams, grads):
         tp.grad = torch.from_numpy(g)
     extra = {"torch": {}, "torch-foreach": {"foreach": True}, "torch-fused": {"fused": True}}
+    if not hasattr(torch.optim, cls):
+        raise ValueError(f"torch.optim has no {cls}")
     opt = getattr(torch.optim, cls)(tparams, **kw, **extra[contender])
     return opt.step
 
@@ -124,16 +146,33 @@ def _time(step, min_repeats: int, min_time: float, warmup: int) -> float:
     return statistics.median(times)
 
 
+def _muon_tensors(seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(s, dtype=np.float32) * np.float32(0.05) for s in MUON_SHAPES]
+    grads = [rng.standard_normal(s, dtype=np.float32) * np.float32(1e-2) for s in MUON_SHAPES]
+    return params, grads
+
+
 def worker(contender: str, cells: list, threads: int, min_repeats: int, min_time: float) -> dict:
     out = {}
     for opt_name, n, layout in cells:
         cls, kw, _ = OPTIMIZERS[opt_name]
-        params, grads = _tensors(n, LAYOUTS[layout], seed=0)
+        if layout == "mlp":
+            params, grads = _muon_tensors(seed=0)
+        else:
+            params, grads = _tensors(n, LAYOUTS[layout], seed=0)
         key = f"{opt_name}|{n}|{layout}"
         try:
             step = _stepper(contender, cls, kw, params, grads, threads)
             step()  # a contender that rejects the configuration fails here
-        except (RuntimeError, ValueError, TypeError) as e:  # e.g. no fused kernel for RMSprop
+        except (
+            RuntimeError,
+            ValueError,
+            TypeError,
+            NotImplementedError,
+        ) as e:  # e.g. no fused RMSprop
             out[key] = {"error": str(e).splitlines()[0][:80]}
             continue
         out[key] = {"s": _time(step, min_repeats, min_time, warmup=2)}
@@ -196,7 +235,8 @@ def _table(cells, best, contenders, markdown: bool) -> str:
         key = f"{opt_name}|{n}|{layout}"
         bytes_ = OPTIMIZERS[opt_name][2] * n
         ours = best.get("convergent", {}).get(key)
-        row = [OPTIMIZERS[opt_name][0], _fmt_size(n), str(LAYOUTS[layout])]
+        tensors = "MLP" if layout == "mlp" else str(LAYOUTS[layout])
+        row = [OPTIMIZERS[opt_name][0], _fmt_size(n), tensors]
         row += [f"{ours * 1e3:.2f}", f"{bytes_ / ours / 1e9:.1f}"] if ours else ["-", "-"]
         times = [best.get(c, {}).get(key) for c in peers]
         row += [f"{t * 1e3:.2f}" if t else "n/a" for t in times]
@@ -215,7 +255,7 @@ def _table(cells, best, contenders, markdown: bool) -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1M,16M", help="total float32 params, e.g. 1M,16M")
-    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    ap.add_argument("--optimizers", default=",".join(o for o in OPTIMIZERS if o != "muon"))
     ap.add_argument("--layouts", default="flat,100", help="flat (one tensor) and/or 100")
     ap.add_argument("--contenders", default=",".join(CONTENDERS))
     ap.add_argument("--rounds", type=int, default=3)
@@ -223,6 +263,7 @@ def main(argv=None) -> None:
     ap.add_argument("--min-repeats", type=int, default=7)
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per cell and round")
     ap.add_argument("--quick", action="store_true", help="1M only, 1 round, short timings")
+    ap.add_argument("--muon", action="store_true", help="Muon on the 784-256-128-10 MLP matrices")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--cells", help=argparse.SUPPRESS)
@@ -239,6 +280,8 @@ def main(argv=None) -> None:
     opts = [o.strip().lower() for o in args.optimizers.split(",")]
     layouts = [x.strip() for x in args.layouts.split(",")]
     cells = [(o, n, lay) for o in opts for n in sizes for lay in layouts]
+    if args.muon:
+        cells = [("muon", sum(a * b for a, b in MUON_SHAPES), "mlp")]
     info = _versions(args.threads)
     contenders = [c.strip() for c in args.contenders.split(",")]
     if info["torch"] is None:
