@@ -167,12 +167,8 @@ def worker(contender: str, cells: list, threads: int, min_repeats: int, min_time
         try:
             step = _stepper(contender, cls, kw, params, grads, threads)
             step()  # a contender that rejects the configuration fails here
-        except (
-            RuntimeError,
-            ValueError,
-            TypeError,
-            NotImplementedError,
-        ) as e:  # e.g. no fused RMSprop
+        except (RuntimeError, ValueError, TypeError, NotImplementedError, AttributeError) as e:
+            # e.g. torch has no fused RMSprop
             out[key] = {"error": str(e).splitlines()[0][:80]}
             continue
         out[key] = {"s": _time(step, min_repeats, min_time, warmup=2)}
