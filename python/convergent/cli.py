@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, ISA, threads, OpenMP").set_defaults(func=_info)
 
-    from .demo import OPTIMIZERS
+    from .demo import DEFAULT, OPTIMIZERS
 
     d = sub.add_parser("demo", help="compare the optimizers on digits and on Rosenbrock")
     d.add_argument(
@@ -220,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     d.add_argument("--output", default="convergence.png", help="figure file (default %(default)s)")
     d.add_argument(
-        "--optimizers", default=",".join(OPTIMIZERS), help="comma-separated subset of: %(default)s"
+        "--optimizers",
+        default=",".join(DEFAULT),
+        help=f"comma-separated, from: {','.join(OPTIMIZERS)} (default: %(default)s)",
     )
     d.add_argument("--seed", type=int, default=0, help="data split and initial weights")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OPTIMIZERS", "rosenbrock", "rosenbrock_paths", "run", "train_digits"]
+__all__ = [
+    "DEFAULT", "OPTIMIZERS", "make_optimizer", "rosenbrock", "rosenbrock_paths", "run",
+    "train_digits",
+]  # fmt: skip
 
 #: name -> (label, convergent.optim class, kwargs for the digits MLP, kwargs on Rosenbrock)
 OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
@@ -38,7 +41,43 @@ OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         {"max_iter": 5, "history_size": 20, "line_search_fn": "strong_wolfe"},
         {"max_iter": 1, "max_eval": 25, "line_search_fn": "strong_wolfe"},
     ),
+    "nadam": ("NAdam", "NAdam", {"lr": 2e-3}, {"lr": 0.05}),
+    "radam": ("RAdam", "RAdam", {"lr": 2e-3}, {"lr": 0.05}),
+    "adamax": ("Adamax", "Adamax", {"lr": 4e-3}, {"lr": 0.05}),
+    "adadelta": ("Adadelta", "Adadelta", {"lr": 1.0}, {"lr": 1.0}),
+    "asgd": ("ASGD", "ASGD", {"lr": 0.1}, {"lr": 6e-4}),
+    "rprop": ("Rprop", "Rprop", {"lr": 1e-3}, {"lr": 1e-3}),
+    "adafactor": ("Adafactor", "Adafactor", {"lr": 1e-2}, {"lr": 5e-2}),
+    "lion": ("Lion", "Lion", {"lr": 3e-4, "weight_decay": 1e-2}, {"lr": 3e-3}),
+    "schedulefree_adamw": ("SF-AdamW", "ScheduleFreeAdamW", {"lr": 5e-3}, {"lr": 0.05}),
+    # Muon orthogonalizes the updates of the weight matrices; the biases go to AdamW, as torch's
+    # documentation advises. On Rosenbrock the point is a 1x2 matrix.
+    "muon": ("Muon", "Muon", {"lr": 0.02}, {"lr": 2e-3}),
 }
+#: The optimizers ``convergent demo`` runs when none are named.
+DEFAULT = (
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "lion",
+    "schedulefree_adamw",
+)  # fmt: skip
+
+
+def make_optimizer(name: str, params: list[np.ndarray], rosenbrock: bool = False) -> Any:
+    """The optimizer ``name`` of :data:`OPTIMIZERS` over ``params`` (the digits settings, or the
+    Rosenbrock ones). Muon takes the 2-D parameters and AdamW the others."""
+    from . import optim
+
+    _, cls, kw, rkw = OPTIMIZERS[name]
+    kw = rkw if rosenbrock else kw
+    if cls != "Muon":
+        return getattr(optim, cls)(params, **kw)
+    mats = [p for p in params if p.ndim == 2]
+    rest = [p for p in params if p.ndim != 2]
+    opts = [optim.Muon(mats, **kw)]
+    if rest:
+        opts.append(optim.AdamW(rest, lr=2e-3))
+    return optim.MultiOptimizer(opts, params=params)
+
+
 START = (-1.5, 2.0)
 
 
@@ -54,19 +93,19 @@ def rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
 
 def rosenbrock_paths(names: list[str], steps: int = 1000) -> dict[str, np.ndarray]:
     """Each optimizer's iterates on the 2-D Rosenbrock function from ``START``."""
-    from . import optim
-
     paths = {}
     for name in names:
-        _, cls, _, kw = OPTIMIZERS[name]
+        cls = OPTIMIZERS[name][1]
         x = np.array(START, dtype=np.float64)
-        opt = getattr(optim, cls)([x], **kw)
+        # Muon updates matrices: the point is a 1x2 matrix (a view of x).
+        opt = make_optimizer(name, [x.reshape(1, 2) if cls == "Muon" else x], rosenbrock=True)
         pts = [x.copy()]
         for _ in range(steps if cls != "LBFGS" else 60):
             if cls == "LBFGS":
                 opt.step(lambda x=x: (lambda r: (r[0], [r[1]]))(rosenbrock(x)))
             else:
-                opt.step([rosenbrock(x)[1]])
+                g = rosenbrock(x)[1]
+                opt.step([g.reshape(1, 2) if cls == "Muon" else g])
             pts.append(x.copy())
         paths[name] = np.array(pts)
     return paths
@@ -129,10 +168,10 @@ def train_digits(name: str, epochs: int, batch_size: int, seed: int, progress: b
     import convergent as cg
 
     Xtr, Xva, ytr, yva = data if data is not None else _digits(seed)
-    label, cls, kw, _ = OPTIMIZERS[name]
+    label, cls, _, _ = OPTIMIZERS[name]
     model = _model(seed)
     loss = cg.nn.SoftmaxCrossEntropy()
-    opt = getattr(cg.optim, cls)(model.parameters(), **kw)
+    opt = make_optimizer(name, model.parameters())
     bar = _bar(label, epochs, progress)
     t0 = time.perf_counter()
     if cls == "LBFGS":
