@@ -83,6 +83,61 @@ def check_rmsprop(
     lr: float, alpha: float, eps: float, weight_decay: float, momentum: float
 ) -> None: ...
 
+# ---- NAdam, RAdam, Adamax (bindings/optim_adam_family.cpp) ------------------------------------
+def nadam_step(
+    params: _Arrs,
+    grads: _Arrs,
+    exp_avgs: _Arrs,
+    exp_avg_sqs: _Arrs,
+    mu_products: npt.NDArray[np.float64],
+    steps: Sequence[int] | None,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    momentum_decay: float,
+    decoupled: bool,
+    maximize: bool,
+    dry_run: bool = False,
+) -> None: ...
+def radam_step(
+    params: _Arrs,
+    grads: _Arrs,
+    exp_avgs: _Arrs,
+    exp_avg_sqs: _Arrs,
+    steps: Sequence[int] | None,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    maximize: bool,
+    dry_run: bool = False,
+) -> None: ...
+def adamax_step(
+    params: _Arrs,
+    grads: _Arrs,
+    exp_avgs: _Arrs,
+    exp_infs: _Arrs,
+    steps: Sequence[int] | None,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+    dry_run: bool = False,
+) -> None: ...
+def check_nadam(
+    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, momentum_decay: float
+) -> None: ...
+def check_radam(lr: float, beta1: float, beta2: float, eps: float, weight_decay: float) -> None: ...
+def check_adamax(
+    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
+) -> None: ...
+
 # ---- nn: GEMM with fused epilogue, dense layer -------------------------------------------------
 def gemm(
     a: _Arr,

@@ -2,21 +2,27 @@
 
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .lbfgs import LBFGS
 from .multi import MultiOptimizer
+from .nadam import NAdam
 from .newton import Newton
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = [
     "LBFGS",
-    "MultiOptimizer",
     "SGD",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "MultiOptimizer",
+    "NAdam",
     "Newton",
     "Optimizer",
+    "RAdam",
     "RMSprop",
 ]

@@ -14,6 +14,7 @@ from .dense import (
 )
 from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
+from .optim_adam_family import adamax_step, nadam_mu, nadam_step, radam_step
 
 __all__ = [
     "activation",
@@ -21,6 +22,7 @@ __all__ = [
     "activations",
     "adagrad_step",
     "adam_step",
+    "adamax_step",
     "batchnorm_backward",
     "batchnorm_forward",
     "dense_backward",
@@ -29,6 +31,9 @@ __all__ = [
     "dropout_forward",
     "gemm",
     "losses",
+    "nadam_mu",
+    "nadam_step",
+    "radam_step",
     "rmsprop_step",
     "sgd_step",
 ]
