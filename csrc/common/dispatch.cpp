@@ -3,10 +3,12 @@
 
 #include "nn/kernels.h"
 #include "optim/kernels.h"
+#include "optim/lionsf_kernels.h"
 
 namespace cg {
 
 CG_DISPATCH_TABLE(OptimKernels, optim_kernels)
 CG_DISPATCH_TABLE(NnKernels, nn_kernels)
+CG_DISPATCH_TABLE(LionSfKernels, lionsf_kernels)
 
 }  // namespace cg
