@@ -14,8 +14,16 @@ from .dense import (
 )
 from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
+from .optim_lion import lion_step
+from .optim_schedulefree import (
+    ScheduleFreeAdamWReference,
+    schedulefree_adamw_step,
+    schedulefree_lerp,
+    schedulefree_scalars,
+)
 
 __all__ = [
+    "ScheduleFreeAdamWReference",
     "activation",
     "activation_grad",
     "activations",
@@ -28,7 +36,11 @@ __all__ = [
     "dense_penalty",
     "dropout_forward",
     "gemm",
+    "lion_step",
     "losses",
     "rmsprop_step",
+    "schedulefree_adamw_step",
+    "schedulefree_lerp",
+    "schedulefree_scalars",
     "sgd_step",
 ]
