@@ -1,10 +1,10 @@
 """Lion and Schedule-Free AdamW: the fast path against the NumPy references, bit for bit.
 
 Tolerance: 0 ulp. Every option combination, every ISA, float32 and float64, one param group of
-tensors of every size 1..64 plus a larger odd size (10007; 100003 with all options on), 12-step trajectories (Schedule-Free also
-switching eval -> train every 4 steps and ending in eval mode) comparing the parameters and every
-state entry (buffers, step counts, Schedule-Free's lr_max and weight_sum). Then 1 vs 2 threads
-and a subprocess with CONVERGENT_ISA=scalar.
+tensors of every size 1..64 plus an odd 10007 (100003 with all options on, per ISA), 12-step
+trajectories (Schedule-Free also switching eval -> train every 4 steps and ending in eval mode)
+comparing the parameters and every state entry (buffers, step counts, Schedule-Free's lr_max
+and weight_sum). Then 1 vs 2 threads and a subprocess with CONVERGENT_ISA=scalar.
 """
 
 from __future__ import annotations
