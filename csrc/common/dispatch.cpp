@@ -4,11 +4,13 @@
 #include "nn/kernels.h"
 #include "optim/adam_family_kernels.h"
 #include "optim/kernels.h"
+#include "optim/lionsf_kernels.h"
 
 namespace cg {
 
 CG_DISPATCH_TABLE(OptimKernels, optim_kernels)
 CG_DISPATCH_TABLE(NnKernels, nn_kernels)
 CG_DISPATCH_TABLE(AdamFamilyKernels, adam_family_kernels)
+CG_DISPATCH_TABLE(LionSfKernels, lionsf_kernels)
 
 }  // namespace cg

@@ -138,6 +138,51 @@ def check_adamax(
     lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
 ) -> None: ...
 
+# ---- Lion and Schedule-Free AdamW (bindings/optim_lionsf.cpp) ---------------------------------
+def lion_step(
+    params: _Arrs,
+    grads: _Arrs,
+    exp_avgs: _Arrs,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    weight_decay: float,
+    maximize: bool,
+    dry_run: bool = False,
+) -> None: ...
+def schedulefree_adamw_step(
+    params: _Arrs,
+    grads: _Arrs,
+    zs: _Arrs,
+    exp_avg_sqs: _Arrs,
+    steps: Sequence[int],
+    lr_maxs: Sequence[float],
+    weight_sums: Sequence[float],
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    warmup_steps: int,
+    r: float,
+    weight_lr_power: float,
+    dry_run: bool = False,
+) -> list[tuple[float, float]]: ...
+def schedulefree_switch(
+    params: _Arrs, zs: _Arrs, beta1: float, to_eval: bool, dry_run: bool = False
+) -> None: ...
+def check_lion(lr: float, beta1: float, beta2: float, weight_decay: float) -> None: ...
+def check_schedulefree_adamw(
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    warmup_steps: int,
+    r: float,
+    weight_lr_power: float,
+) -> None: ...
+
 # ---- nn: GEMM with fused epilogue, dense layer -------------------------------------------------
 def gemm(
     a: _Arr,

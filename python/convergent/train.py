@@ -282,6 +282,9 @@ def fit(
       ``history["skipped_steps"]`` and a note is printed unless silent. No warning is raised.
     - ``progress``/``verbose``: verbose 0 silent, 1 a tqdm bar per epoch (a line per epoch
       without tqdm), 2 a line per epoch; ``verbose=None`` means 1 if ``progress`` else 0.
+    - An optimizer with ``train()``/``eval()`` (ScheduleFreeAdamW) is put in train mode before
+      each epoch's steps and in eval mode after them, so validation, epoch-end callbacks
+      (checkpoints) and the parameters left at the end use its evaluation iterate.
     - A ``Sequential`` of ``Dense`` layers trained with ``SoftmaxCrossEntropy`` and SGD, Adam,
       AdamW, Adagrad or RMSprop, without batch-end callbacks, runs its steps in C++
       (up to 256 steps per call, or the steps between progress-bar updates;
@@ -364,7 +367,9 @@ def fit(
                 cb.on_epoch_begin(epoch, {})
             bar.begin(epoch)
             groups = getattr(optimizer, "param_groups", [])
+            _set_mode(optimizer, "train")
             logs = loop.epoch(epoch, groups)
+            _set_mode(optimizer, "eval")  # validation, callbacks (checkpoints) and the end see x
             if Xv is not None:
                 logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
             if groups:
@@ -383,9 +388,18 @@ def fit(
                 break
     finally:
         bar.close()
+    _set_mode(optimizer, "eval")
     for cb in callbacks:
         cb.on_train_end({})
     return history
+
+
+def _set_mode(optimizer: Any, mode: str) -> None:
+    """``optimizer.train()`` / ``optimizer.eval()`` for optimizers that have them (Schedule-Free:
+    parameters hold y while stepping and the averaged x while evaluated or saved)."""
+    fn = getattr(optimizer, mode, None)
+    if callable(fn):
+        fn()
 
 
 def _overrides_batch_end(cb: Any) -> bool:

@@ -4,12 +4,14 @@ from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .lbfgs import LBFGS
+from .lion import Lion
 from .multi import MultiOptimizer
 from .nadam import NAdam
 from .newton import Newton
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .schedulefree import ScheduleFreeAdamW
 from .sgd import SGD
 
 __all__ = [
@@ -19,10 +21,12 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Lion",
     "MultiOptimizer",
     "NAdam",
     "Newton",
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "ScheduleFreeAdamW",
 ]

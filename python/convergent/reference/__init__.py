@@ -15,8 +15,16 @@ from .dense import (
 from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .optim_adam_family import adamax_step, nadam_mu, nadam_step, radam_step
+from .optim_lion import lion_step
+from .optim_schedulefree import (
+    ScheduleFreeAdamWReference,
+    schedulefree_adamw_step,
+    schedulefree_lerp,
+    schedulefree_scalars,
+)
 
 __all__ = [
+    "ScheduleFreeAdamWReference",
     "activation",
     "activation_grad",
     "activations",
@@ -30,10 +38,14 @@ __all__ = [
     "dense_penalty",
     "dropout_forward",
     "gemm",
+    "lion_step",
     "losses",
     "nadam_mu",
     "nadam_step",
     "radam_step",
     "rmsprop_step",
+    "schedulefree_adamw_step",
+    "schedulefree_lerp",
+    "schedulefree_scalars",
     "sgd_step",
 ]
