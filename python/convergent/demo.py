@@ -42,13 +42,13 @@ OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         {"max_iter": 1, "max_eval": 25, "line_search_fn": "strong_wolfe"},
     ),
     "nadam": ("NAdam", "NAdam", {"lr": 2e-3}, {"lr": 0.05}),
-    "radam": ("RAdam", "RAdam", {"lr": 2e-3}, {"lr": 0.05}),
-    "adamax": ("Adamax", "Adamax", {"lr": 4e-3}, {"lr": 0.05}),
+    "radam": ("RAdam", "RAdam", {"lr": 2e-3}, {"lr": 0.01}),
+    "adamax": ("Adamax", "Adamax", {"lr": 4e-3}, {"lr": 0.2}),
     "adadelta": ("Adadelta", "Adadelta", {"lr": 1.0}, {"lr": 1.0}),
     "asgd": ("ASGD", "ASGD", {"lr": 0.1}, {"lr": 6e-4}),
     "rprop": ("Rprop", "Rprop", {"lr": 1e-3}, {"lr": 1e-3}),
     "adafactor": ("Adafactor", "Adafactor", {"lr": 1e-2}, {"lr": 5e-2}),
-    "lion": ("Lion", "Lion", {"lr": 3e-4, "weight_decay": 1e-2}, {"lr": 3e-3}),
+    "lion": ("Lion", "Lion", {"lr": 5e-4, "weight_decay": 1e-2}, {"lr": 5e-3}),
     "schedulefree_adamw": ("SF-AdamW", "ScheduleFreeAdamW", {"lr": 5e-3}, {"lr": 0.05}),
     # Muon orthogonalizes the updates of the weight matrices; the biases go to AdamW, as torch's
     # documentation advises. On Rosenbrock the point is a 1x2 matrix.
