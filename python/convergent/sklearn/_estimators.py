@@ -123,7 +123,7 @@ class _BaseMLP(MLPMixin, BaseEstimator):
         return self._fit_common(X, y, incremental=False)
 
     def _check_solver(self) -> bool:
-        if self._optimizer_name() == "lbfgs":
+        if self._optimizer_name().startswith("lbfgs"):
             raise AttributeError("partial_fit is only available for stochastic optimizers")
         return True
 
