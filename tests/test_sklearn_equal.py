@@ -118,13 +118,24 @@ OPTIONS = {
     "invscaling": ("iris", dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.1)),
     "adaptive": (
         "iris",
-        dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1, tol=0.1,
-             n_iter_no_change=1),
+        dict(
+            solver="sgd",
+            learning_rate="adaptive",
+            learning_rate_init=0.1,
+            tol=0.1,
+            n_iter_no_change=1,
+        ),
     ),  # fmt: skip
     "adaptive-es": (
         "wine",
-        dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1, tol=0.1,
-             n_iter_no_change=1, early_stopping=True),
+        dict(
+            solver="sgd",
+            learning_rate="adaptive",
+            learning_rate_init=0.1,
+            tol=0.1,
+            n_iter_no_change=1,
+            early_stopping=True,
+        ),
     ),  # fmt: skip
     "momentum-no-nesterov": ("wine", dict(solver="sgd", nesterovs_momentum=False, momentum=0.5)),
     "no-momentum-invscaling": (
@@ -141,17 +152,26 @@ OPTIONS = {
     ),
     "identity-no-shuffle": (
         "digits",
-        dict(solver="sgd", activation="identity", hidden_layer_sizes=(12, 8), batch_size=33,
-             shuffle=False),
+        dict(
+            solver="sgd",
+            activation="identity",
+            hidden_layer_sizes=(12, 8),
+            batch_size=33,
+            shuffle=False,
+        ),
     ),  # fmt: skip
-    "lbfgs-logistic": ("diabetes", dict(solver="lbfgs", activation="logistic",
-                                        hidden_layer_sizes=(8, 6))),  # fmt: skip
+    "lbfgs-logistic": (
+        "diabetes",
+        dict(solver="lbfgs", activation="logistic", hidden_layer_sizes=(8, 6)),
+    ),  # fmt: skip
     "adam-betas-eps": (
         "iris",
         dict(solver="adam", beta_1=0.5, beta_2=0.9, epsilon=1e-3, learning_rate="invscaling"),
     ),
-    "stops-early": ("iris", dict(solver="adam", learning_rate_init=0.05, tol=0.05,
-                                 n_iter_no_change=2, max_iter=200)),  # fmt: skip
+    "stops-early": (
+        "iris",
+        dict(solver="adam", learning_rate_init=0.05, tol=0.05, n_iter_no_change=2, max_iter=200),
+    ),  # fmt: skip
     "lbfgs-max-fun": ("wine", dict(solver="lbfgs", max_fun=7)),
 }
 
@@ -203,8 +223,9 @@ def test_float32_within_rounding_drift():
                 np.testing.assert_allclose(mine, theirs, rtol=0, atol=atol)
             if solver != "lbfgs":
                 np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-6)
-            out = (lambda e: e.predict(X)) if regression else (lambda e: e.predict_proba(X))
-            np.testing.assert_allclose(out(ours), out(sk), rtol=0, atol=atol)
+            method = "predict" if regression else "predict_proba"
+            mine, theirs = getattr(ours, method)(X), getattr(sk, method)(X)
+            np.testing.assert_allclose(mine, theirs, rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("activation", ["relu", "logistic"])

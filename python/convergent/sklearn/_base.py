@@ -12,11 +12,18 @@ float epsilon when it reports the log loss; convergent computes the log-softmax 
 reported losses differ only when a probability is below ~1e-16.) The L2 term is the
 ``weight_l2`` of the Dense layers, set to ``alpha / (2 n_b)`` for each batch.
 
-Training follows sklearn's ``_fit_stochastic``: per epoch a shuffle of the row indices with the
-estimator's RandomState, batches in order (the last one partial), ``loss_curve_`` of the
-size-weighted mean batch loss, ``t_ += n_samples``, the no-improvement counter (training loss,
-or validation score with ``early_stopping``), ``learning_rate`` "invscaling"/"adaptive" at the
-end of each epoch, and a ``ConvergenceWarning`` when ``max_iter`` epochs are used up.
+Training follows sklearn's ``_fit`` and ``_fit_stochastic`` draw for draw: one RandomState from
+``random_state`` per fit; sklearn's initial weights then biases per layer (``weight_init="auto"``);
+the early-stopping split (``train_test_split``, stratified by the binarized target for a
+one-output classifier only, as sklearn); per epoch a shuffle of the row indices, batches in order
+(the last one partial), ``loss_curve_`` of the size-weighted mean batch loss, ``t_ += n_samples``,
+the no-improvement counter (training loss, or validation score with ``early_stopping``),
+``learning_rate`` "invscaling"/"adaptive" at the end of each epoch, and a ``ConvergenceWarning``
+when ``max_iter`` epochs are used up. ``solver="adam"`` is sklearn's Adam (convergent's kernel with
+a per-step epsilon), ``solver="sgd"`` sklearn's momentum SGD (torch's form with the momentum
+buffer rescaled when the rate changes), ``solver="lbfgs"`` scipy's L-BFGS-B as sklearn calls it
+(see ``_sk_solvers.py``). So with the same ``random_state`` a float64 fit is sklearn's model to
+float64 rounding (tests/test_sklearn_equal.py).
 """
 
 from __future__ import annotations
@@ -33,51 +40,9 @@ from sklearn.utils.validation import validate_data
 
 from .. import _core, nn, optim
 from .._fused import FusedLoop
-from ..nn.activations import sigmoid
+from ._head import _Head
 from ._params import _ACTIVATION_LAYERS, _ACTIVATIONS, _check_params
 from ._sk_solvers import adam_eps, adam_epss, fit_lbfgs, rescale_momentum, sklearn_init
-
-
-class _Head:
-    """The output activation and loss of sklearn's MLP on top of convergent's losses.
-
-    ``kind``: "softmax" (integer class targets), "logistic" (0/1 targets, one column per
-    output) or "identity" (real targets). ``forward`` returns sklearn's data loss; ``backward``
-    returns sklearn's gradient with respect to the logits, ``(output - target) / n_b``."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.loss = {
-            "softmax": nn.SoftmaxCrossEntropy,
-            "logistic": nn.BinaryCrossEntropy,
-            "identity": nn.MSELoss,
-        }[kind]()
-        self._scale = 1.0
-
-    def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
-        value = self.loss.forward(logits, target)
-        k = logits.shape[1]
-        if self.kind == "logistic":  # convergent: mean over all elements; sklearn: sum of means
-            self._scale = float(k)
-            return value * k
-        if self.kind == "identity":  # convergent: mean((p-y)^2); sklearn: half of it
-            self._scale = k / 2.0
-            return value / 2.0
-        return value
-
-    def backward(self) -> np.ndarray:
-        d = self.loss.backward()
-        if self._scale != 1.0:
-            d *= d.dtype.type(self._scale)
-        return d
-
-    def output(self, logits: np.ndarray) -> np.ndarray:
-        """The network's prediction: probabilities, or the regression values."""
-        if self.kind == "softmax":
-            return nn.Softmax().forward(logits)
-        if self.kind == "logistic":
-            return sigmoid(logits, out=logits)
-        return logits
 
 
 class MLPMixin:
