@@ -260,3 +260,24 @@ def test_convergent_options_keep_sklearn_init_and_stream():
     auto = _fit(MLPClassifier(learning_rate_init=1e-300, **kw), X, y)
     for u, v in zip(auto.coefs_ + auto.intercepts_, sk.coefs_ + sk.intercepts_):
         np.testing.assert_array_equal(u, v)  # lr 1e-300: the init, untouched by the steps
+
+
+def test_random_state_instance_and_global_stream_as_sklearn():
+    """A RandomState instance (left at the same position as sklearn leaves it) and
+    random_state=None (numpy's global RandomState) give sklearn's model too."""
+    X, y, _ = _data("iris")
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5)
+    rs_sk, rs_ours = np.random.RandomState(7), np.random.RandomState(7)
+    sk = _fit(SkClassifier(random_state=rs_sk, **kw), X, y)
+    ours = _fit(MLPClassifier(random_state=rs_ours, dtype=np.float64, **kw), X, y)
+    _assert_same(sk, ours, X, False)
+    assert rs_sk.randint(1 << 30) == rs_ours.randint(1 << 30)
+    saved = np.random.get_state()  # noqa: NPY002 - the global stream is what is tested
+    try:
+        np.random.seed(3)  # noqa: NPY002
+        sk = _fit(SkClassifier(**kw), X, y)
+        np.random.seed(3)  # noqa: NPY002
+        ours = _fit(MLPClassifier(dtype=np.float64, **kw), X, y)
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
+    _assert_same(sk, ours, X, False)
