@@ -96,7 +96,10 @@ def fit_lbfgs(est: Any, X: np.ndarray, Y: np.ndarray) -> None:
     curve: list[float] = []
 
     def callback(intermediate_result: Any) -> None:
-        curve.append(float(intermediate_result.fun))
+        # scipy >= 1.11 passes an OptimizeResult (by this parameter name); older ones x only
+        fun = getattr(intermediate_result, "fun", None)
+        if fun is not None:
+            curve.append(float(fun))
 
     res = scipy.optimize.minimize(
         fun,
