@@ -40,6 +40,10 @@ def _quiet(fn, *args, **kwargs):
 
 @parametrize_with_checks(
     [
+        # scikit-learn's defaults (hidden (100,), Adam, lr 1e-3): the user-measured case
+        MLPClassifier(max_iter=30),
+        MLPRegressor(max_iter=30),
+        MLPRegressor(max_iter=30, solver="sgd", random_state=0, dtype=np.float64),
         MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, learning_rate_init=0.01),
         MLPRegressor(hidden_layer_sizes=(32,), max_iter=50, learning_rate_init=0.01),
         MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=10),

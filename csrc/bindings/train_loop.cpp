@@ -107,8 +107,9 @@ struct Settings {
   double smoothing = 0.0, clip_norm = 0.0, clip_value = 0.0;
   bool guard = true, after_backward = false;
   Optimizer opt;
-  std::array<bool, 3> needs{};  // the optimizer's state buffers s0..s2
-  const double* lrs = nullptr;  // one per step, or nullptr
+  std::array<bool, 3> needs{};   // the optimizer's state buffers s0..s2
+  const double* lrs = nullptr;   // one per step, or nullptr
+  const double* epss = nullptr;  // Adam's eps, one per step, or nullptr
 };
 
 template <class T>
@@ -131,6 +132,7 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   t.penalty_after_backward = set.after_backward;
   t.opt = set.opt;
   t.lrs = set.lrs;
+  t.epss = set.epss;
   const py::ssize_t b = static_cast<py::ssize_t>(batch);
   if (order) {
     t.order = cptr<std::int64_t>(*order);
@@ -229,7 +231,7 @@ void register_train_loop(py::module_& m) {
          py::handle ybuf, py::handle dlogits, py::handle layers, double smoothing, bool guard,
          bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
          py::handle states, py::handle steps, std::size_t first, std::size_t count, py::handle lrs,
-         double clip_norm, double clip_value) {
+         double clip_norm, double clip_value, py::handle epss) {
         Settings set;
         set.opt = parse_optimizer(optimizer, hyper, &set.needs);
         if (!(smoothing >= 0.0 && smoothing <= 1.0))
@@ -251,8 +253,20 @@ void register_train_loop(py::module_& m) {
           for (std::size_t i = 0; i < count; ++i)
             finite(set.lrs[i], item_name("lrs", i).c_str(), true);
         }
+        // Adam's epsilon of each step, each held to Adam's eps check.
+        py::array eps_values;
+        if (!epss.is_none()) {
+          if (set.opt.kind != Optimizer::Kind::adam)
+            throw std::invalid_argument("epss needs optimizer 'adam'");
+          const Shape es{static_cast<py::ssize_t>(count)};
+          eps_values = checked(epss, "epss", DType::f64, false, &es);
+          set.epss = static_cast<const double*>(eps_values.data());
+          for (std::size_t i = 0; i < count; ++i)
+            finite(set.epss[i], item_name("epss", i).c_str(), true);
+        }
         Arrays arrays;
         if (set.lrs) arrays.add(lr_values, "lrs", false);
+        if (set.epss) arrays.add(eps_values, "epss", false);
         const DType dt = float_dtype(x, "x");
         const py::array xa = arrays.add(arg(x, "x", dt, false, 2), "x", false);
         const std::size_t n = dim(xa, 0);
@@ -279,6 +293,7 @@ void register_train_loop(py::module_& m) {
       py::arg("guard"), py::arg("penalty_after_backward"), py::arg("optimizer"), py::arg("hyper"),
       py::arg("states"), py::arg("steps"), py::arg("first"), py::arg("count"),
       py::arg("lrs") = py::none(), py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
+      py::arg("epss") = py::none(),
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
       "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
       "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
@@ -288,7 +303,8 @@ void register_train_loop(py::module_& m) {
       "arguments; states: the optimizer's three state buffer lists (None where unused) in "
       "parameter order; steps: each parameter's step count so far; lrs: None, or a float64 array "
       "of the learning rate of each of the count steps (a schedule's values); clip_norm, "
-      "clip_value: convergent.fit's gradient clips (0: none). Returns (loss per "
+      "clip_value: convergent.fit's gradient clips (0: none); epss: None, or a float64 array of "
+      "Adam's epsilon of each of the count steps (optimizer 'adam' only). Returns (loss per "
       "step, "
       "correct rows per step, applied per step, the layers' last weight penalties).");
 }

@@ -78,6 +78,8 @@ struct TrainLoop {
   Optimizer opt;
   // The learning rate of each step of the call (a schedule's values), or nullptr: opt's own.
   const double* lrs = nullptr;
+  // Adam's epsilon of each step of the call (the estimators' sklearn Adam), or nullptr: opt's.
+  const double* epss = nullptr;
   std::vector<OptimTensor<T>> params;  // step: the count so far, advanced by applied steps
 };
 

@@ -89,7 +89,13 @@ class FusedLoop:
                    clip_norm, clip_value)  # fmt: skip
 
     def run(
-        self, order: np.ndarray | None, first: int, count: int, schedule=None, step: int = 0
+        self,
+        order: np.ndarray | None,
+        first: int,
+        count: int,
+        schedule=None,
+        step: int = 0,
+        epss: np.ndarray | None = None,
     ) -> Any:
         """Steps ``first .. first + count - 1`` of the epoch: (losses, correct, applied) arrays,
         or None (nothing done) while a parameter has no optimizer state yet (the Python loop
@@ -97,7 +103,9 @@ class FusedLoop:
         own arrays, in order. With a ``schedule``, step k of the run has the learning rate
         ``schedule(step + k)`` (called for the run's steps before it starts), and the group's
         ``"lr"`` is the last one after; the run stops before a step whose value the Python loop
-        would reject (or whose call raises), so that step raises there."""
+        would reject (or whose call raises), so that step raises there. ``epss`` (float64, one
+        per step, or None): Adam's epsilon of each step (the estimators' sklearn Adam); the
+        group's ``"eps"`` is the last one used after."""
         opt = self.optimizer
         if len(opt.param_groups) != 1:
             return None
@@ -117,6 +125,8 @@ class FusedLoop:
             count = len(lrs)
             if count == 0:
                 return None
+        if epss is not None:
+            epss = np.ascontiguousarray(epss[:count], np.float64)
         kind, hyper, names = opt._kernel_args(group)
         bufs = opt._buffer_lists(states, names)
         steps = opt._steps_so_far(states)
@@ -141,7 +151,7 @@ class FusedLoop:
         losses, correct, applied, penalties = _core.train_steps(
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
             self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
-            first, count, lrs, self.clip_norm, self.clip_value,
+            first, count, lrs, self.clip_norm, self.clip_value, epss=epss,
         )  # fmt: skip
         done = int(applied.sum())
         if opt._counts_steps:
@@ -151,6 +161,8 @@ class FusedLoop:
             d.backward_weight_penalty = p
         if lrs is not None:
             group["lr"] = float(lrs[-1])
+        if epss is not None:
+            group["eps"] = float(epss[-1])
         return losses, correct, applied
 
 

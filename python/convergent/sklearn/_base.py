@@ -12,11 +12,18 @@ float epsilon when it reports the log loss; convergent computes the log-softmax 
 reported losses differ only when a probability is below ~1e-16.) The L2 term is the
 ``weight_l2`` of the Dense layers, set to ``alpha / (2 n_b)`` for each batch.
 
-Training follows sklearn's ``_fit_stochastic``: per epoch a shuffle of the row indices with the
-estimator's RandomState, batches in order (the last one partial), ``loss_curve_`` of the
-size-weighted mean batch loss, ``t_ += n_samples``, the no-improvement counter (training loss,
-or validation score with ``early_stopping``), ``learning_rate`` "invscaling"/"adaptive" at the
-end of each epoch, and a ``ConvergenceWarning`` when ``max_iter`` epochs are used up.
+Training follows sklearn's ``_fit`` and ``_fit_stochastic`` draw for draw: one RandomState from
+``random_state`` per fit; sklearn's initial weights then biases per layer (``weight_init="auto"``);
+the early-stopping split (``train_test_split``, stratified by the binarized target for a
+one-output classifier only, as sklearn); per epoch a shuffle of the row indices, batches in order
+(the last one partial), ``loss_curve_`` of the size-weighted mean batch loss, ``t_ += n_samples``,
+the no-improvement counter (training loss, or validation score with ``early_stopping``),
+``learning_rate`` "invscaling"/"adaptive" at the end of each epoch, and a ``ConvergenceWarning``
+when ``max_iter`` epochs are used up. ``solver="adam"`` is sklearn's Adam (convergent's kernel with
+a per-step epsilon), ``solver="sgd"`` sklearn's momentum SGD (torch's form with the momentum
+buffer rescaled when the rate changes), ``solver="lbfgs"`` scipy's L-BFGS-B as sklearn calls it
+(see ``_sk_solvers.py``). So with the same ``random_state`` a float64 fit is sklearn's model to
+float64 rounding (tests/test_sklearn_equal.py).
 """
 
 from __future__ import annotations
@@ -33,50 +40,9 @@ from sklearn.utils.validation import validate_data
 
 from .. import _core, nn, optim
 from .._fused import FusedLoop
-from ..nn.activations import sigmoid
+from ._head import _Head
 from ._params import _ACTIVATION_LAYERS, _ACTIVATIONS, _check_params
-
-
-class _Head:
-    """The output activation and loss of sklearn's MLP on top of convergent's losses.
-
-    ``kind``: "softmax" (integer class targets), "logistic" (0/1 targets, one column per
-    output) or "identity" (real targets). ``forward`` returns sklearn's data loss; ``backward``
-    returns sklearn's gradient with respect to the logits, ``(output - target) / n_b``."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.loss = {
-            "softmax": nn.SoftmaxCrossEntropy,
-            "logistic": nn.BinaryCrossEntropy,
-            "identity": nn.MSELoss,
-        }[kind]()
-        self._scale = 1.0
-
-    def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
-        value = self.loss.forward(logits, target)
-        k = logits.shape[1]
-        if self.kind == "logistic":  # convergent: mean over all elements; sklearn: sum of means
-            self._scale = float(k)
-            return value * k
-        if self.kind == "identity":  # convergent: mean((p-y)^2); sklearn: half of it
-            self._scale = k / 2.0
-            return value / 2.0
-        return value
-
-    def backward(self) -> np.ndarray:
-        d = self.loss.backward()
-        if self._scale != 1.0:
-            d *= d.dtype.type(self._scale)
-        return d
-
-    def output(self, logits: np.ndarray) -> np.ndarray:
-        """The network's prediction: probabilities, or the regression values."""
-        if self.kind == "softmax":
-            return nn.Softmax().forward(logits)
-        if self.kind == "logistic":
-            return sigmoid(logits, out=logits)
-        return logits
+from ._sk_solvers import adam_eps, adam_epss, fit_lbfgs, rescale_momentum, sklearn_init
 
 
 class MLPMixin:
@@ -104,13 +70,13 @@ class MLPMixin:
 
     # ---- the network ------------------------------------------------------------------------
     def _optimizer_name(self) -> str:
-        return self.optimizer or {"sgd": "sgd_sklearn", "adam": "adam"}.get(self.solver, "lbfgs")
+        """``optimizer`` (convergent's own), else the solver's sklearn twin: "sgd_sklearn",
+        "adam_sklearn" or "lbfgs_sklearn"."""
+        return self.optimizer or f"{self.solver}_sklearn"
 
     def _build(self, sizes: list[int], n_in: int, n_out: int, rs: np.random.RandomState) -> None:
         dtype = np.dtype(self.dtype)
-        init = self.weight_init
-        if init == "auto":  # He et al. 2015 for ReLU, Glorot & Bengio 2010 otherwise
-            init = "he_uniform" if self.activation == "relu" else "glorot_uniform"
+        init = "zeros" if self.weight_init == "auto" else self.weight_init
         layers: list[nn.Layer] = []
         fan = n_in
         for h in sizes:
@@ -123,9 +89,20 @@ class MLPMixin:
             if self.dropout > 0:
                 layers.append(nn.Dropout(float(self.dropout)))
             fan = h
-        layers.append(nn.Dense(fan, n_out, None, init="glorot_uniform", dtype=dtype))
-        self.model_ = nn.Sequential(layers, seed=int(rs.randint(np.iinfo(np.int32).max)))
-        self._dense = [layer for layer in self.model_.layers if isinstance(layer, nn.Dense)]
+        out_init = "zeros" if self.weight_init == "auto" else "glorot_uniform"
+        layers.append(nn.Dense(fan, n_out, None, init=out_init, dtype=dtype))
+        top = np.iinfo(np.int32).max
+        if self.weight_init == "auto":
+            # sklearn's draws from rs, in sklearn's order; the network's own seed (dropout's
+            # stream) from a copy of rs, so that the shuffles and the validation split that
+            # follow draw exactly what sklearn's do.
+            seed = int(copy.deepcopy(rs).randint(top))
+            self.model_ = nn.Sequential(layers, seed=seed)
+            self._dense = [layer for layer in self.model_.layers if isinstance(layer, nn.Dense)]
+            sklearn_init(self._dense, self.activation, rs)
+        else:
+            self.model_ = nn.Sequential(layers, seed=int(rs.randint(top)))
+            self._dense = [layer for layer in self.model_.layers if isinstance(layer, nn.Dense)]
         self.coefs_ = [layer.weight for layer in self._dense]
         self.intercepts_ = [layer.bias for layer in self._dense]
         self.n_layers_ = len(sizes) + 2
@@ -151,7 +128,7 @@ class MLPMixin:
             return optim.Adagrad(params, lr=lr)
         if name == "rmsprop":
             return optim.RMSprop(params, lr=lr, eps=self.epsilon)
-        if name == "adam":
+        if name in ("adam", "adam_sklearn"):  # sklearn's: the eps of each step set by _train
             return optim.Adam(params, lr=lr, betas=betas, eps=self.epsilon)
         return optim.AdamW(params, lr=lr, betas=betas, eps=self.epsilon)
 
@@ -177,10 +154,13 @@ class MLPMixin:
 
     # ---- training ---------------------------------------------------------------------------
     def _train(self, X: np.ndarray, Y: np.ndarray, y_raw: np.ndarray, incremental: bool) -> None:
-        if self._optimizer_name() == "lbfgs":
+        if self._optimizer_name().startswith("lbfgs"):
             if incremental:
                 raise ValueError("partial_fit needs a stochastic optimizer, not lbfgs")
-            self._train_lbfgs(X, Y)
+            if self._optimizer_name() == "lbfgs":
+                self._train_lbfgs(X, Y)  # convergent's L-BFGS
+            else:
+                fit_lbfgs(self, X, Y)  # sklearn's: scipy's L-BFGS-B
         else:
             self._train_stochastic(X, Y, y_raw, incremental)
         if not all(np.isfinite(p).all() for p in self.model_.parameters()):
@@ -219,11 +199,13 @@ class MLPMixin:
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer(params)
             self._lr = float(self.learning_rate_init)
+            self._n_updates = 0  # sklearn Adam's t
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         X_val = y_val = None
         if self.early_stopping:
-            stratify = y_raw if self._stratify() else None
+            # sklearn stratifies by the binarized target of a one-output classifier only
+            stratify = Y if self._stratify() and Y.ndim == 2 and Y.shape[1] == 1 else None
             X, X_val, Y, _, _, y_val = train_test_split(
                 X,
                 Y,
@@ -249,7 +231,10 @@ class MLPMixin:
                     stacklevel=3,
                 )
             bs = int(np.clip(self.batch_size, 1, n))
-        schedule = self.learning_rate != "constant" and self._optimizer_name() != "adam"
+        name = self._optimizer_name()
+        schedule = self.learning_rate != "constant" and name not in ("adam", "adam_sklearn")
+        sk_adam, group = name == "adam_sklearn", self._optimizer.param_groups[0]
+        eps, beta2 = float(self.epsilon), float(self.beta_2)
         grads = self.model_.gradients()
         idx = np.arange(n)
         # Mini-batches are gathered into buffers reused across steps (fresh large arrays cost
@@ -278,8 +263,10 @@ class MLPMixin:
                     while j < last and batches[j].stop - batches[j].start == rows:
                         j += 1
                     self._set_l2(rows)
-                    out = fused.run(idx if self.shuffle else None, i, j - i)
+                    epss = adam_epss(eps, beta2, self._n_updates, j - i) if sk_adam else None
+                    out = fused.run(idx if self.shuffle else None, i, j - i, epss=epss)
                     if out is not None:
+                        self._n_updates += int(out[2].sum())
                         for value in out[0].tolist():
                             total += value * rows
                         i = j
@@ -293,7 +280,10 @@ class MLPMixin:
                 else:
                     xb, yb = X[sl], Y[sl]
                 total += self._loss_and_grads(xb, yb) * xb.shape[0]
+                if sk_adam:
+                    group["eps"] = adam_eps(eps, beta2, self._n_updates + 1)
                 self._optimizer.step(grads)
+                self._n_updates += 1
             self.n_iter_ += 1
             self.loss_ = total / n
             self.t_ += n
@@ -301,6 +291,7 @@ class MLPMixin:
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
             self._update_no_improvement_count(X_val, y_val)
+            old_lr = self._lr
             if schedule and self.learning_rate == "invscaling":
                 self._lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
             if self._no_improvement_count > self.n_iter_no_change:
@@ -317,8 +308,10 @@ class MLPMixin:
                 if self.verbose:
                     print(msg + f" Setting learning rate to {self._lr:f}")
                 self._no_improvement_count = 0
-            for group in self._optimizer.param_groups:
-                group["lr"] = self._lr
+            if name == "sgd_sklearn":
+                rescale_momentum(self._optimizer, old_lr, self._lr)
+            for g in self._optimizer.param_groups:
+                g["lr"] = self._lr
             if incremental:
                 break
             if self.n_iter_ == self.max_iter:

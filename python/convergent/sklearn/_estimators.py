@@ -26,30 +26,39 @@ _DOC = """
     nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
     n_iter_no_change, max_fun (lbfgs evaluations).
 
-    convergent's additions:
+    With the same ``random_state`` (and the default ``weight_init="auto"``, no ``optimizer``,
+    ``dropout`` or ``batch_norm``) fitting is scikit-learn's fit: its initial weights and biases
+    (the same RandomState draws), its early-stopping split and shuffles, its Adam
+    (``lr sqrt(1-b2^t) / (1-b1^t) m / (sqrt(v) + eps)``), its momentum SGD with every
+    learning-rate schedule, and scipy's L-BFGS-B called as sklearn calls it (``n_iter_`` and the
+    ConvergenceWarning from sklearn's own check). With ``dtype=np.float64`` the fitted model
+    (coefs_, intercepts_, loss_curve_, n_iter_, predictions) is sklearn's to float64 rounding;
+    with the default float32 it is sklearn's fit on float32 data up to float32 rounding drift
+    (sklearn's lbfgs turns float32 weights into float64 ones; ours stay float32).
 
-    - optimizer: None (from ``solver``) or one of "sgd" (no momentum), "momentum", "nesterov"
-      (with ``momentum``), "adagrad", "rmsprop", "adam", "adamw" (torch's default decoupled
-      weight decay 0.01, on top of ``alpha``), "lbfgs" (full batch, strong-Wolfe line search,
-      history 10 like scipy's L-BFGS-B). All take ``learning_rate_init`` except lbfgs.
-      ``solver="sgd"`` is SGD with ``momentum`` (Nesterov if ``nesterovs_momentum``): with a
-      constant learning rate it is sklearn's update exactly (torch's form ``b = m b + g;
-      p -= lr b``, which equals sklearn's ``v = m v - lr g; p += v`` while lr does not change).
-      Adam follows torch.optim (epsilon outside the bias-corrected square root; sklearn scales
-      epsilon by the bias correction: a difference only while ``sqrt(v)`` is near epsilon).
+    convergent's additions (they leave scikit-learn's numbers; the sklearn initialization and
+    data stream still apply where they can):
+
+    - optimizer: None (from ``solver``) or one of convergent's own optimizers with torch's
+      semantics: "sgd" (no momentum), "momentum", "nesterov" (with ``momentum``), "adagrad",
+      "rmsprop", "adam" (torch's Adam: epsilon outside the bias-corrected square root),
+      "adamw" (torch's default decoupled weight decay 0.01, on top of ``alpha``), "lbfgs"
+      (convergent's full-batch L-BFGS, strong-Wolfe line search, history 10). All take
+      ``learning_rate_init`` except lbfgs.
     - dropout: inverted dropout probability after each hidden activation (0: none).
     - batch_norm: BatchNorm between each hidden Dense layer and its activation.
-    - weight_init: "auto" (He uniform for relu, whose halving of the variance it compensates;
-      Glorot uniform for identity/tanh/logistic, which are linear around 0), or any name of
-      ``convergent.nn.INITIALIZERS``. Biases start at zero. (sklearn draws both from Glorot
-      uniform with a bound of sqrt(6/(fan_in+fan_out)), sqrt(2/...) for logistic.)
+    - weight_init: "auto" (scikit-learn's: weights and biases from U(-b, b), b = sqrt(f /
+      (fan_in + fan_out)), f = 2 for the logistic activation and 6 otherwise, drawn from the
+      estimator's RandomState in sklearn's order), or any name of
+      ``convergent.nn.INITIALIZERS`` (convergent's initializer, zero biases, seeded from the
+      RandomState).
     - dtype: float32 (default) or float64, the precision of the weights and of all arithmetic.
 
     Fitted attributes as sklearn: coefs_ and intercepts_ (the network's own weight arrays,
-    shapes (in, out) and (out,)), loss_, loss_curve_ (per epoch; per iteration for lbfgs),
-    best_loss_, validation_scores_ and best_validation_score_ (early_stopping), n_iter_, t_,
-    n_layers_, n_outputs_, out_activation_, n_features_in_; plus model_, the
-    ``convergent.nn.Sequential`` network (outputs are logits).
+    shapes (in, out) and (out,)), loss_, loss_curve_ (per epoch; for lbfgs, convergent's
+    addition, per iteration), best_loss_, validation_scores_ and best_validation_score_
+    (early_stopping), n_iter_, t_, n_layers_, n_outputs_, out_activation_, n_features_in_; plus
+    model_, the ``convergent.nn.Sequential`` network (outputs are logits).
 
     Not supported (unlike sklearn): sparse X, ``sample_weight``, MLPRegressor's
     ``loss="poisson"``. ``partial_fit`` is there for the stochastic optimizers only, as in sklearn.
@@ -123,7 +132,7 @@ class _BaseMLP(MLPMixin, BaseEstimator):
         return self._fit_common(X, y, incremental=False)
 
     def _check_solver(self) -> bool:
-        if self._optimizer_name() == "lbfgs":
+        if self._optimizer_name().startswith("lbfgs"):
             raise AttributeError("partial_fit is only available for stochastic optimizers")
         return True
 
