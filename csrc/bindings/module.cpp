@@ -8,6 +8,7 @@
 namespace cg {
 namespace bind {
 void register_optim(py::module_& m);
+void register_optim_classic(py::module_& m);
 void register_nn(py::module_& m);
 void register_norm(py::module_& m);
 void register_train(py::module_& m);
@@ -54,6 +55,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("have_openmp", &have_openmp, "Whether the extension was built with OpenMP.");
 
   bind::register_optim(m);
+  bind::register_optim_classic(m);
   bind::register_nn(m);
   bind::register_norm(m);
   bind::register_train(m);

@@ -1,52 +1,11 @@
 #include <cmath>
-#include <stdexcept>
-#include <string>
 
-#include "common/parallel.h"
 #include "optim/driver.h"
+#include "optim/driver_util.h"
 #include "optim/kernels.h"
 
 namespace cg {
-namespace {
-
-constexpr std::size_t kChunk = 1 << 15;        // elements per work item (a multiple of 16)
-constexpr std::size_t kMinParallel = 1 << 16;  // below this many elements, one thread
-
-void require(bool ok, const char* name, const std::string& what) {
-  if (!ok) throw std::invalid_argument(std::string(name) + " " + what);
-}
-void finite_nonneg(double x, const char* name) {
-  require(std::isfinite(x) && x >= 0.0, name,
-          "must be a finite number >= 0, got " + std::to_string(x));
-}
-void unit_interval(double x, const char* name) {
-  require(std::isfinite(x) && x >= 0.0 && x < 1.0, name,
-          "must be in [0, 1), got " + std::to_string(x));
-}
-
-// Runs fn(tensor_index, offset, length) over all tensors in chunks of kChunk elements.
-template <class T, class F>
-void for_each_chunk(const std::vector<OptimTensor<T>>& ts, F&& fn) {
-  struct Item {
-    std::size_t t, off, len;
-  };
-  std::vector<Item> items;
-  std::size_t total = 0;
-  for (std::size_t t = 0; t < ts.size(); ++t) {
-    for (std::size_t off = 0; off < ts[t].n; off += kChunk)
-      items.push_back({t, off, std::min(kChunk, ts[t].n - off)});
-    total += ts[t].n;
-  }
-  parallel_for(items.size(), total, kMinParallel,
-               [&](std::size_t i) { fn(items[i].t, items[i].off, items[i].len); });
-}
-
-template <class T>
-T* at(T* p, std::size_t off) {
-  return p ? p + off : nullptr;
-}
-
-}  // namespace
+using namespace optim_util;
 
 void check(const SgdHyper& h) {
   finite_nonneg(h.lr, "lr");

@@ -14,13 +14,16 @@ from .dense import (
 )
 from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
+from .optim_classic import adadelta_step, asgd_step, rprop_step
 
 __all__ = [
     "activation",
     "activation_grad",
     "activations",
+    "adadelta_step",
     "adagrad_step",
     "adam_step",
+    "asgd_step",
     "batchnorm_backward",
     "batchnorm_forward",
     "dense_backward",
@@ -30,5 +33,6 @@ __all__ = [
     "gemm",
     "losses",
     "rmsprop_step",
+    "rprop_step",
     "sgd_step",
 ]
