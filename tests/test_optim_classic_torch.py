@@ -78,9 +78,7 @@ def _run_both(name, opts, grads_at, steps=30):
 
 @pytest.mark.parametrize(("name", "opts"), CASES, ids=[case_id(*c) for c in CASES])
 def test_matches_torch_optim(torch_f64, name, opts):
-    _run_both(
-        name, opts, lambda rng, params, t: make_grads(rng, params, t, (2,) if t < 2 else ())
-    )
+    _run_both(name, opts, lambda rng, params, t: make_grads(rng, params, t, (2,) if t < 2 else ()))
 
 
 def test_rprop_nonfinite_gradients_match_torch(torch_f64):
