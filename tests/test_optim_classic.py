@@ -169,3 +169,31 @@ def test_state_dict_resume_is_bit_exact(name, dtype):
     for t in range(5, 10):
         c.step(grads[t])
     _compare(flat_state(replay, c.state), flat_state(straight, a.state), "resumed vs straight")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rprop_etaminus_rounding_to_one_in_float32(threads, dtype):
+    """etaminus = 1 - 1e-9 is 1.0 in float32: torch then also zeroes the gradient where the
+    product is 0 (its test is factor == etaminus), so a fresh float32 Rprop does not move."""
+    threads(1)
+    opts = dict(lr=0.01, etas=(1 - 1e-9, 1.2), step_sizes=(1e-6, 50.0))
+    rng = np.random.default_rng(2)
+    start = make_params(rng, SHAPES[::7], dtype)
+    grads = [make_grads(rng, start, t) for t in range(6)]
+    ref_params = [p.copy() for p in start]
+    ref_opt = RefOptimizer("Rprop", ref_params, **opts)
+    for g in grads:
+        ref_opt.step(g)
+    moved = any(not np.array_equal(p, q) for p, q in zip(ref_params, start))
+    assert moved == (dtype == np.float64)
+    previous = cg.get_isa()
+    try:
+        for isa in cg.available_isas():
+            cg.set_isa(isa)
+            params = [p.copy() for p in start]
+            opt = cg.optim.Rprop(params, **opts)
+            for g in grads:
+                opt.step(g)
+            _compare(flat_state(params, opt.state), flat_state(ref_params, ref_opt.state), isa)
+    finally:
+        cg.set_isa(previous)

@@ -107,3 +107,26 @@ def test_default_hyperparameters_match_torch():
                 continue
             assert k in theirs, (name, k)
             assert p.default == theirs[k].default, (name, k, p.default, theirs[k].default)
+
+
+def test_rprop_float32_etaminus_rounding_to_one_matches_torch():
+    """In float32, etaminus = 1 - 1e-9 rounds to 1: torch zeroes the gradient wherever the
+    step-size factor equals it, the zero-product entries included; so does convergent."""
+    rng = np.random.default_rng(9)
+    params = make_params(rng, SHAPES, np.float32)
+    tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+    opts = dict(lr=0.01, etas=(1 - 1e-9, 1.3), step_sizes=(1e-4, 0.1))
+    ours = cg.optim.Rprop(params, **opts)
+    theirs = torch.optim.Rprop(tparams, foreach=False, **opts)
+    for t in range(10):
+        grads = make_grads(rng, params, t)
+        for tp, g in zip(tparams, grads):
+            tp.grad = torch.tensor(g)
+        ours.step(grads)
+        theirs.step()
+        for i, (p, tp) in enumerate(zip(params, tparams)):
+            np.testing.assert_array_equal(p, tp.detach().numpy(), f"step {t} param {i}")
+            for k in ("prev", "step_size"):
+                np.testing.assert_array_equal(
+                    ours.state[i][k], theirs.state[tp][k].numpy(), f"step {t} {k}"
+                )

@@ -60,8 +60,9 @@ void rprop_kernel(std::size_t n, T* p, const T* g, T* prev, T* step_size, const 
     const V factor = select_gt(prod, zero, etaplus, select_gt(zero, prod, etaminus, one));
     const V s = min(max(V::loadn(step_size + i, k) * factor, lo), hi);
     s.storen(step_size + i, k);
-    // After a sign change the gradient counts as 0: no step now, and prev = 0.
-    gi = select_gt(zero, prod, zero, gi);
+    // After a sign change (factor == etaminus, as torch tests it) the gradient counts as 0: no
+    // step now, and prev = 0.
+    gi = select_gt(factor, etaminus, gi, select_gt(etaminus, factor, gi, zero));
     gi.storen(prev + i, k);
     const V pi = V::loadn(p + i, k);
     select_gt(gi, zero, pi - s, select_gt(zero, gi, pi + s, pi)).storen(p + i, k);

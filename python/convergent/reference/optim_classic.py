@@ -98,7 +98,7 @@ def rprop_step(
     With ``g = -g`` if maximize and ``s = sign(g · prev)`` (sign of NaN = 0, as torch)::
 
         step_size = clamp(step_size · {η+ if s > 0, η- if s < 0, 1 otherwise}, min, max)
-        g = 0 where s < 0
+        g = 0 where the factor == η- (s < 0; in float32 also where η- rounds to 1, as torch)
         p = p - sign(g) · step_size
         prev = g
     """
@@ -109,6 +109,6 @@ def rprop_step(
     factor = np.where(prod > zero, t(etaplus), np.where(prod < zero, t(etaminus), t(1)))
     s = np.minimum(np.maximum(step_size * factor, t(step_min)), t(step_max))
     step_size[...] = s
-    g = np.where(prod < zero, zero, g)
+    g = np.where(factor == t(etaminus), zero, g)
     prev[...] = g
     param[...] = np.where(g > zero, param - s, np.where(g < zero, param + s, param))
