@@ -22,7 +22,9 @@ class ASGD(Optimizer):
         eta = lr / (1 + lambd * lr * t) ** alpha          (in double)
         mu = 1 / max(1, t - t0)
 
-    The averaged parameters are ``state["ax"]``.
+    The averaged parameters are ``state["ax"]``. ``eta`` and ``mu`` are Python floats (double);
+    torch keeps them as 0-d tensors of its default dtype, so float64 torch matches to rounding
+    while float32 torch (its default) rounds eta to float32 and may differ in the last bits.
     """
 
     def __init__(
