@@ -150,7 +150,10 @@ def test_state_dict_resume_is_bit_exact(name, dtype):
     rng = np.random.default_rng(3)
     params = make_params(rng, [(9,), (4, 5), (33,)], dtype)
     grads = [make_grads(rng, params, t, none_at=(1,) if t < 2 else ()) for t in range(10)]
-    groups = lambda ps: [{"params": ps[:1], "lr": FULL[name]["lr"] * 0.5}, {"params": ps[1:]}]  # noqa: E731
+
+    def groups(ps):
+        return [{"params": ps[:1], "lr": FULL[name]["lr"] * 0.5}, {"params": ps[1:]}]
+
     straight = [p.copy() for p in params]
     a = getattr(cg.optim, name)(groups(straight), **FULL[name])
     for t in range(10):
