@@ -10,6 +10,7 @@ namespace bind {
 void register_optim(py::module_& m);
 void register_optim_adam_family(py::module_& m);
 void register_optim_lionsf(py::module_& m);
+void register_optim_classic(py::module_& m);
 void register_nn(py::module_& m);
 void register_norm(py::module_& m);
 void register_train(py::module_& m);
@@ -58,6 +59,7 @@ PYBIND11_MODULE(_core, m) {
   bind::register_optim(m);
   bind::register_optim_adam_family(m);
   bind::register_optim_lionsf(m);
+  bind::register_optim_classic(m);
   bind::register_nn(m);
   bind::register_norm(m);
   bind::register_train(m);

@@ -183,6 +183,53 @@ def check_schedulefree_adamw(
     weight_lr_power: float,
 ) -> None: ...
 
+# ---- optim: Adadelta, ASGD, Rprop ----------------------------------------------------------------
+def adadelta_step(
+    params: _Arrs,
+    grads: _Arrs,
+    square_avgs: _Arrs,
+    acc_deltas: _Arrs,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+    dry_run: bool = False,
+) -> None: ...
+def asgd_step(
+    params: _Arrs,
+    grads: _Arrs,
+    axs: _Arrs,
+    etas: Sequence[float],
+    mus: Sequence[float],
+    steps: Sequence[int],
+    lr: float,
+    lambd: float,
+    alpha: float,
+    t0: float,
+    weight_decay: float,
+    maximize: bool,
+    dry_run: bool = False,
+) -> tuple[list[float], list[float]] | None: ...
+def rprop_step(
+    params: _Arrs,
+    grads: _Arrs,
+    prevs: _Arrs,
+    step_sizes: _Arrs,
+    lr: float,
+    etaminus: float,
+    etaplus: float,
+    step_min: float,
+    step_max: float,
+    maximize: bool,
+    dry_run: bool = False,
+) -> None: ...
+def check_adadelta(lr: float, rho: float, eps: float, weight_decay: float) -> None: ...
+def check_asgd(lr: float, lambd: float, alpha: float, t0: float, weight_decay: float) -> None: ...
+def check_rprop(
+    lr: float, etaminus: float, etaplus: float, step_min: float, step_max: float
+) -> None: ...
+
 # ---- nn: GEMM with fused epilogue, dense layer -------------------------------------------------
 def gemm(
     a: _Arr,

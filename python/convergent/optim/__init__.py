@@ -1,8 +1,10 @@
 """Optimizers with torch.optim semantics, updating NumPy arrays in place in C++ kernels."""
 
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .asgd import ASGD
 from .lbfgs import LBFGS
 from .lion import Lion
 from .multi import MultiOptimizer
@@ -11,12 +13,15 @@ from .newton import Newton
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .schedulefree import ScheduleFreeAdamW
 from .sgd import SGD
 
 __all__ = [
+    "ASGD",
     "LBFGS",
     "SGD",
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -28,5 +33,6 @@ __all__ = [
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "ScheduleFreeAdamW",
 ]

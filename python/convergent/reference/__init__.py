@@ -15,6 +15,7 @@ from .dense import (
 from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .optim_adam_family import adamax_step, nadam_mu, nadam_step, radam_step
+from .optim_classic import adadelta_step, asgd_step, rprop_step
 from .optim_lion import lion_step
 from .optim_schedulefree import (
     ScheduleFreeAdamWReference,
@@ -28,9 +29,11 @@ __all__ = [
     "activation",
     "activation_grad",
     "activations",
+    "adadelta_step",
     "adagrad_step",
     "adam_step",
     "adamax_step",
+    "asgd_step",
     "batchnorm_backward",
     "batchnorm_forward",
     "dense_backward",
@@ -44,6 +47,7 @@ __all__ = [
     "nadam_step",
     "radam_step",
     "rmsprop_step",
+    "rprop_step",
     "schedulefree_adamw_step",
     "schedulefree_lerp",
     "schedulefree_scalars",
