@@ -96,8 +96,11 @@ class FusedLoop:
         takes that first step) or the optimizer's one param group is not exactly the layers'
         own arrays, in order. With a ``schedule``, step k of the run has the learning rate
         ``schedule(step + k)`` (called for the run's steps before it starts), and the group's
-        ``"lr"`` is the last one after; the run stops before a step whose value the Python loop
-        would reject (or whose call raises), so that step raises there."""
+        ``"lr"`` is the last one after; a schedule that drives momentum sets the group's
+        momentum (or beta1) the same way. The run stops before a step whose value the Python
+        loop would reject (or whose call raises), so that step raises there; and before a step
+        where an SGD or RMSprop momentum turns to or from 0 (the momentum buffers come and go
+        with it)."""
         opt = self.optimizer
         if len(opt.param_groups) != 1:
             return None
@@ -107,16 +110,24 @@ class FusedLoop:
             a is not b for a, b in zip(group["params"], mine)
         ):
             return None
+        lrs = moms = key = None
+        if schedule is not None:
+            if getattr(schedule, "drives_momentum", False):
+                key = momentum_key(opt)
+                if key is None:
+                    return None  # fit refuses this optimizer before training
+                lrs, moms = _scheduled_with_momentum(schedule, step, count, opt, group, key)
+            else:
+                lrs = _scheduled_lrs(schedule, step, count)
+            count = len(lrs)
+            if count == 0:
+                return None
+            if moms is not None:  # the Python loop sets the same value before this step
+                set_momentum(group, key, float(moms[0]))
         opt._validate_changed(group)
         states = opt._steady_states(group)
         if states is None:
             return None
-        lrs = None
-        if schedule is not None:
-            lrs = _scheduled_lrs(schedule, step, count)
-            count = len(lrs)
-            if count == 0:
-                return None
         kind, hyper, names = opt._kernel_args(group)
         bufs = opt._buffer_lists(states, names)
         steps = opt._steps_so_far(states)
@@ -141,7 +152,7 @@ class FusedLoop:
         losses, correct, applied, penalties = _core.train_steps(
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
             self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
-            first, count, lrs, self.clip_norm, self.clip_value,
+            first, count, lrs, self.clip_norm, self.clip_value, moms,
         )  # fmt: skip
         done = int(applied.sum())
         if opt._counts_steps:
@@ -151,6 +162,8 @@ class FusedLoop:
             d.backward_weight_penalty = p
         if lrs is not None:
             group["lr"] = float(lrs[-1])
+        if moms is not None:
+            set_momentum(group, key, float(moms[-1]))
         return losses, correct, applied
 
 
@@ -167,3 +180,48 @@ def _scheduled_lrs(schedule, step: int, count: int) -> np.ndarray:
             break
         values.append(lr)
     return np.array(values, np.float64)
+
+
+def momentum_key(optimizer) -> str | None:
+    """Where a schedule's momentum goes in the optimizer's param groups, as torch decides it
+    (``cycle_momentum``): "betas" (its first item) when the optimizer has betas, else
+    "momentum" when it has a momentum, else None."""
+    defaults = getattr(optimizer, "defaults", {})
+    if "betas" in defaults:
+        return "betas"
+    return "momentum" if "momentum" in defaults else None
+
+
+def set_momentum(group: dict[str, Any], key: str, value: float) -> None:
+    """Sets the group's momentum (key "momentum") or beta1 (key "betas"), as torch does."""
+    if key == "betas":
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+def get_momentum(group: dict[str, Any], key: str) -> float:
+    return float(group["betas"][0] if key == "betas" else group["momentum"])
+
+
+def _scheduled_with_momentum(schedule, step, count, opt, group, key):
+    """The learning rates and momentums of up to count steps from step (float64 arrays), ending
+    before a step whose values the optimizer rejects or whose calls raise, and before an SGD or
+    RMSprop momentum turns to or from 0 (the fused call keeps one set of state buffers)."""
+    lrs, moms = [], []
+    for k in range(count):
+        try:
+            lr = float(schedule(step + k))
+            m = float(schedule.momentum(step + k))
+            trial = dict(group, lr=lr)
+            set_momentum(trial, key, m)
+            opt._validate(trial)
+        except Exception:  # the Python step calls it again and raises there
+            break
+        if not (math.isfinite(lr) and lr >= 0.0 and math.isfinite(m)):
+            break
+        if key == "momentum" and moms and (m == 0.0) != (moms[0] == 0.0):
+            break
+        lrs.append(lr)
+        moms.append(m)
+    return np.array(lrs, np.float64), np.array(moms, np.float64)
