@@ -96,12 +96,13 @@ def _momentum_of(opt, key):
     return g["betas"][0] if key == "betas" else g["momentum"]
 
 
+# nesterov refuses momentum 0: see test_nesterov_momentum_0_raises
+CASES = [(o, s) for o in OPTIMIZERS for s in SCHEDULES if (o, s) != ("sgd-nesterov", "cyclic-to-0")]
+
+
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
-@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
-@pytest.mark.parametrize("sched", list(SCHEDULES))
+@pytest.mark.parametrize("opt_name,sched", CASES)
 def test_fused_is_the_python_loop(monkeypatch, count_calls, opt_name, sched, dt):
-    if opt_name == "sgd-nesterov" and sched == "cyclic-to-0":
-        pytest.skip("nesterov refuses momentum 0: tested in test_nesterov_momentum_0_raises")
     fused = _train(opt_name, SCHEDULES[sched](), dt)
     assert count_calls[0] >= 3  # the fused loop ran
     h = fused[2].history
@@ -267,3 +268,62 @@ def test_train_steps_momentums_are_validated_and_change_nothing():
                       (nesterov, [0.9, 0.8])]:  # fmt: skip
         _, _, applied, _ = _core.train_steps(**base, **opt, momentums=np.array(moms))
         assert applied.all()
+
+
+# name: (class name in cg.optim and torch.optim, the same keyword arguments for both)
+TORCH_OPTS = {
+    "sgd": ("SGD", dict(lr=0.1, momentum=0.9)),
+    "sgd-nesterov": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    "adam": ("Adam", dict(lr=1e-2)),
+    "adamw": ("AdamW", dict(lr=1e-2)),
+    "rmsprop": ("RMSprop", dict(lr=1e-2, momentum=0.5)),
+}
+
+TORCH_SCHEDULES = {
+    "onecycle": ("OneCycle", "OneCycleLR", (0.05,), dict(total_steps=30)),
+    "cyclic": ("Cyclic", "CyclicLR", (0.005, 0.05, 4, 3), {}),
+}
+
+
+@pytest.mark.parametrize("opt_name", list(TORCH_OPTS))
+@pytest.mark.parametrize("sched", list(TORCH_SCHEDULES))
+def test_fit_with_momentum_cycle_is_torch(opt_name, sched):
+    """30 float64 steps of a two-layer network: cg.fit with the schedule against a torch loop
+    with the torch scheduler (weights and every state buffer, rtol 1e-10)."""
+    torch = pytest.importorskip("torch", reason="the reference trajectory comes from torch")
+    rng = np.random.default_rng(11)
+    X, y = rng.standard_normal((60, 5)), rng.integers(0, 3, 60)
+    f64 = np.float64
+    model = cg.nn.Sequential([Dense(5, 8, "tanh", dtype=f64), Dense(8, 3, dtype=f64)], seed=3)
+    tparams = [torch.tensor(p.T.copy() if p.ndim == 2 else p.copy(), requires_grad=True)
+               for p in model.parameters()]  # fmt: skip
+    name, kw = TORCH_OPTS[opt_name]
+    opt, topt = (
+        getattr(cg.optim, name)(model.parameters(), **kw),
+        getattr(torch.optim, name)(tparams, **kw),
+    )
+    ours, theirs, args, skw = TORCH_SCHEDULES[sched]
+    tsched = getattr(torch.optim.lr_scheduler, theirs)(topt, *args, **skw)
+    schedule = getattr(S, ours)(*args, *skw.values())
+    cg.fit(model, cg.nn.SoftmaxCrossEntropy(), opt, X, y, epochs=5, batch_size=10,
+           shuffle=False, schedule=schedule, progress=False)  # fmt: skip
+    w1, b1, w2, b2 = tparams
+    tx, ty = torch.from_numpy(X), torch.from_numpy(y)
+    for step in range(30):
+        i = step % 6 * 10
+        topt.zero_grad()
+        logits = torch.tanh(tx[i : i + 10] @ w1.T + b1) @ w2.T + b2
+        torch.nn.functional.cross_entropy(logits, ty[i : i + 10]).backward()
+        topt.step()
+        if step < 29:  # the values of the last step stay in the group, as in fit
+            tsched.step()
+    for i, (p, t) in enumerate(zip(model.parameters(), tparams)):
+        np.testing.assert_allclose(p, t.detach().numpy().T, rtol=1e-10, atol=1e-13)
+        tstate = topt.state[t]
+        for k, v in opt.state[i].items():
+            if isinstance(v, np.ndarray):
+                np.testing.assert_allclose(v, tstate[k].numpy().T, rtol=1e-10, atol=1e-13)
+    tgroup = topt.param_groups[0]
+    want = tgroup["betas"][0] if _key(opt_name) == "betas" else tgroup["momentum"]
+    assert _momentum_of(opt, _key(opt_name)) == want
+    assert opt.param_groups[0]["lr"] == tgroup["lr"]

@@ -7,7 +7,8 @@ out of the caches. When the model, loss and optimizer are ones the C++ loop know
 ``Adagrad`` or ``RMSprop`` with one param group holding the model's parameters in order),
 :func:`convergent.fit` and the scikit-learn estimators hand whole runs of steps to it. It calls
 the same drivers with the same arguments in the same order as the Python loop, so both give the
-same bits (tested).
+same bits (tested). A schedule's learning rates (and, when it drives momentum, its momentums or
+beta1s) are computed for a run's steps before it starts and passed per step.
 """
 
 from __future__ import annotations
