@@ -327,3 +327,21 @@ def test_fit_with_momentum_cycle_is_torch(opt_name, sched):
     want = tgroup["betas"][0] if _key(opt_name) == "betas" else tgroup["momentum"]
     assert _momentum_of(opt, _key(opt_name)) == want
     assert opt.param_groups[0]["lr"] == tgroup["lr"]
+
+
+def test_history_plot_has_a_momentum_panel(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib", reason="History.plot draws with matplotlib")
+    from matplotlib.figure import Figure
+
+    titles = []
+    raw = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        titles.extend(ax.get_title() for ax in fig.axes)
+        return raw(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    _, _, hist = _train("adam", S.OneCycle(0.05, 14), np.float32, epochs=2)
+    hist.plot(tmp_path / "curves.png")
+    assert titles == ["loss", "accuracy", "learning rate", "momentum"]
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -193,6 +193,21 @@ def momentum_key(optimizer) -> str | None:
     return "momentum" if "momentum" in defaults else None
 
 
+def scheduled_momentum_key(schedule, optimizer) -> str | None:
+    """momentum_key(optimizer) when the schedule drives momentum, else None; a ValueError (as
+    torch's) when it does and the optimizer has neither momentum nor betas."""
+    if schedule is None or not getattr(schedule, "drives_momentum", False):
+        return None
+    key = momentum_key(optimizer)
+    if key is None:
+        raise ValueError(
+            "optimizer must support momentum or beta1 with `cycle_momentum` option enabled: "
+            f"{type(schedule).__name__} drives momentum, {type(optimizer).__name__} has "
+            "neither momentum nor betas (use cycle_momentum=False)"
+        )
+    return key
+
+
 def set_momentum(group: dict[str, Any], key: str, value: float) -> None:
     """Sets the group's momentum (key "momentum") or beta1 (key "betas"), as torch does."""
     if key == "betas":

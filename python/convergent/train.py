@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ._fused import FusedLoop, get_momentum, momentum_key, set_momentum
+from ._fused import FusedLoop, get_momentum, scheduled_momentum_key, set_momentum
 from ._guard import _correct, _finite_and_clip
 from ._progress import _Progress
 from .callbacks import ReduceLROnPlateau
@@ -317,15 +317,7 @@ def fit(
             "schedule and ReduceLROnPlateau both set the learning rate; the "
             "schedule would undo every reduction. Use one of them."
         )
-    mkey = None
-    if schedule is not None and getattr(schedule, "drives_momentum", False):
-        mkey = momentum_key(optimizer)
-        if mkey is None:
-            raise ValueError(
-                "optimizer must support momentum or beta1 with `cycle_momentum` option enabled: "
-                f"{type(schedule).__name__} drives momentum, {type(optimizer).__name__} has "
-                "neither momentum nor betas (use cycle_momentum=False)"
-            )
+    mkey = scheduled_momentum_key(schedule, optimizer)  # None: the schedule sets lr only
     if _accepts(optimizer.step, "closure"):
         raise TypeError(
             f"fit needs a gradient-step optimizer; {type(optimizer).__name__} "
