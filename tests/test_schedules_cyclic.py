@@ -340,13 +340,15 @@ def test_negative_step_config_and_repr(s):
         s(-1)
     with pytest.raises(ValueError, match="step"):
         s.momentum(-1)
-    again = (
-        type(s)(**s.get_config())
-        if not isinstance(s, (S.SequentialSchedule, S.LinearWarmup))
-        else s
-    )
-    assert [again(t) for t in range(20)] == [s(t) for t in range(20)]
+    cfg = s.get_config()
     assert repr(s).startswith(type(s).__name__ + "(")
+    if isinstance(s, (S.SequentialSchedule, S.LinearWarmup)):  # wrapped: type and config
+        inner = cfg["schedules"][-1] if "schedules" in cfg else cfg["schedule"]
+        assert inner == {"type": "OneCycle", "config": S.OneCycle(0.1, 100).get_config()}
+        return
+    again = type(s)(**cfg)  # the config rebuilds the schedule
+    assert [again(t) for t in range(20)] == [s(t) for t in range(20)]
+    assert [again.momentum(t) for t in range(20)] == [s.momentum(t) for t in range(20)]
 
 
 def test_linear_warmup_passes_momentum_on():
