@@ -82,6 +82,40 @@ Optimizer parse_optimizer(const std::string& kind, py::handle hyper, std::array<
   return o;
 }
 
+// A schedule's momentums, one per step: each held to the optimizer's check in place of its
+// momentum (or beta1); a nonzero SGD or RMSprop momentum needs the momentum buffers.
+void check_momentums(const Optimizer& opt, const std::array<bool, 3>& needs, const double* m,
+                     std::size_t count) {
+  Optimizer o = opt;
+  if (!o.momentum()) throw std::invalid_argument("momentums: adagrad has no momentum");
+  const bool sgd = o.kind == Optimizer::Kind::sgd, rms = o.kind == Optimizer::Kind::rmsprop;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string name = item_name("momentums", i);
+    finite(m[i], name.c_str(), true);
+    *o.momentum() = m[i];
+    try {
+      switch (o.kind) {
+        case Optimizer::Kind::sgd:
+          check(o.sgd);
+          break;
+        case Optimizer::Kind::adam:
+          check(o.adam);
+          break;
+        case Optimizer::Kind::rmsprop:
+          check(o.rmsprop);
+          break;
+        case Optimizer::Kind::adagrad:
+          break;
+      }
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(name + ": " + e.what());
+    }
+    if (m[i] != 0.0 && ((sgd && !needs[0]) || (rms && !needs[2])))
+      throw std::invalid_argument(name + " is not 0: the momentum buffers (states[" +
+                                  (sgd ? "0" : "2") + "]) are needed");
+  }
+}
+
 template <class T>
 py::tuple run(TrainLoop<T>& t, std::size_t first, std::size_t count) {
   std::vector<LoopStep> steps(count);
@@ -107,9 +141,10 @@ struct Settings {
   double smoothing = 0.0, clip_norm = 0.0, clip_value = 0.0;
   bool guard = true, after_backward = false;
   Optimizer opt;
-  std::array<bool, 3> needs{};   // the optimizer's state buffers s0..s2
-  const double* lrs = nullptr;   // one per step, or nullptr
-  const double* epss = nullptr;  // Adam's eps, one per step, or nullptr
+  std::array<bool, 3> needs{};        // the optimizer's state buffers s0..s2
+  const double* lrs = nullptr;        // one per step, or nullptr
+  const double* epss = nullptr;       // Adam's eps, one per step, or nullptr
+  const double* momentums = nullptr;  // one per step, or nullptr
 };
 
 template <class T>
@@ -133,6 +168,7 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   t.opt = set.opt;
   t.lrs = set.lrs;
   t.epss = set.epss;
+  t.momentums = set.momentums;
   const py::ssize_t b = static_cast<py::ssize_t>(batch);
   if (order) {
     t.order = cptr<std::int64_t>(*order);
@@ -231,7 +267,7 @@ void register_train_loop(py::module_& m) {
          py::handle ybuf, py::handle dlogits, py::handle layers, double smoothing, bool guard,
          bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
          py::handle states, py::handle steps, std::size_t first, std::size_t count, py::handle lrs,
-         double clip_norm, double clip_value, py::handle epss) {
+         double clip_norm, double clip_value, py::handle epss, py::handle momentums) {
         Settings set;
         set.opt = parse_optimizer(optimizer, hyper, &set.needs);
         if (!(smoothing >= 0.0 && smoothing <= 1.0))
@@ -264,9 +300,19 @@ void register_train_loop(py::module_& m) {
           for (std::size_t i = 0; i < count; ++i)
             finite(set.epss[i], item_name("epss", i).c_str(), true);
         }
+        // A schedule's momentums (or Adam's beta1s), one per step, each held to the optimizer's
+        // check.
+        py::array momentum_values;
+        if (!momentums.is_none()) {
+          const Shape ms{static_cast<py::ssize_t>(count)};
+          momentum_values = checked(momentums, "momentums", DType::f64, false, &ms);
+          set.momentums = static_cast<const double*>(momentum_values.data());
+          check_momentums(set.opt, set.needs, set.momentums, count);
+        }
         Arrays arrays;
         if (set.lrs) arrays.add(lr_values, "lrs", false);
         if (set.epss) arrays.add(eps_values, "epss", false);
+        if (set.momentums) arrays.add(momentum_values, "momentums", false);
         const DType dt = float_dtype(x, "x");
         const py::array xa = arrays.add(arg(x, "x", dt, false, 2), "x", false);
         const std::size_t n = dim(xa, 0);
@@ -293,7 +339,7 @@ void register_train_loop(py::module_& m) {
       py::arg("guard"), py::arg("penalty_after_backward"), py::arg("optimizer"), py::arg("hyper"),
       py::arg("states"), py::arg("steps"), py::arg("first"), py::arg("count"),
       py::arg("lrs") = py::none(), py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
-      py::arg("epss") = py::none(),
+      py::arg("epss") = py::none(), py::arg("momentums") = py::none(),
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
       "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
       "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
@@ -304,9 +350,10 @@ void register_train_loop(py::module_& m) {
       "parameter order; steps: each parameter's step count so far; lrs: None, or a float64 array "
       "of the learning rate of each of the count steps (a schedule's values); clip_norm, "
       "clip_value: convergent.fit's gradient clips (0: none); epss: None, or a float64 array of "
-      "Adam's epsilon of each of the count steps (optimizer 'adam' only). Returns (loss per "
-      "step, "
-      "correct rows per step, applied per step, the layers' last weight penalties).");
+      "Adam's epsilon of each of the count steps (optimizer 'adam' only); momentums: None, or a "
+      "float64 array of the momentum (SGD, RMSprop) or beta1 (Adam) of each of the count steps. "
+      "Returns (loss per step, correct rows per step, applied per step, the layers' last weight "
+      "penalties).");
 }
 
 }  // namespace bind

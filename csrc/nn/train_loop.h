@@ -33,6 +33,21 @@ struct Optimizer {
     }
     return adam.lr;
   }
+  // The momentum of the kind in use (SGD's and RMSprop's momentum, Adam's beta1), or nullptr
+  // (Adagrad has none).
+  double* momentum() {
+    switch (kind) {
+      case Kind::sgd:
+        return &sgd.momentum;
+      case Kind::adam:
+        return &adam.beta1;
+      case Kind::rmsprop:
+        return &rmsprop.momentum;
+      case Kind::adagrad:
+        break;
+    }
+    return nullptr;
+  }
 };
 
 // One Dense layer y = act(x @ w + b) (w: in x out) and its buffers, each `batch` rows.
@@ -80,6 +95,9 @@ struct TrainLoop {
   const double* lrs = nullptr;
   // Adam's epsilon of each step of the call (the estimators' sklearn Adam), or nullptr: opt's.
   const double* epss = nullptr;
+  // The momentum (or Adam's beta1) of each step of the call (a schedule's values), or nullptr:
+  // opt's own.
+  const double* momentums = nullptr;
   std::vector<OptimTensor<T>> params;  // step: the count so far, advanced by applied steps
 };
 

@@ -220,6 +220,7 @@ void train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, LoopStep
     const bool next = overlap && i + 1 < count;
     if (t.lrs) t.opt.lr() = t.lrs[i];
     if (t.epss) t.opt.adam.eps = t.epss[i];
+    if (t.momentums) *t.opt.momentum() = t.momentums[i];
     out[i] = one_step(t, first + i, next);
     if (!next && i + 1 < count) gather(t, first + i + 1);
   }

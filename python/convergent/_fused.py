@@ -7,7 +7,8 @@ out of the caches. When the model, loss and optimizer are ones the C++ loop know
 ``Adagrad`` or ``RMSprop`` with one param group holding the model's parameters in order),
 :func:`convergent.fit` and the scikit-learn estimators hand whole runs of steps to it. It calls
 the same drivers with the same arguments in the same order as the Python loop, so both give the
-same bits (tested).
+same bits (tested). A schedule's learning rates (and, when it drives momentum, its momentums or
+beta1s) are computed for a run's steps before it starts and passed per step.
 """
 
 from __future__ import annotations
@@ -102,10 +103,12 @@ class FusedLoop:
         takes that first step) or the optimizer's one param group is not exactly the layers'
         own arrays, in order. With a ``schedule``, step k of the run has the learning rate
         ``schedule(step + k)`` (called for the run's steps before it starts), and the group's
-        ``"lr"`` is the last one after; the run stops before a step whose value the Python loop
-        would reject (or whose call raises), so that step raises there. ``epss`` (float64, one
-        per step, or None): Adam's epsilon of each step (the estimators' sklearn Adam); the
-        group's ``"eps"`` is the last one used after."""
+        ``"lr"`` is the last one after; a schedule that drives momentum sets the group's
+        momentum (or beta1) the same way. The run stops before a step whose value the Python
+        loop would reject (or whose call raises), so that step raises there; and before a step
+        where an SGD or RMSprop momentum turns to or from 0 (the momentum buffers come and go
+        with it). ``epss`` (float64, one per step, or None): Adam's epsilon of each step (the
+        estimators' sklearn Adam); the group's ``"eps"`` is the last one used after."""
         opt = self.optimizer
         if len(opt.param_groups) != 1:
             return None
@@ -115,16 +118,24 @@ class FusedLoop:
             a is not b for a, b in zip(group["params"], mine)
         ):
             return None
+        lrs = moms = key = None
+        if schedule is not None:
+            if getattr(schedule, "drives_momentum", False):
+                key = momentum_key(opt)
+                if key is None:
+                    return None  # fit refuses this optimizer before training
+                lrs, moms = _scheduled_with_momentum(schedule, step, count, opt, group, key)
+            else:
+                lrs = _scheduled_lrs(schedule, step, count)
+            count = len(lrs)
+            if count == 0:
+                return None
+            if moms is not None:  # the Python loop sets the same value before this step
+                set_momentum(group, key, float(moms[0]))
         opt._validate_changed(group)
         states = opt._steady_states(group)
         if states is None:
             return None
-        lrs = None
-        if schedule is not None:
-            lrs = _scheduled_lrs(schedule, step, count)
-            count = len(lrs)
-            if count == 0:
-                return None
         if epss is not None:
             epss = np.ascontiguousarray(epss[:count], np.float64)
         kind, hyper, names = opt._kernel_args(group)
@@ -151,7 +162,7 @@ class FusedLoop:
         losses, correct, applied, penalties = _core.train_steps(
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
             self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
-            first, count, lrs, self.clip_norm, self.clip_value, epss=epss,
+            first, count, lrs, self.clip_norm, self.clip_value, epss=epss, momentums=moms,
         )  # fmt: skip
         done = int(applied.sum())
         if opt._counts_steps:
@@ -163,6 +174,8 @@ class FusedLoop:
             group["lr"] = float(lrs[-1])
         if epss is not None:
             group["eps"] = float(epss[-1])
+        if moms is not None:
+            set_momentum(group, key, float(moms[-1]))
         return losses, correct, applied
 
 
@@ -179,3 +192,63 @@ def _scheduled_lrs(schedule, step: int, count: int) -> np.ndarray:
             break
         values.append(lr)
     return np.array(values, np.float64)
+
+
+def momentum_key(optimizer) -> str | None:
+    """Where a schedule's momentum goes in the optimizer's param groups, as torch decides it
+    (``cycle_momentum``): "betas" (its first item) when the optimizer has betas, else
+    "momentum" when it has a momentum, else None."""
+    defaults = getattr(optimizer, "defaults", {})
+    if "betas" in defaults:
+        return "betas"
+    return "momentum" if "momentum" in defaults else None
+
+
+def scheduled_momentum_key(schedule, optimizer) -> str | None:
+    """momentum_key(optimizer) when the schedule drives momentum, else None; a ValueError (as
+    torch's) when it does and the optimizer has neither momentum nor betas."""
+    if schedule is None or not getattr(schedule, "drives_momentum", False):
+        return None
+    key = momentum_key(optimizer)
+    if key is None:
+        raise ValueError(
+            "optimizer must support momentum or beta1 with `cycle_momentum` option enabled: "
+            f"{type(schedule).__name__} drives momentum, {type(optimizer).__name__} has "
+            "neither momentum nor betas (use cycle_momentum=False)"
+        )
+    return key
+
+
+def set_momentum(group: dict[str, Any], key: str, value: float) -> None:
+    """Sets the group's momentum (key "momentum") or beta1 (key "betas"), as torch does."""
+    if key == "betas":
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+def get_momentum(group: dict[str, Any], key: str) -> float:
+    return float(group["betas"][0] if key == "betas" else group["momentum"])
+
+
+def _scheduled_with_momentum(schedule, step, count, opt, group, key):
+    """The learning rates and momentums of up to count steps from step (float64 arrays), ending
+    before a step whose values the optimizer rejects or whose calls raise, and before an SGD or
+    RMSprop momentum turns to or from 0 (the fused call keeps one set of state buffers)."""
+    lrs, moms = [], []
+    for k in range(count):
+        try:
+            lr = float(schedule(step + k))
+            m = float(schedule.momentum(step + k))
+            trial = dict(group, lr=lr)
+            set_momentum(trial, key, m)
+            opt._validate(trial)
+        except Exception:  # the Python step calls it again and raises there
+            break
+        if not (math.isfinite(lr) and lr >= 0.0 and math.isfinite(m)):
+            break
+        if key == "momentum" and moms and (m == 0.0) != (moms[0] == 0.0):
+            break
+        lrs.append(lr)
+        moms.append(m)
+    return np.array(lrs, np.float64), np.array(moms, np.float64)

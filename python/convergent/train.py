@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core
 from ._checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ._fused import FusedLoop
+from ._fused import FusedLoop, get_momentum, scheduled_momentum_key, set_momentum
 from ._guard import _correct, _finite_and_clip
 from ._progress import _Progress
 from .callbacks import ReduceLROnPlateau
@@ -27,8 +27,9 @@ __all__ = ["Checkpoint", "History", "fit", "load_checkpoint", "save_checkpoint"]
 
 class History:
     """Per-epoch metrics of a fit: ``history`` maps each metric ("loss", "accuracy",
-    "val_loss", "val_accuracy", "lr", "skipped_steps") to a list with one value per epoch, and
-    ``epoch`` lists the epoch indices."""
+    "val_loss", "val_accuracy", "lr", "momentum" (with a schedule that drives momentum),
+    "skipped_steps") to a list with one value per epoch, and ``epoch`` lists the epoch
+    indices."""
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
@@ -55,6 +56,7 @@ class History:
             ("loss", ["loss", "val_loss"]),
             ("accuracy", ["accuracy", "val_accuracy"]),
             ("learning rate", ["lr"]),
+            ("momentum", ["momentum"]),
         ]
         panels = [(t, [k for k in keys if k in h]) for t, keys in panels]
         panels = [(t, keys) for t, keys in panels if keys]
@@ -142,7 +144,7 @@ class _EpochLoop:
     """The mini-batch loop of one epoch, with its reused batch buffers."""
 
     def __init__(self, model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                 clip_norm, clip_value, state, bar, callbacks) -> None:  # fmt: skip
+                 clip_norm, clip_value, state, bar, callbacks, mkey) -> None:  # fmt: skip
         self.model, self.loss, self.optimizer, self.X, self.y = model, loss, optimizer, X, y
         self.batch_size, self.shuffle, self.seed, self.schedule = (
             batch_size,
@@ -151,6 +153,7 @@ class _EpochLoop:
             schedule,
         )
         self.clip_norm, self.clip_value, self.state, self.bar = clip_norm, clip_value, state, bar
+        self.momentum_key = mkey  # where the schedule's momentum goes, or None
         self.batch_cbs = [cb for cb in callbacks if _overrides_batch_end(cb)]
         self.classify = bool(getattr(loss, "is_classification", False))
         self.grads = model.gradients()
@@ -231,8 +234,12 @@ class _EpochLoop:
             model.backward(dpred)
         if self.schedule is not None:
             lr = float(self.schedule(self.state.global_step))
+            key = self.momentum_key
+            m = float(self.schedule.momentum(self.state.global_step)) if key else 0.0
             for g in groups:
                 g["lr"] = lr
+                if key:
+                    set_momentum(g, key, m)
         applied = _finite_and_clip(self.grads, self.clip_norm, self.clip_value)
         if applied:
             self.optimizer.step(self.grads)
@@ -272,7 +279,13 @@ def fit(
       validation data, ``lr`` (param group 0 after the epoch's last step), ``skipped_steps``.
     - ``schedule(global_step)`` sets every param group's ``"lr"`` before each step; the global
       step counts batches from ``initial_epoch * steps_per_epoch``. Cannot be combined with
-      ReduceLROnPlateau (the schedule would undo its reductions): ValueError.
+      ReduceLROnPlateau (the schedule would undo its reductions): ValueError. A schedule that
+      drives momentum (``schedule.drives_momentum``, e.g. ``OneCycle``/``Cyclic`` with
+      ``cycle_momentum``) also sets each group's momentum to ``schedule.momentum(global_step)``
+      before each step, as torch's ``cycle_momentum``: ``betas[0]`` when the optimizer has
+      betas (Adam, AdamW, ...), else ``"momentum"`` (SGD, RMSprop; SGD with ``momentum=0``
+      then gets one); an optimizer with neither (Adagrad) is a ValueError. History then
+      records ``"momentum"`` (param group 0 after the epoch's last step).
     - ``clip_grad_norm``: scale all gradients by ``min(1, max_norm / (norm + 1e-6))`` where
       ``norm`` is their global L2 norm, summed in float64 (torch ``clip_grad_norm_``);
       ``clip_grad_value``: clip each element to ``[-v, v]`` (applied after the norm clip when
@@ -307,6 +320,7 @@ def fit(
             "schedule and ReduceLROnPlateau both set the learning rate; the "
             "schedule would undo every reduction. Use one of them."
         )
+    mkey = scheduled_momentum_key(schedule, optimizer)  # None: the schedule sets lr only
     if _accepts(optimizer.step, "closure"):
         raise TypeError(
             f"fit needs a gradient-step optimizer; {type(optimizer).__name__} "
@@ -339,7 +353,7 @@ def fit(
     metrics = ["loss"] + (["accuracy"] if classify else [])
     if Xv is not None:
         metrics += ["val_loss"] + (["val_accuracy"] if classify else [])
-    metrics += ["lr", "skipped_steps"]
+    metrics += ["lr"] + (["momentum"] if mkey else []) + ["skipped_steps"]
     fit_params = {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -357,7 +371,7 @@ def fit(
     bar = _Progress(int(verbose), epochs, steps)
     state.global_step = initial_epoch * steps
     loop = _EpochLoop(model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                      clip_norm, clip_value, state, bar, callbacks)  # fmt: skip
+                      clip_norm, clip_value, state, bar, callbacks, mkey)  # fmt: skip
     for cb in callbacks:
         cb.on_train_begin({})
     try:
@@ -374,6 +388,8 @@ def fit(
                 logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
             if groups:
                 logs["lr"] = float(groups[0]["lr"])
+                if mkey:
+                    logs["momentum"] = get_momentum(groups[0], mkey)
             logs["skipped_steps"] = loop.skipped
             history._append(epoch, logs)
             note = (

@@ -1,27 +1,10 @@
-"""Learning-rate schedules: callables ``schedule(step) -> lr`` over optimizer steps.
-
-``step`` counts optimizer steps from 0 (``fit`` calls ``schedule(global_step)`` before each step
-and sets every param group's ``"lr"``). Each schedule is a closed form of ``step`` without state,
-so resuming at any step gives the same values. Formulas follow Keras
-(``keras.optimizers.schedules``) where the name matches.
-"""
+"""The base class, the argument checks and the first schedules (see the package docstring)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from typing import Any
-
-__all__ = [
-    "Constant",
-    "CosineDecay",
-    "ExponentialDecay",
-    "InverseTimeDecay",
-    "LinearWarmup",
-    "PiecewiseConstant",
-    "Schedule",
-    "StepDecay",
-]
 
 
 def _number(x: Any, name: str, *, positive: bool = False, nonneg: bool = False) -> float:
@@ -45,15 +28,44 @@ def _count(x: Any, name: str, *, positive: bool) -> int:
     return int(x)
 
 
+def _describe(inner: Any) -> Any:
+    """The config of a wrapped schedule (its type and config), or the repr of a plain callable."""
+    if isinstance(inner, Schedule):
+        return {"type": type(inner).__name__, "config": inner.get_config()}
+    return repr(inner)
+
+
+def _check_step(step: int) -> None:
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+
+
 class Schedule:
-    """Base class: subclasses implement ``_lr(step)``; ``__call__`` validates the step."""
+    """Base class: subclasses implement ``_lr(step)`` (and ``_momentum(step)`` when they drive
+    momentum); ``__call__`` and ``momentum`` validate the step.
+
+    ``drives_momentum`` tells :func:`convergent.fit` to set, before each step, the momentum of
+    every param group to ``momentum(step)``: ``group["momentum"]`` for optimizers that have one
+    (SGD, RMSprop), ``group["betas"] = (momentum, beta2)`` for the Adam family (torch's
+    ``cycle_momentum`` convention).
+    """
+
+    #: Whether ``momentum(step)`` gives each step's momentum (or beta1).
+    drives_momentum: bool = False
 
     def __call__(self, step: int) -> float:
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
+        _check_step(step)
         return float(self._lr(step))
 
+    def momentum(self, step: int) -> float | None:
+        """The momentum (or beta1) of ``step``; None when the schedule does not drive it."""
+        _check_step(step)
+        return float(self._momentum(step)) if self.drives_momentum else None
+
     def _lr(self, step: int) -> float:
+        raise NotImplementedError
+
+    def _momentum(self, step: int) -> float:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -224,7 +236,8 @@ class CosineDecay(Schedule):
 class LinearWarmup(Schedule):
     """Linear warmup in front of any schedule: for ``step < warmup_steps``,
     ``lr = start_lr + (schedule(0) - start_lr) * step / warmup_steps``; afterwards
-    ``lr = schedule(step - warmup_steps)`` (the wrapped schedule starts when warmup ends)."""
+    ``lr = schedule(step - warmup_steps)`` (the wrapped schedule starts when warmup ends).
+    When the wrapped schedule drives momentum, the warmup steps have its step-0 momentum."""
 
     def __init__(self, schedule: Any, warmup_steps: int, start_lr: float = 0.0) -> None:
         if not callable(schedule):
@@ -233,17 +246,22 @@ class LinearWarmup(Schedule):
         self.warmup_steps = _count(warmup_steps, "warmup_steps", positive=False)
         self.start_lr = _number(start_lr, "start_lr", nonneg=True)
 
+    @property
+    def drives_momentum(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.schedule, "drives_momentum", False))
+
     def _lr(self, step: int) -> float:
         if step < self.warmup_steps:
             target = float(self.schedule(0))
             return self.start_lr + (target - self.start_lr) * (step / self.warmup_steps)
         return float(self.schedule(step - self.warmup_steps))
 
+    def _momentum(self, step: int) -> float:
+        return float(self.schedule.momentum(max(step - self.warmup_steps, 0)))
+
     def get_config(self) -> dict[str, Any]:
-        inner = self.schedule
-        cfg = (
-            {"type": type(inner).__name__, "config": inner.get_config()}
-            if isinstance(inner, Schedule)
-            else repr(inner)
-        )
-        return {"schedule": cfg, "warmup_steps": self.warmup_steps, "start_lr": self.start_lr}
+        return {
+            "schedule": _describe(self.schedule),
+            "warmup_steps": self.warmup_steps,
+            "start_lr": self.start_lr,
+        }
