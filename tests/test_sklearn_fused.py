@@ -9,10 +9,11 @@ import warnings
 import convergent as cg
 import numpy as np
 import pytest
-from convergent import _core, _fused, optim
-from convergent.sklearn._sk_solvers import adam_eps, adam_epss
 
-pytest.importorskip("sklearn")
+pytest.importorskip("sklearn", reason="the estimators need scikit-learn (the test extra)")
+
+from convergent import _core, _fused, optim  # noqa: E402
+from convergent.sklearn._sk_solvers import adam_eps, adam_epss  # noqa: E402
 
 
 @pytest.fixture

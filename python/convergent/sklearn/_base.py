@@ -40,8 +40,14 @@ from sklearn.utils.validation import validate_data
 
 from .. import _core, nn, optim
 from .._fused import FusedLoop
+from ..train import _set_mode
 from ._head import _Head
-from ._params import _ACTIVATION_LAYERS, _ACTIVATIONS, _check_params
+from ._params import (
+    _ACTIVATION_LAYERS,
+    _ACTIVATIONS,
+    _check_params,
+    make_catalogue_optimizer,
+)
 from ._sk_solvers import adam_eps, adam_epss, fit_lbfgs, rescale_momentum, sklearn_init
 
 
@@ -130,7 +136,9 @@ class MLPMixin:
             return optim.RMSprop(params, lr=lr, eps=self.epsilon)
         if name in ("adam", "adam_sklearn"):  # sklearn's: the eps of each step set by _train
             return optim.Adam(params, lr=lr, betas=betas, eps=self.epsilon)
-        return optim.AdamW(params, lr=lr, betas=betas, eps=self.epsilon)
+        if name == "adamw":
+            return optim.AdamW(params, lr=lr, betas=betas, eps=self.epsilon)
+        return make_catalogue_optimizer(name, params, lr, betas, self.epsilon)
 
     def _set_l2(self, n_rows: int) -> None:
         for layer in self._dense:
@@ -254,6 +262,7 @@ class MLPMixin:
                 idx = shuffle(idx, random_state=self._random_state)
             total = 0.0
             batches = list(gen_batches(n, bs, min_batch_size=2 if self.batch_norm else 0))
+            _set_mode(self._optimizer, "train")  # Schedule-Free: steps on y
             i = 0
             while i < len(batches):
                 sl = batches[i]
@@ -284,6 +293,7 @@ class MLPMixin:
                     group["eps"] = adam_eps(eps, beta2, self._n_updates + 1)
                 self._optimizer.step(grads)
                 self._n_updates += 1
+            _set_mode(self._optimizer, "eval")  # Schedule-Free: scores and coefs_ on x
             self.n_iter_ += 1
             self.loss_ = total / n
             self.t_ += n

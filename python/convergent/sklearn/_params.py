@@ -11,7 +11,11 @@ from .. import nn
 
 _ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _ACTIVATION_LAYERS = {"logistic": "Sigmoid", "tanh": "Tanh", "relu": "ReLU"}
-_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")
+_OPTIMIZERS = (
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs", "nadam",
+    "radam", "adamax", "adadelta", "asgd", "rprop", "adafactor", "lion", "schedulefree_adamw",
+    "muon",
+)  # fmt: skip
 _INITS = ("auto", *nn.INITIALIZERS)
 
 
@@ -66,3 +70,40 @@ def _check_params(est: Any) -> list[int]:
     if np.dtype(est.dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {est.dtype!r}")
     return [int(h) for h in sizes]
+
+
+def make_catalogue_optimizer(
+    name: str, params: list[np.ndarray], lr: float, betas: tuple[float, float], eps: float
+) -> Any:
+    """The convergent optimizer ``optimizer=name`` names (beyond sgd/momentum/nesterov/adagrad/
+    rmsprop/adam/adamw), at ``learning_rate_init``: torch's defaults otherwise, with the
+    estimator's ``beta_1``, ``beta_2`` and ``epsilon`` where the optimizer has them (Lion keeps
+    its own betas (0.9, 0.99)). "muon" is Muon on the weight matrices (its learning rate adjusted
+    to AdamW's update size, ``adjust_lr_fn="match_rms_adamw"``, so one ``learning_rate_init``
+    serves both) and AdamW on the biases, as torch's documentation advises; both with weight
+    decay 0.01, like ``optimizer="adamw"``."""
+    from .. import optim
+
+    if name in ("nadam", "radam", "adamax"):
+        cls = {"nadam": optim.NAdam, "radam": optim.RAdam, "adamax": optim.Adamax}[name]
+        return cls(params, lr=lr, betas=betas, eps=eps)
+    if name == "adadelta":
+        return optim.Adadelta(params, lr=lr)
+    if name == "asgd":
+        return optim.ASGD(params, lr=lr)
+    if name == "rprop":
+        return optim.Rprop(params, lr=lr)
+    if name == "adafactor":
+        return optim.Adafactor(params, lr=lr)
+    if name == "lion":
+        return optim.Lion(params, lr=lr)
+    if name == "schedulefree_adamw":
+        return optim.ScheduleFreeAdamW(params, lr=lr, betas=betas, eps=eps)
+    if name == "muon":
+        mats = [p for p in params if p.ndim == 2]
+        rest = [p for p in params if p.ndim != 2]
+        parts = [optim.Muon(mats, lr=lr, weight_decay=0.01, adjust_lr_fn="match_rms_adamw")]
+        if rest:
+            parts.append(optim.AdamW(rest, lr=lr, betas=betas, eps=eps, weight_decay=0.01))
+        return optim.MultiOptimizer(parts, params=params)
+    raise ValueError(f"unknown optimizer {name!r}")
