@@ -2,11 +2,13 @@
 #include "common/dispatch.h"
 
 #include "nn/kernels.h"
+#include "optim/factormuon_kernels.h"
 #include "optim/kernels.h"
 
 namespace cg {
 
 CG_DISPATCH_TABLE(OptimKernels, optim_kernels)
 CG_DISPATCH_TABLE(NnKernels, nn_kernels)
+CG_DISPATCH_TABLE(FactorMuonKernels, factormuon_kernels)
 
 }  // namespace cg
