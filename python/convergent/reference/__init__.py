@@ -14,11 +14,13 @@ from .dense import (
 )
 from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
+from .optim_factormuon import adafactor_step, muon_step
 
 __all__ = [
     "activation",
     "activation_grad",
     "activations",
+    "adafactor_step",
     "adagrad_step",
     "adam_step",
     "batchnorm_backward",
@@ -29,6 +31,7 @@ __all__ = [
     "dropout_forward",
     "gemm",
     "losses",
+    "muon_step",
     "rmsprop_step",
     "sgd_step",
 ]
