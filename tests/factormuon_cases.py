@@ -17,10 +17,19 @@ ADAFACTOR_GRID = [
     )
 ]  # fmt: skip
 
+# Every combination of the discrete options (nesterov, adjust_lr_fn, a zero or nonzero momentum);
+# weight decay, the lerp form (momentum above or below 0.5) and ns_steps vary along with them.
 MUON_GRID = [
-    dict(lr=0.02, momentum=mom, nesterov=nest, weight_decay=wd, adjust_lr_fn=fn, ns_steps=k)
-    for mom, nest, wd, fn, k in itertools.product(
-        (0.95, 0.3, 0.0), (True, False), (0.0, 0.1), (None, "original", "match_rms_adamw"), (5, 1)
+    dict(
+        lr=0.02,
+        momentum=mom,
+        nesterov=nest,
+        weight_decay=0.1 if k % 2 else 0.0,
+        adjust_lr_fn=fn,
+        ns_steps=(5, 2, 0)[k % 3],
+    )
+    for k, (mom, nest, fn) in enumerate(
+        itertools.product((0.95, 0.3, 0.0), (True, False), (None, "original", "match_rms_adamw"))
     )
 ]
 

@@ -28,7 +28,7 @@ from optim_cases import assert_bits_equal
 HERE = Path(__file__).resolve().parent
 SHAPES = [(1, 1), (3, 17), (17, 3), (64, 65), (65, 64), (1, 40), (40, 1), (8, 8)]
 SWEEP = [(r, c) for r in (1, 2, 7, 16, 33) for c in range(1, 65)]
-LARGE = [(300, 333), (1001, 67), (5, 20011)]
+LARGE = [(257, 131), (601, 67), (5, 20011)]  # parallel GEMMs and elementwise passes
 ATOL = {np.float32: 1e-5, np.float64: 1e-10}
 
 
@@ -44,7 +44,7 @@ def _compare(fp, fs, rp, rs, dtype, what):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("opts", MUON_GRID, ids=opts_id)
 def test_every_option_vs_reference(isa, opts, dtype):
-    _compare(*run_pair("Muon", opts, SHAPES, dtype, steps=10), dtype, f"{isa} {opts}")
+    _compare(*run_pair("Muon", opts, SHAPES, dtype, steps=6), dtype, f"{isa} {opts}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

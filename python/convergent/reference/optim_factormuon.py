@@ -62,7 +62,7 @@ def adafactor_step(
     machine epsilon, ``n`` the number of elements and ``beta = t ** beta2_decay``::
 
         rho   = min(lr, 1 / sqrt(t));  alpha = max(eps2, ||p|| / sqrt(n)) * rho
-        p     = p * (1 - lr * weight_decay)                         (decoupled; p before it in alpha)
+        p     = p * (1 - lr * weight_decay)             (decoupled; alpha uses p before it)
         ndim >= 2 (factored over the last two axes, rows x cols; leading axes are a batch):
           row_var = lerp(row_var, ||g||_row^2 / cols, beta)         shape (..., rows, 1)
           col_var = lerp(col_var, ||g||_col^2 / rows, beta)         shape (..., 1, cols)
