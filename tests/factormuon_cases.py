@@ -9,13 +9,13 @@ import convergent as cg
 import numpy as np
 from convergent import reference as ref
 
+# Every combination of the options; lr (0.5: rho_t = 1/sqrt(t) from t = 5 on) goes with maximize.
 ADAFACTOR_GRID = [
-    dict(lr=lr, beta2_decay=bd, eps=eps, d=d, weight_decay=wd, maximize=mx)
-    for lr, bd, eps, d, wd, mx in itertools.product(
-        (1e-2, 0.5), (-0.8, -0.3), ((None, 1e-3), (1e-3, 0.0)), (1.0, 1.5), (0.0, 0.1),
-        (False, True),
+    dict(lr=0.5 if mx else 1e-2, beta2_decay=bd, eps=eps, d=d, weight_decay=wd, maximize=mx)
+    for bd, eps, d, wd, mx in itertools.product(
+        (-0.8, -0.3), ((None, 1e-3), (1e-3, 0.0)), (1.0, 1.5), (0.0, 0.1), (False, True)
     )
-]  # fmt: skip
+]
 
 # Every combination of the discrete options (nesterov, adjust_lr_fn, a zero or nonzero momentum);
 # weight decay, the lerp form (momentum above or below 0.5) and ns_steps vary along with them.

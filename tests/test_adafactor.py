@@ -38,7 +38,7 @@ def _compare(fast_p, fast_s, ref_p, ref_s, what):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("opts", ADAFACTOR_GRID, ids=opts_id)
 def test_every_option_small_sizes_vs_reference(isa, opts, dtype):
-    _compare(*run_pair("Adafactor", opts, SMALL, dtype, steps=5), f"{isa} {opts}")
+    _compare(*run_pair("Adafactor", opts, SMALL, dtype, steps=6), f"{isa} {opts}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -115,7 +115,7 @@ TORCH_OPTS = [
     dict(lr=0.02, nesterov=False, momentum=0.3, adjust_lr_fn="match_rms_adamw", weight_decay=0.0),
     dict(lr=0.01, adjust_lr_fn="original", ns_steps=3, eps=1e-3),
 ]
-TORCH_SHAPES = [(3, 17), (64, 65), (1, 1), (40, 7), (130, 300)]
+TORCH_SHAPES = [(3, 17), (64, 65), (1, 1), (40, 7), (50, 90)]
 
 
 def _torch_run(torch, opts, steps, seed):

@@ -25,6 +25,8 @@ inline double add_squares(double s, Vec<T> u, std::size_t k) {
   return s;
 }
 
+// The reductions below are plain sequential loops on purpose: a sum in one fixed order (no
+// per-lane partial sums) is the same bits on every ISA and is what the reference computes.
 template <class T>
 void sq_strip_kernel(std::size_t rows, std::size_t cols, std::size_t ld, const T* g,
                      double* row_part, double* col_sq) {

@@ -107,8 +107,8 @@ double factored_pass(const FactorMuonKernels<T>& k, const AdafactorTensor<T>& x,
       if (!apply) part[i * S + s] = v;
     }
   });
-  double total = 0.0;
-  for (std::size_t i = 0; i < part.size() / (S ? S : 1); ++i) {
+  double total = 0.0;  // rows in order, each the sum of its strips in order
+  for (std::size_t i = 0; !apply && i < rows; ++i) {
     double row = 0.0;
     for (std::size_t s = 0; s < S; ++s) row += part[i * S + s];
     total += row;
