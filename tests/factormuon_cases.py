@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import convergent as cg
@@ -90,3 +91,19 @@ def fast_trajectory(name, opts, shapes, dtype, steps, seed=0) -> dict[str, np.nd
         for k, v in st.items():
             out[f"s{i}_{k}"] = np.asarray(v)
     return out
+
+
+@contextlib.contextmanager
+def one_thread(torch=None):
+    """convergent (and torch, when given) on one thread, restored after: on a loaded machine a
+    thread pool makes small problems slow; no result depends on the thread count."""
+    before = cg.get_num_threads(), torch.get_num_threads() if torch else None
+    cg.set_num_threads(1)
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cg.set_num_threads(before[0])
+        if torch:
+            torch.set_num_threads(before[1])

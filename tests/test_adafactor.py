@@ -18,7 +18,7 @@ from pathlib import Path
 import convergent as cg
 import numpy as np
 import pytest
-from factormuon_cases import ADAFACTOR_GRID, fast_trajectory, opts_id, run_pair
+from factormuon_cases import ADAFACTOR_GRID, fast_trajectory, one_thread, opts_id, run_pair
 from optim_cases import assert_bits_equal, assert_state_equal
 
 HERE = Path(__file__).resolve().parent
@@ -131,12 +131,13 @@ def test_float64_matches_torch(opts):
     tps = [torch.tensor(p.copy(), requires_grad=True) for p in params]
     opt = cg.optim.Adafactor(params, **opts)
     topt = torch.optim.Adafactor(tps, **opts)
-    for t in range(30):
-        gs = [np.array(rng.standard_normal(s) * (1 + 0.1 * t)) for s in shapes]
-        opt.step(gs)
-        for q, g in zip(tps, gs):
-            q.grad = torch.tensor(g)
-        topt.step()
+    with one_thread(torch):
+        for t in range(30):
+            gs = [np.array(rng.standard_normal(s) * (1 + 0.1 * t)) for s in shapes]
+            opt.step(gs)
+            for q, g in zip(tps, gs):
+                q.grad = torch.tensor(g)
+            topt.step()
     for i, q in enumerate(tps):
         np.testing.assert_allclose(params[i], q.detach().numpy(), rtol=1e-10, err_msg=f"p{i}")
         tst = topt.state[q]

@@ -22,7 +22,7 @@ from unittest import mock
 import convergent as cg
 import numpy as np
 import pytest
-from factormuon_cases import MUON_GRID, fast_trajectory, opts_id, run_pair
+from factormuon_cases import MUON_GRID, fast_trajectory, one_thread, opts_id, run_pair
 from optim_cases import assert_bits_equal
 
 HERE = Path(__file__).resolve().parent
@@ -43,7 +43,10 @@ def _compare(fp, fs, rp, rs, dtype, what):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("opts", MUON_GRID, ids=opts_id)
-def test_every_option_vs_reference(isa, opts, dtype):
+def test_every_option_vs_reference(isa, threads, opts, dtype):
+    # One thread: the grid's many small GEMMs would each pay a parallel region on a loaded
+    # machine; any thread count gives the same bits (test_large_one_and_two_threads).
+    threads(1)
     _compare(*run_pair("Muon", opts, SHAPES, dtype, steps=6), dtype, f"{isa} {opts}")
 
 
@@ -137,7 +140,8 @@ def _torch_run(torch, opts, steps, seed):
 @pytest.mark.parametrize("opts", TORCH_OPTS, ids=opts_id)
 def test_one_step_matches_torch_to_bfloat16_precision(opts):
     torch = pytest.importorskip("torch", reason="torch 2.13 is the reference for the semantics")
-    start, params, opt, tps, topt = _torch_run(torch, opts, 1, seed=1)
+    with one_thread(torch):
+        start, params, opt, tps, topt = _torch_run(torch, opts, 1, seed=1)
     decay = 1 - opts["lr"] * opts.get("weight_decay", 0.1)
     for p0, p, q in zip(start, params, tps):
         du_mine, du_torch = p - p0 * decay, q.detach().numpy() - p0 * decay
@@ -150,7 +154,7 @@ def test_float64_matches_torch_without_its_bfloat16_cast(opts):
     torch = pytest.importorskip("torch", reason="torch 2.13 is the reference for the semantics")
     # torch's Newton-Schulz casts with Tensor.bfloat16(); made a copy, the iteration runs in
     # float64 in torch's own code (transpose for tall matrices, lerp forms, adjust_lr_fn).
-    with mock.patch.object(torch.Tensor, "bfloat16", lambda self: self.clone()):
+    with one_thread(torch), mock.patch.object(torch.Tensor, "bfloat16", lambda t: t.clone()):
         _, params, opt, tps, topt = _torch_run(torch, opts, 30, seed=2)
     for i, (p, q) in enumerate(zip(params, tps)):
         np.testing.assert_allclose(p, q.detach().numpy(), rtol=1e-10, err_msg=f"p{i}")
