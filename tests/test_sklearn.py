@@ -213,7 +213,7 @@ def test_pipeline_gridsearch_cross_val():
         ("hidden_layer_sizes", (0,)),
         ("activation", "softplus"),
         ("solver", "newton"),
-        ("optimizer", "lion"),
+        ("optimizer", "lamb"),
         ("alpha", -1.0),
         ("learning_rate_init", 0.0),
         ("momentum", 1.5),

@@ -15,6 +15,7 @@ void register_nn(py::module_& m);
 void register_norm(py::module_& m);
 void register_train(py::module_& m);
 void register_train_loop(py::module_& m);
+void register_factormuon(py::module_& m);
 }  // namespace bind
 }  // namespace cg
 
@@ -64,4 +65,5 @@ PYBIND11_MODULE(_core, m) {
   bind::register_norm(m);
   bind::register_train(m);
   bind::register_train_loop(m);
+  bind::register_factormuon(m);
 }

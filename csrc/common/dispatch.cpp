@@ -4,6 +4,7 @@
 #include "nn/kernels.h"
 #include "optim/adam_family_kernels.h"
 #include "optim/classic_kernels.h"
+#include "optim/factormuon_kernels.h"
 #include "optim/kernels.h"
 #include "optim/lionsf_kernels.h"
 
@@ -14,5 +15,6 @@ CG_DISPATCH_TABLE(NnKernels, nn_kernels)
 CG_DISPATCH_TABLE(AdamFamilyKernels, adam_family_kernels)
 CG_DISPATCH_TABLE(LionSfKernels, lionsf_kernels)
 CG_DISPATCH_TABLE(ClassicKernels, classic_kernels)
+CG_DISPATCH_TABLE(FactorMuonKernels, factormuon_kernels)
 
 }  // namespace cg

@@ -335,3 +335,51 @@ def train_steps(
     epss: npt.NDArray[np.float64] | None = None,
     momentums: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.bool_], list[float]]: ...
+
+# ---- Adafactor and Muon (csrc/optim/adafactor_driver.cpp, muon_driver.cpp) ---------------------
+def adafactor_step(
+    params: _Arrs,
+    grads: _Arrs,
+    row_vars: Sequence[_Arr | None],
+    col_vars: Sequence[_Arr | None],
+    variances: Sequence[_Arr | None],
+    steps: Sequence[int],
+    lr: float,
+    beta2_decay: float,
+    eps1: float | None,
+    eps2: float,
+    d: float,
+    weight_decay: float,
+    maximize: bool,
+    dry_run: bool = False,
+) -> None: ...
+def muon_step(
+    params: _Arrs,
+    grads: _Arrs,
+    momentum_buffers: _Arrs,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    nesterov: bool,
+    a: float,
+    b: float,
+    c: float,
+    eps: float,
+    ns_steps: int,
+    adjust_lr_fn: str | None,
+    dry_run: bool = False,
+) -> None: ...
+def check_adafactor(
+    lr: float, beta2_decay: float, eps1: float | None, eps2: float, d: float, weight_decay: float
+) -> None: ...
+def check_muon(
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    a: float,
+    b: float,
+    c: float,
+    eps: float,
+    ns_steps: int,
+    adjust_lr_fn: str | None,
+) -> None: ...

@@ -1,6 +1,7 @@
 """Optimizers with torch.optim semantics, updating NumPy arrays in place in C++ kernels."""
 
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
@@ -8,6 +9,7 @@ from .asgd import ASGD
 from .lbfgs import LBFGS
 from .lion import Lion
 from .multi import MultiOptimizer
+from .muon import Muon
 from .nadam import NAdam
 from .newton import Newton
 from .optimizer import Optimizer
@@ -22,12 +24,14 @@ __all__ = [
     "LBFGS",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
     "Lion",
     "MultiOptimizer",
+    "Muon",
     "NAdam",
     "Newton",
     "Optimizer",

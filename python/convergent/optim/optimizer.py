@@ -154,9 +154,17 @@ class Optimizer:
         ``_state_spec`` asks for (past the first step), else None."""
         spec = self._state_spec(group)
         states = [self.state.get(i) for i in range(len(group["params"]))]
-        if any(st is None or any(name not in st for name in spec) for st in states):
-            return None
+        for st, p in zip(states, group["params"]):
+            if st is None or any(
+                name not in st for name in spec if self._buffer_shape(name, p) is not None
+            ):
+                return None
         return states
+
+    def _buffer_shape(self, name: str, p: np.ndarray) -> tuple[int, ...] | None:
+        """The shape of state buffer ``name`` of parameter ``p``; None when ``p`` has no such
+        buffer. The parameter's own shape here; Adafactor's factored moments differ."""
+        return p.shape
 
     @staticmethod
     def _buffer_lists(states: Sequence[dict[str, Any]], names: Sequence[str | None]) -> list[Any]:
@@ -174,8 +182,9 @@ class Optimizer:
         arrays (updated in place)."""
         st = dict(self.state.get(i, {}))
         for name, fill in spec.items():
-            if name not in st:
-                st[name] = np.full_like(p, fill)
+            shape = self._buffer_shape(name, p)
+            if name not in st and shape is not None:
+                st[name] = np.full(shape, fill, dtype=p.dtype)
         if self._counts_steps:
             st["step"] = int(st.get("step", 0)) + 1
         return st
@@ -263,10 +272,11 @@ class Optimizer:
             ns: dict[str, Any] = {}
             for name, v in s.items():
                 if isinstance(v, np.ndarray):
-                    if v.shape != p.shape or v.dtype != p.dtype:
+                    shape = self._buffer_shape(name, p)
+                    if v.shape != shape or v.dtype != p.dtype:
                         raise ValueError(
                             f"state[{i}][{name!r}] has shape {v.shape} and dtype {v.dtype}; "
-                            f"param {i} has {p.shape} and {p.dtype}"
+                            f"expected {shape} and {p.dtype} for param {i} of shape {p.shape}"
                         )
                     ns[name] = np.ascontiguousarray(v).copy()
                 else:

@@ -16,6 +16,7 @@ from .normalization import batchnorm_backward, batchnorm_forward, dropout_forwar
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .optim_adam_family import adamax_step, nadam_mu, nadam_step, radam_step
 from .optim_classic import adadelta_step, asgd_step, rprop_step
+from .optim_factormuon import adafactor_step, muon_step
 from .optim_lion import lion_step
 from .optim_schedulefree import (
     ScheduleFreeAdamWReference,
@@ -30,6 +31,7 @@ __all__ = [
     "activation_grad",
     "activations",
     "adadelta_step",
+    "adafactor_step",
     "adagrad_step",
     "adam_step",
     "adamax_step",
@@ -43,6 +45,7 @@ __all__ = [
     "gemm",
     "lion_step",
     "losses",
+    "muon_step",
     "nadam_mu",
     "nadam_step",
     "radam_step",
