@@ -8,6 +8,7 @@ import textwrap
 from importlib.metadata import entry_points
 
 import convergent as cg
+import numpy as np
 import pytest
 from convergent import cli
 
@@ -158,3 +159,21 @@ def test_bench_runs_runners_and_summarizes(tmp_path, capsys):
     assert summary[2].split() == ["optim", "Adam", "1M", "1", "numpy", "7.75x"]
     assert cli.main(["bench", "--only", "optim,nope", "--bench-dir", str(tmp_path)]) == 2
     assert cli.main(["bench", "--bench-dir", str(tmp_path / "missing")]) == 2
+
+
+def test_demo_runs_every_optimizer(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from convergent.demo import DEFAULT, OPTIMIZERS
+
+    assert set(DEFAULT) <= set(OPTIMIZERS) and {"lion", "schedulefree_adamw"} <= set(DEFAULT)
+    out = tmp_path / "all.png"
+    argv = ["demo", "--epochs", "1", "--optimizers", ",".join(OPTIMIZERS), "--output", str(out),
+            "--threads", "1", "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 0
+    table = capsys.readouterr().out
+    for label, *_ in OPTIMIZERS.values():
+        row = next(line for line in table.splitlines() if line.startswith(label + " "))
+        loss = float(row.split()[1])
+        assert np.isfinite(loss) and loss < 2.3, row
+    assert out.exists()

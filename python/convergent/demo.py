@@ -45,14 +45,19 @@ OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
     "radam": ("RAdam", "RAdam", {"lr": 2e-3}, {"lr": 0.01}),
     "adamax": ("Adamax", "Adamax", {"lr": 4e-3}, {"lr": 0.2}),
     "adadelta": ("Adadelta", "Adadelta", {"lr": 1.0}, {"lr": 1.0}),
-    "asgd": ("ASGD", "ASGD", {"lr": 0.1}, {"lr": 6e-4}),
-    "rprop": ("Rprop", "Rprop", {"lr": 1e-3}, {"lr": 1e-3}),
+    "asgd": ("ASGD", "ASGD", {"lr": 0.1}, {"lr": 2e-3}),
+    "rprop": (  # full-batch by design: on mini-batches its step sizes need a low cap
+        "Rprop",
+        "Rprop",
+        {"lr": 1e-3, "step_sizes": (1e-6, 1e-2)},
+        {"lr": 1e-3},
+    ),
     "adafactor": ("Adafactor", "Adafactor", {"lr": 1e-2}, {"lr": 5e-2}),
     "lion": ("Lion", "Lion", {"lr": 5e-4, "weight_decay": 1e-2}, {"lr": 5e-3}),
     "schedulefree_adamw": ("SF-AdamW", "ScheduleFreeAdamW", {"lr": 5e-3}, {"lr": 0.05}),
     # Muon orthogonalizes the updates of the weight matrices; the biases go to AdamW, as torch's
     # documentation advises. On Rosenbrock the point is a 1x2 matrix.
-    "muon": ("Muon", "Muon", {"lr": 0.02}, {"lr": 2e-3}),
+    "muon": ("Muon", "Muon", {"lr": 0.02}, {"lr": 1e-2}),
 }
 #: The optimizers ``convergent demo`` runs when none are named.
 DEFAULT = (
