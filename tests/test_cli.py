@@ -168,12 +168,12 @@ def test_demo_runs_every_optimizer(tmp_path, capsys):
 
     assert set(DEFAULT) <= set(OPTIMIZERS) and {"lion", "schedulefree_adamw"} <= set(DEFAULT)
     out = tmp_path / "all.png"
-    argv = ["demo", "--epochs", "1", "--optimizers", ",".join(OPTIMIZERS), "--output", str(out),
+    argv = ["demo", "--epochs", "2", "--optimizers", ",".join(OPTIMIZERS), "--output", str(out),
             "--threads", "1", "--no-progress"]  # fmt: skip
     assert cli.main(argv) == 0
     table = capsys.readouterr().out
     for label, *_ in OPTIMIZERS.values():
         row = next(line for line in table.splitlines() if line.startswith(label + " "))
-        loss = float(row.split()[1])
-        assert np.isfinite(loss) and loss < 2.3, row
+        loss, accuracy = float(row.split()[1]), float(row.split()[2])
+        assert np.isfinite(loss) and accuracy > 0.6, row  # 10 classes: chance is 0.1
     assert out.exists()

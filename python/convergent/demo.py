@@ -42,7 +42,7 @@ OPTIMIZERS: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         {"max_iter": 1, "max_eval": 25, "line_search_fn": "strong_wolfe"},
     ),
     "nadam": ("NAdam", "NAdam", {"lr": 2e-3}, {"lr": 0.05}),
-    "radam": ("RAdam", "RAdam", {"lr": 2e-3}, {"lr": 0.01}),
+    "radam": ("RAdam", "RAdam", {"lr": 5e-3}, {"lr": 0.01}),
     "adamax": ("Adamax", "Adamax", {"lr": 4e-3}, {"lr": 0.2}),
     "adadelta": ("Adadelta", "Adadelta", {"lr": 1.0}, {"lr": 1.0}),
     "asgd": ("ASGD", "ASGD", {"lr": 0.1}, {"lr": 2e-3}),
