@@ -128,8 +128,9 @@ class FusedLoop:
         loop would reject (or whose call raises), so that step raises there; and before a step
         where an SGD or RMSprop momentum turns to or from 0 (the momentum buffers come and go
         with it). Also None for a Schedule-Free optimizer in eval mode (its step raises) and
-        while a state lacks a per-parameter scalar (the Python step sets it). ``epss`` (float64, one per step, or None): Adam's epsilon of each step (the
-        estimators' sklearn Adam); the group's ``"eps"`` is the last one used after."""
+        while a state lacks a per-parameter scalar (the Python step sets it). ``epss`` (float64,
+        one per step, or None): Adam's epsilon of each step (the estimators' sklearn Adam); the
+        group's ``"eps"`` is the last one used after."""
         opt = self.optimizer
         if len(opt.param_groups) != 1:
             return None
