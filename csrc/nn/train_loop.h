@@ -101,7 +101,7 @@ struct TrainLoop {
   const double* lrs = nullptr;
   // Adam's epsilon of each step of the call (the estimators' sklearn Adam), or nullptr: opt's.
   const double* epss = nullptr;
-  // The momentum (or Adam's beta1) of each step of the call (a schedule's values), or nullptr:
+  // The momentum (or beta1) of each step of the call (a schedule's values), or nullptr:
   // opt's own.
   const double* momentums = nullptr;
   std::vector<OptimTensor<T>> params;  // step: the count so far, advanced by applied steps
