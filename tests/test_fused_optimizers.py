@@ -203,6 +203,21 @@ def test_fit_fused_resumed_from_state_dict(monkeypatch, count_calls, name, dt):
     assert saved[1]["state"][0]["step"] == 2 * 7
 
 
+@pytest.mark.parametrize("name", ["nadam", "asgd-t0-wd"])
+def test_fit_fused_state_without_scalars(monkeypatch, count_calls, name):
+    """A state without NAdam's mu_product or ASGD's eta and mu (as torch 1.x left them): the
+    first step runs in Python, which sets them (to its defaults), and the rest fused."""
+    X, y = _data(np.float64)
+    model, opt, _ = _train(name, np.float64, X, y, epochs=1)
+    saved = (model.state_dict(), opt.state_dict())
+    for st in saved[1]["state"].values():
+        for k in SCALARS[name.split("-")[0]]:
+            del st[k]
+    count_calls[0] = 0
+    _fused_and_python(monkeypatch, count_calls, name, np.float64, X, y, calls=2, epochs=2,
+                      state=saved)  # fmt: skip
+
+
 def test_schedulefree_in_eval_mode_is_not_fused():
     X, y = _data(np.float32)
     model = _model(np.float32)

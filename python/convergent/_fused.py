@@ -128,9 +128,10 @@ class FusedLoop:
         loop would reject (or whose call raises), so that step raises there; and before a step
         where an SGD or RMSprop momentum turns to or from 0 (the momentum buffers come and go
         with it). Also None for a Schedule-Free optimizer in eval mode (its step raises) and
-        while a state lacks a per-parameter scalar (the Python step sets it). ``epss`` (float64,
-        one per step, or None): Adam's epsilon of each step (the estimators' sklearn Adam); the
-        group's ``"eps"`` is the last one used after."""
+        while a state lacks a per-parameter scalar or holds one that is not a real number (the
+        Python step sets or rejects it). ``epss`` (float64, one per step, or None): Adam's
+        epsilon of each step (the estimators' sklearn Adam); the group's ``"eps"`` is the last
+        one used after."""
         opt = self.optimizer
         if len(opt.param_groups) != 1:
             return None
@@ -164,8 +165,8 @@ class FusedLoop:
             epss = np.ascontiguousarray(epss[:count], np.float64)
         kind, hyper, names = opt._kernel_args(group)
         keys = _SCALARS.get(kind, ())
-        if any(k not in st for st in states for k in keys):
-            return None
+        if not all(_real(st.get(k)) for st in states for k in keys):
+            return None  # the Python step sets a missing one, or raises on one that is no number
         scalars = np.array([[st[k] for st in states] for k in keys], np.float64) if keys else None
         bufs = opt._buffer_lists(states, names)
         steps = opt._steps_so_far(states)
@@ -210,6 +211,10 @@ class FusedLoop:
         if moms is not None:
             set_momentum(group, key, float(moms[-1]))
         return losses, correct, applied
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def _scheduled_lrs(schedule, step: int, count: int) -> np.ndarray:
