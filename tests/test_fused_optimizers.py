@@ -116,16 +116,17 @@ def test_fit_fused_is_the_python_loop(monkeypatch, count_calls, name, dt):
     _fused_and_python(monkeypatch, count_calls, name, dt, X, y, calls=3)
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("name", KINDS)
-def test_fit_fused_every_isa_and_thread_count(monkeypatch, count_calls, isa, threads, name):
-    X, y = _data(np.float32, n=300, features=40)
+def test_fit_fused_every_isa_and_thread_count(monkeypatch, count_calls, isa, threads, name, dt):
+    X, y = _data(dt, n=300, features=40)
     runs = []
     for t in (1, 2):
         threads(t)
-        runs.append(_train(name, np.float32, X, y, batch_size=64))
+        runs.append(_train(name, dt, X, y, batch_size=64))
     assert count_calls[0] == 6
     _python_loop_only(monkeypatch)
-    runs.append(_train(name, np.float32, X, y, batch_size=64))
+    runs.append(_train(name, dt, X, y, batch_size=64))
     _same_all(runs[0], runs[1], name)
     _same_all(runs[0], runs[2], name)
 
