@@ -17,7 +17,7 @@ namespace cg {
 // The optimizer of the loop: its kind and hyperparameters (the group drivers of optim/*driver.h;
 // the state buffers s0..s2 are theirs). Some kinds keep scalars per tensor besides the buffers
 // (TrainLoop::scalars): NAdam its mu_product, ASGD eta and mu, Schedule-Free lr_max and
-// weight_sum.
+// weight_sum. The methods and the group step of each kind: nn/train_loop_optim_driver.cpp.
 struct Optimizer {
   enum class Kind {
     sgd,
