@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings/arrays.h"
+#include "bindings/train_loop_optim.h"
 
 namespace cg {
 namespace bind {
@@ -38,84 +39,6 @@ struct Arrays {
   }
 };
 
-// The optimizer from its kind and its hyperparameters, in the order of its Hyper struct; and
-// which of the state buffers s0..s2 its driver uses.
-Optimizer parse_optimizer(const std::string& kind, py::handle hyper, std::array<bool, 3>* needs) {
-  if (!py::isinstance<py::tuple>(hyper)) throw py::type_error("hyper must be a tuple");
-  const auto h = py::reinterpret_borrow<py::tuple>(hyper);
-  const auto size = [&](std::size_t n) {
-    if (h.size() != n)
-      throw std::invalid_argument("hyper for " + kind + " must have " + std::to_string(n) +
-                                  " items, got " + std::to_string(h.size()));
-  };
-  const auto f = [&](std::size_t i) { return h[i].cast<double>(); };
-  const auto b = [&](std::size_t i) { return h[i].cast<bool>(); };
-  Optimizer o;
-  if (kind == "sgd") {
-    size(6);
-    o.kind = Optimizer::Kind::sgd;
-    o.sgd = {f(0), f(1), f(2), f(3), b(4), b(5)};
-    check(o.sgd);
-    *needs = {o.sgd.momentum != 0.0, false, false};
-  } else if (kind == "adam") {
-    size(8);
-    o.kind = Optimizer::Kind::adam;
-    o.adam = {f(0), f(1), f(2), f(3), f(4), b(5), b(6), b(7)};
-    check(o.adam);
-    *needs = {true, true, o.adam.amsgrad};
-  } else if (kind == "adagrad") {
-    size(5);
-    o.kind = Optimizer::Kind::adagrad;
-    o.adagrad = {f(0), f(1), f(2), f(3), b(4)};
-    check(o.adagrad);
-    *needs = {true, false, false};
-  } else if (kind == "rmsprop") {
-    size(7);
-    o.kind = Optimizer::Kind::rmsprop;
-    o.rmsprop = {f(0), f(1), f(2), f(3), f(4), b(5), b(6)};
-    check(o.rmsprop);
-    *needs = {true, o.rmsprop.centered, o.rmsprop.momentum != 0.0};
-  } else {
-    throw std::invalid_argument("optimizer must be 'sgd', 'adam', 'adagrad' or 'rmsprop', got '" +
-                                kind + "'");
-  }
-  return o;
-}
-
-// A schedule's momentums, one per step: each held to the optimizer's check in place of its
-// momentum (or beta1); a nonzero SGD or RMSprop momentum needs the momentum buffers.
-void check_momentums(const Optimizer& opt, const std::array<bool, 3>& needs, const double* m,
-                     std::size_t count) {
-  Optimizer o = opt;
-  if (!o.momentum()) throw std::invalid_argument("momentums: adagrad has no momentum");
-  const bool sgd = o.kind == Optimizer::Kind::sgd, rms = o.kind == Optimizer::Kind::rmsprop;
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::string name = item_name("momentums", i);
-    finite(m[i], name.c_str(), true);
-    *o.momentum() = m[i];
-    try {
-      switch (o.kind) {
-        case Optimizer::Kind::sgd:
-          check(o.sgd);
-          break;
-        case Optimizer::Kind::adam:
-          check(o.adam);
-          break;
-        case Optimizer::Kind::rmsprop:
-          check(o.rmsprop);
-          break;
-        case Optimizer::Kind::adagrad:
-          break;
-      }
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(name + ": " + e.what());
-    }
-    if (m[i] != 0.0 && ((sgd && !needs[0]) || (rms && !needs[2])))
-      throw std::invalid_argument(name + " is not 0: the momentum buffers (states[" +
-                                  (sgd ? "0" : "2") + "]) are needed");
-  }
-}
-
 template <class T>
 py::tuple run(TrainLoop<T>& t, std::size_t first, std::size_t count) {
   std::vector<LoopStep> steps(count);
@@ -145,6 +68,7 @@ struct Settings {
   const double* lrs = nullptr;        // one per step, or nullptr
   const double* epss = nullptr;       // Adam's eps, one per step, or nullptr
   const double* momentums = nullptr;  // one per step, or nullptr
+  py::handle scalars;                 // the optimizer's per-tensor scalars, or None
 };
 
 template <class T>
@@ -253,6 +177,20 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
   }
   const std::vector<long long> counts = int_items(steps, "steps", ps.size(), 0);
   for (std::size_t i = 0; i < ps.size(); ++i) ps[i].step = counts[i];
+  // The optimizer's per-tensor scalars: float64 (rows, tensors), advanced in place.
+  const std::size_t rows = set.opt.scalar_rows();
+  if (rows == 0 && !set.scalars.is_none())
+    throw std::invalid_argument("scalars must be None for this optimizer");
+  if (rows) {
+    if (set.scalars.is_none())
+      throw std::invalid_argument("scalars are needed by the optimizer (" + std::to_string(rows) +
+                                  " rows of one float64 per parameter)");
+    const Shape ss{static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(ps.size())};
+    py::array sa =
+        arrays.add(checked(set.scalars, "scalars", DType::f64, true, &ss), "scalars", true);
+    check_scalars(set.opt, cptr<double>(sa), ps.size());
+    t.scalars = mptr<double>(sa);
+  }
   t.params = std::move(ps);
   arrays.check_overlaps();
   return run(t, first, count);
@@ -267,8 +205,10 @@ void register_train_loop(py::module_& m) {
          py::handle ybuf, py::handle dlogits, py::handle layers, double smoothing, bool guard,
          bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
          py::handle states, py::handle steps, std::size_t first, std::size_t count, py::handle lrs,
-         double clip_norm, double clip_value, py::handle epss, py::handle momentums) {
+         double clip_norm, double clip_value, py::handle epss, py::handle momentums,
+         py::handle scalars) {
         Settings set;
+        set.scalars = scalars;
         set.opt = parse_optimizer(optimizer, hyper, &set.needs);
         if (!(smoothing >= 0.0 && smoothing <= 1.0))
           throw std::invalid_argument("label_smoothing must be in [0, 1]");
@@ -340,18 +280,23 @@ void register_train_loop(py::module_& m) {
       py::arg("states"), py::arg("steps"), py::arg("first"), py::arg("count"),
       py::arg("lrs") = py::none(), py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
       py::arg("epss") = py::none(), py::arg("momentums") = py::none(),
+      py::arg("scalars") = py::none(),
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
       "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
       "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
       "weight_l2, y, dyp, dx, dweight, dbias), buffers of `batch` rows; xbuf/ybuf: 2*batch "
-      "rows (two batches); optimizer: 'sgd', "
-      "'adam', 'adagrad' or 'rmsprop' with hyper in the order of the _core.<optimizer>_step "
-      "arguments; states: the optimizer's three state buffer lists (None where unused) in "
+      "rows (two batches); optimizer: 'sgd', 'adam', 'adagrad', 'rmsprop', 'nadam', 'radam', "
+      "'adamax', 'adadelta', 'asgd', 'rprop', 'lion' or 'schedulefree' with hyper in the order "
+      "of the _core.<optimizer>_step arguments (the Python class's _kernel_args); states: the "
+      "optimizer's three state buffer lists (None where unused) in "
       "parameter order; steps: each parameter's step count so far; lrs: None, or a float64 array "
       "of the learning rate of each of the count steps (a schedule's values); clip_norm, "
       "clip_value: convergent.fit's gradient clips (0: none); epss: None, or a float64 array of "
       "Adam's epsilon of each of the count steps (optimizer 'adam' only); momentums: None, or a "
-      "float64 array of the momentum (SGD, RMSprop) or beta1 (Adam) of each of the count steps. "
+      "float64 array of the momentum (SGD, RMSprop) or beta1 (the kinds with betas) of each of "
+      "the count steps; scalars: None, or the optimizer's per-parameter scalars, a writeable "
+      "float64 array (rows, parameters) advanced in place: nadam mu_product; asgd eta, mu; "
+      "schedulefree lr_max, weight_sum. "
       "Returns (loss per step, correct rows per step, applied per step, the layers' last weight "
       "penalties).");
 }

@@ -1,53 +1,59 @@
 // The fused training loop (train_loop_driver.cpp): mini-batch steps of Dense layers, softmax
-// cross-entropy and a first-order optimizer (SGD, Adam/AdamW, Adagrad, RMSprop) without Python
-// between the steps.
+// cross-entropy and an elementwise optimizer (SGD, Adam/AdamW, Adagrad, RMSprop, NAdam, RAdam,
+// Adamax, Adadelta, ASGD, Rprop, Lion, Schedule-Free AdamW) without Python between the steps.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "nn/driver.h"
+#include "optim/adam_family_driver.h"
+#include "optim/classic_driver.h"
 #include "optim/driver.h"
+#include "optim/lionsf_driver.h"
 
 namespace cg {
 
-// The optimizer of the loop: its kind and hyperparameters (the group drivers of optim/driver.h;
-// the state buffers s0..s2 are theirs).
+// The optimizer of the loop: its kind and hyperparameters (the group drivers of optim/*driver.h;
+// the state buffers s0..s2 are theirs). Some kinds keep scalars per tensor besides the buffers
+// (TrainLoop::scalars): NAdam its mu_product, ASGD eta and mu, Schedule-Free lr_max and
+// weight_sum. The methods and the group step of each kind: nn/train_loop_optim_driver.cpp.
 struct Optimizer {
-  enum class Kind { sgd, adam, adagrad, rmsprop } kind = Kind::adam;
+  enum class Kind {
+    sgd,
+    adam,
+    adagrad,
+    rmsprop,
+    nadam,
+    radam,
+    adamax,
+    adadelta,
+    asgd,
+    rprop,
+    lion,
+    schedulefree
+  } kind = Kind::adam;
   SgdHyper sgd{};
   AdamHyper adam{};
   AdagradHyper adagrad{};
   RmspropHyper rmsprop{};
+  NadamHyper nadam{};
+  RadamHyper radam{};
+  AdamaxHyper adamax{};
+  AdadeltaHyper adadelta{};
+  AsgdHyper asgd{};
+  RpropHyper rprop{};
+  LionHyper lion{};
+  ScheduleFreeHyper schedulefree{};
   // The learning rate of the kind in use.
-  double& lr() {
-    switch (kind) {
-      case Kind::sgd:
-        return sgd.lr;
-      case Kind::adagrad:
-        return adagrad.lr;
-      case Kind::rmsprop:
-        return rmsprop.lr;
-      case Kind::adam:
-        break;
-    }
-    return adam.lr;
-  }
-  // The momentum of the kind in use (SGD's and RMSprop's momentum, Adam's beta1), or nullptr
-  // (Adagrad has none).
-  double* momentum() {
-    switch (kind) {
-      case Kind::sgd:
-        return &sgd.momentum;
-      case Kind::adam:
-        return &adam.beta1;
-      case Kind::rmsprop:
-        return &rmsprop.momentum;
-      case Kind::adagrad:
-        break;
-    }
-    return nullptr;
-  }
+  double& lr();
+  // The momentum of the kind in use (SGD's and RMSprop's momentum, beta1 of the kinds with
+  // betas), or nullptr (Adagrad, Adadelta, ASGD and Rprop have none).
+  double* momentum();
+  // Throws std::invalid_argument naming the hyperparameter out of range (the kind's check).
+  void check() const;
+  // The rows of TrainLoop::scalars the kind keeps (0, 1 or 2).
+  std::size_t scalar_rows() const;
 };
 
 // One Dense layer y = act(x @ w + b) (w: in x out) and its buffers, each `batch` rows.
@@ -95,10 +101,13 @@ struct TrainLoop {
   const double* lrs = nullptr;
   // Adam's epsilon of each step of the call (the estimators' sklearn Adam), or nullptr: opt's.
   const double* epss = nullptr;
-  // The momentum (or Adam's beta1) of each step of the call (a schedule's values), or nullptr:
+  // The momentum (or beta1) of each step of the call (a schedule's values), or nullptr:
   // opt's own.
   const double* momentums = nullptr;
   std::vector<OptimTensor<T>> params;  // step: the count so far, advanced by applied steps
+  // opt.scalar_rows() rows of params.size() doubles, read and advanced by every applied step:
+  // NAdam's mu_products; ASGD's etas, then mus; Schedule-Free's lr_maxs, then weight_sums.
+  double* scalars = nullptr;
 };
 
 struct LoopStep {
@@ -106,6 +115,11 @@ struct LoopStep {
   std::int64_t correct = 0;
   bool applied = false;
 };
+
+// One group step of o's kind over ps (their step counts already advanced), with the kind's
+// per-tensor scalars (o.scalar_rows() rows of ps.size()), which it advances.
+template <class T>
+void optimizer_step(const Optimizer& o, const std::vector<OptimTensor<T>>& ps, double* scalars);
 
 // Runs batches [first, first + count) of the epoch; out[i] receives step i's loss, correct count
 // and whether the update was applied.

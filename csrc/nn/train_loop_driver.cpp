@@ -80,20 +80,6 @@ std::array<double, 2> sums_of(std::size_t n, const T* x) {
   return s;
 }
 
-template <class T>
-void optimizer_step(const Optimizer& o, const std::vector<OptimTensor<T>>& ps) {
-  switch (o.kind) {
-    case Optimizer::Kind::sgd:
-      return sgd_step<T>(ps, o.sgd);
-    case Optimizer::Kind::adam:
-      return adam_step<T>(ps, o.adam);
-    case Optimizer::Kind::adagrad:
-      return adagrad_step<T>(ps, o.adagrad);
-    case Optimizer::Kind::rmsprop:
-      return rmsprop_step<T>(ps, o.rmsprop);
-  }
-}
-
 // Layer l's forward pass on `rows` rows of `in`; returns its activity penalty (taken from its
 // output, divided by the rows).
 template <class T>
@@ -205,7 +191,7 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i, bool gather_next) {
   s.applied = guard_and_clip(t);
   if (s.applied) {
     for (OptimTensor<T>& p : t.params) ++p.step;
-    optimizer_step(t.opt, t.params);
+    optimizer_step(t.opt, t.params, t.scalars);
   }
   return s;
 }

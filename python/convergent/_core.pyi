@@ -334,6 +334,7 @@ def train_steps(
     clip_value: float = 0.0,
     epss: npt.NDArray[np.float64] | None = None,
     momentums: npt.NDArray[np.float64] | None = None,
+    scalars: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.bool_], list[float]]: ...
 
 # ---- Adafactor and Muon (csrc/optim/adafactor_driver.cpp, muon_driver.cpp) ---------------------

@@ -3,12 +3,16 @@
 A training step of a stack of Dense layers is a dozen kernel calls. Between them the Python loop
 costs about 0.1 ms per step, and more once the kernels have pushed the interpreter's objects
 out of the caches. When the model, loss and optimizer are ones the C++ loop knows (a
-``Sequential`` of ``Dense`` layers only, ``SoftmaxCrossEntropy``, ``SGD``, ``Adam``, ``AdamW``,
-``Adagrad`` or ``RMSprop`` with one param group holding the model's parameters in order),
-:func:`convergent.fit` and the scikit-learn estimators hand whole runs of steps to it. It calls
-the same drivers with the same arguments in the same order as the Python loop, so both give the
-same bits (tested). A schedule's learning rates (and, when it drives momentum, its momentums or
-beta1s) are computed for a run's steps before it starts and passed per step.
+``Sequential`` of ``Dense`` layers only, ``SoftmaxCrossEntropy``, and one of ``SGD``, ``Adam``,
+``AdamW``, ``Adagrad``, ``RMSprop``, ``NAdam``, ``RAdam``, ``Adamax``, ``Adadelta``, ``ASGD``,
+``Rprop``, ``Lion`` or ``ScheduleFreeAdamW`` (in train mode) with one param group holding the
+model's parameters in order), :func:`convergent.fit` and the scikit-learn estimators hand whole
+runs of steps to it. It calls the same drivers with the same arguments in the same order as the
+Python loop, so both give the same bits (tested). A schedule's learning rates (and, when it
+drives momentum, its momentums or beta1s) are computed for a run's steps before it starts and
+passed per step. The scalars some optimizers keep per parameter besides their buffers (NAdam's
+``mu_product``, ASGD's ``eta`` and ``mu``, Schedule-Free's ``lr_max`` and ``weight_sum``) go
+to the call in one float64 array, which it advances, and come back to the state as floats.
 """
 
 from __future__ import annotations
@@ -22,12 +26,28 @@ from . import _core
 from .nn.dense import Dense
 from .nn.losses import SoftmaxCrossEntropy
 from .nn.sequential import Sequential
+from .optim.adadelta import Adadelta
 from .optim.adagrad import Adagrad
 from .optim.adam import Adam, AdamW
+from .optim.adamax import Adamax
+from .optim.asgd import ASGD
+from .optim.lion import Lion
+from .optim.nadam import NAdam
+from .optim.radam import RAdam
 from .optim.rmsprop import RMSprop
+from .optim.rprop import Rprop
+from .optim.schedulefree import ScheduleFreeAdamW
 from .optim.sgd import SGD
 
-_OPTIMIZERS = (SGD, Adam, AdamW, Adagrad, RMSprop)
+_OPTIMIZERS = (SGD, Adam, AdamW, Adagrad, RMSprop, NAdam, RAdam, Adamax, Adadelta, ASGD, Rprop,
+               Lion, ScheduleFreeAdamW)  # fmt: skip
+
+#: The per-parameter scalars of a kernel kind, in the rows of train_steps' ``scalars``.
+_SCALARS = {
+    "nadam": ("mu_product",),
+    "asgd": ("eta", "mu"),
+    "schedulefree": ("lr_max", "weight_sum"),
+}
 
 
 class FusedLoop:
@@ -107,12 +127,17 @@ class FusedLoop:
         momentum (or beta1) the same way. The run stops before a step whose value the Python
         loop would reject (or whose call raises), so that step raises there; and before a step
         where an SGD or RMSprop momentum turns to or from 0 (the momentum buffers come and go
-        with it). ``epss`` (float64, one per step, or None): Adam's epsilon of each step (the
-        estimators' sklearn Adam); the group's ``"eps"`` is the last one used after."""
+        with it). Also None for a Schedule-Free optimizer in eval mode (its step raises) and
+        while a state lacks a per-parameter scalar or holds one that is not a real number (the
+        Python step sets or rejects it). ``epss`` (float64, one per step, or None): Adam's
+        epsilon of each step (the estimators' sklearn Adam); the group's ``"eps"`` is the last
+        one used after."""
         opt = self.optimizer
         if len(opt.param_groups) != 1:
             return None
         group = opt.param_groups[0]
+        if not group.get("train_mode", True):
+            return None  # Schedule-Free in eval mode: the Python step raises
         mine = [p for d in self.layers for p in d.parameters()]
         if len(group["params"]) != len(mine) or any(
             a is not b for a, b in zip(group["params"], mine)
@@ -139,6 +164,10 @@ class FusedLoop:
         if epss is not None:
             epss = np.ascontiguousarray(epss[:count], np.float64)
         kind, hyper, names = opt._kernel_args(group)
+        keys = _SCALARS.get(kind, ())
+        if not all(_real(st.get(k)) for st in states for k in keys):
+            return None  # the Python step sets a missing one, or raises on one that is no number
+        scalars = np.array([[st[k] for st in states] for k in keys], np.float64) if keys else None
         bufs = opt._buffer_lists(states, names)
         steps = opt._steps_so_far(states)
         layers = [
@@ -163,11 +192,16 @@ class FusedLoop:
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
             self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
             first, count, lrs, self.clip_norm, self.clip_value, epss=epss, momentums=moms,
+            scalars=scalars,
         )  # fmt: skip
         done = int(applied.sum())
         if opt._counts_steps:
             for st, s in zip(states, steps):
                 st["step"] = s + done
+        if done and keys:
+            for k, row in zip(keys, scalars.tolist()):
+                for st, v in zip(states, row):
+                    st[k] = v
         for d, p in zip(self.layers, penalties):
             d.backward_weight_penalty = p
         if lrs is not None:
@@ -177,6 +211,10 @@ class FusedLoop:
         if moms is not None:
             set_momentum(group, key, float(moms[-1]))
         return losses, correct, applied
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 def _scheduled_lrs(schedule, step: int, count: int) -> np.ndarray:

@@ -97,13 +97,21 @@ class ScheduleFreeAdamW(Optimizer):
                 )
         super().step(grads)
 
-    def _run(self, g, params, grads, states, old_states, dry_run):
+    def _kernel_args(self, g: dict[str, Any]) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+        """The kernel, its hyperparameters (in _core.schedulefree_adamw_step's order, after the
+        per-parameter steps, lr_maxs and weight_sums) and the state buffers it uses; shared
+        with the fused loop."""
         b1, b2 = g["betas"]
+        hyper = (g["lr"], b1, b2, g["eps"], g["weight_decay"], int(g["warmup_steps"]), g["r"],
+                 g["weight_lr_power"])  # fmt: skip
+        return "schedulefree", hyper, ("z", "exp_avg_sq", None)
+
+    def _run(self, g, params, grads, states, old_states, dry_run):
+        _, hyper, names = self._kernel_args(g)
+        zs, exp_avg_sqs, _ = self._buffer_lists(states, names)
         out = _core.schedulefree_adamw_step(
-            params, grads, [s["z"] for s in states], [s["exp_avg_sq"] for s in states],
-            [s["step"] for s in states], [s["lr_max"] for s in states],
-            [s["weight_sum"] for s in states], g["lr"], b1, b2, g["eps"], g["weight_decay"],
-            int(g["warmup_steps"]), g["r"], g["weight_lr_power"], dry_run,
+            params, grads, zs, exp_avg_sqs, [s["step"] for s in states],
+            [s["lr_max"] for s in states], [s["weight_sum"] for s in states], *hyper, dry_run,
         )  # fmt: skip
         for s, (lr_max, weight_sum) in zip(states, out):
             s["lr_max"], s["weight_sum"] = lr_max, weight_sum
