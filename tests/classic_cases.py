@@ -51,18 +51,7 @@ def all_cases() -> list[tuple[str, dict]]:
 
 
 def case_id(name: str, opts: dict) -> str:
-    parts = [name]
-    for k, v in opts.items():
-        if k == "lr":
-            continue
-        if isinstance(v, bool):
-            if v:
-                parts.append(k)
-        elif isinstance(v, tuple):
-            parts.append(f"{k}={v[0]:g},{v[1]:g}")
-        else:
-            parts.append(f"{k}={v:g}")
-    return "-".join(parts)
+    return harness.case_id(name, opts, every_value=True)
 
 
 class RefOptimizer:

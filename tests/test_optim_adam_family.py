@@ -13,6 +13,7 @@ import convergent as cg
 import numpy as np
 import pytest
 from _optim_harness import (
+    SHAPE_LISTS,
     assert_same_bits_on_every_isa,
     assert_same_bits_one_vs_two_threads,
     assert_scalar_subprocess_matches,
@@ -142,15 +143,7 @@ def _case(draw):
     opts["weight_decay"] = draw(st.floats(0, 0.5))
     opts["maximize"] = draw(st.booleans())
     opts["lr"] = draw(st.floats(0, 0.5))
-    shapes = draw(
-        st.lists(
-            st.one_of(
-                st.tuples(st.integers(0, 70)), st.tuples(st.integers(1, 6), st.integers(1, 40))
-            ),
-            min_size=2,
-            max_size=4,
-        )
-    )
+    shapes = draw(SHAPE_LISTS)
     return name, opts, shapes, draw(st.sampled_from([np.float32, np.float64]))
 
 

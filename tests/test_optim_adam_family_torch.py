@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 from _optim_harness import (
     assert_bits_equal,
-    assert_defaults_match_torch,
     assert_state_equal,
     case_id,
     make_grads,
     make_params,
-    run_against_torch,
 )
+from _optim_torch import assert_defaults_match_torch, run_against_torch
 from adam_family_cases import FULL, NAMES, all_cases, cls_name
 
 RTOL, ATOL = 1e-10, 1e-14

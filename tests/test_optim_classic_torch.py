@@ -16,7 +16,8 @@ from __future__ import annotations
 import convergent as cg
 import numpy as np
 import pytest
-from _optim_harness import assert_defaults_match_torch, make_params, run_against_torch
+from _optim_harness import make_params
+from _optim_torch import assert_defaults_match_torch, run_against_torch
 from classic_cases import NAMES, all_cases, case_id, make_grads
 
 torch = pytest.importorskip("torch", reason="torch.optim is the oracle for these semantics")

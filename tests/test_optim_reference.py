@@ -12,6 +12,7 @@ import convergent as cg
 import numpy as np
 import pytest
 from _optim_harness import (
+    SHAPE_LISTS,
     assert_bits_equal,
     case_id,
     make_grads,
@@ -143,16 +144,7 @@ def _case(draw):
     name = draw(st.sampled_from(OPTIMIZERS))
     opts = {k: draw(s) for k, s in _HYPER[name].items()}
     opts["lr"] = draw(st.floats(0, 0.5))
-    shapes = draw(
-        st.lists(
-            st.one_of(
-                st.tuples(st.integers(0, 70)),
-                st.tuples(st.integers(1, 6), st.integers(1, 40)),
-            ),
-            min_size=2,
-            max_size=4,
-        )
-    )
+    shapes = draw(SHAPE_LISTS)
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     return name, opts, shapes, dtype
 

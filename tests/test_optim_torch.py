@@ -11,12 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _optim_harness import (
-    assert_defaults_match_torch,
-    assert_torch_state_close,
     case_id,
     make_grads,
-    run_against_torch,
 )
+from _optim_torch import assert_defaults_match_torch, assert_torch_state_close, run_against_torch
 from optim_cases import OPTIMIZERS, all_cases
 
 torch = pytest.importorskip("torch")
