@@ -1,5 +1,6 @@
-"""Shared helpers of the NAdam / RAdam / Adamax tests: option grids and a reference optimizer
-built on ``convergent.reference`` (one tensor at a time, torch.optim's per-parameter state).
+"""Cases of the NAdam / RAdam / Adamax tests: option grids and a reference optimizer built on
+``convergent.reference`` (one tensor at a time, torch.optim's per-parameter state). The
+machinery that runs them (and ``case_id``) is in ``_optim_harness``.
 
 The reference optimizer is written against the documented torch.optim semantics and the
 ``convergent.reference`` kernels only; it does not reuse the fast optimizer classes.
@@ -7,11 +8,11 @@ The reference optimizer is written against the documented torch.optim semantics 
 
 from __future__ import annotations
 
-import inspect
 import itertools
 
 import convergent as cg
 import numpy as np
+from _optim_harness import class_defaults
 from convergent import reference as ref
 
 NAMES = ("NAdam", "RAdam", "Adamax")
@@ -57,21 +58,6 @@ def all_cases() -> list[tuple[str, dict]]:
     return [(name, opts) for name in NAMES for opts in option_grid(name)]
 
 
-def case_id(name: str, opts: dict) -> str:
-    parts = [name]
-    for k, v in opts.items():
-        if k == "lr":
-            continue
-        if isinstance(v, bool):
-            if v:
-                parts.append(k)
-        elif isinstance(v, tuple):
-            parts.append(f"{k}={v[0]},{v[1]}")
-        elif v != 0:
-            parts.append(f"{k}={v:g}")
-    return "-".join(parts)
-
-
 # Options that switch on every branch of each kernel.
 FULL = {
     "NAdam": dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.2, maximize=True),
@@ -92,8 +78,7 @@ class RefOptimizer:
 
     def __init__(self, name: str, groups: list[dict], defaults: dict):
         self.name = name
-        sig = inspect.signature(getattr(cg.optim, name).__init__)
-        cdef = {k: p.default for k, p in sig.parameters.items() if k not in ("self", "params")}
+        cdef = class_defaults(getattr(cg.optim, name))
         self.param_groups = [{**cdef, **defaults, **g} for g in groups]
         self.state: dict[int, dict] = {}
 

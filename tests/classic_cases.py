@@ -1,5 +1,6 @@
-"""Shared helpers for the Adadelta / ASGD / Rprop tests: option grids, a reference optimizer
-built on ``cg.reference`` (torch.optim's state names, one tensor at a time), trajectories.
+"""Cases of the Adadelta / ASGD / Rprop tests: option grids, a reference optimizer built on
+``cg.reference`` (torch.optim's state names, one tensor at a time), their gradients (with exact
+zeros) and trajectories over them. The shared machinery is in ``_optim_harness``.
 
 The reference optimizer is written against the documented torch.optim semantics and the
 ``convergent.reference`` kernels only; it does not reuse the fast optimizer classes.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 
+import _optim_harness as harness
 import convergent as cg
 import numpy as np
 from convergent import reference as ref
@@ -49,18 +51,7 @@ def all_cases() -> list[tuple[str, dict]]:
 
 
 def case_id(name: str, opts: dict) -> str:
-    parts = [name]
-    for k, v in opts.items():
-        if k == "lr":
-            continue
-        if isinstance(v, bool):
-            if v:
-                parts.append(k)
-        elif isinstance(v, tuple):
-            parts.append(f"{k}={v[0]:g},{v[1]:g}")
-        else:
-            parts.append(f"{k}={v:g}")
-    return "-".join(parts)
+    return harness.case_id(name, opts, every_value=True)
 
 
 class RefOptimizer:
@@ -68,14 +59,7 @@ class RefOptimizer:
 
     def __init__(self, name: str, params: list, **opts):
         self.name, self.params = name, params
-        cls = getattr(cg.optim, name)
-        import inspect
-
-        sig = inspect.signature(cls.__init__)
-        self.group = {
-            **{k: p.default for k, p in sig.parameters.items() if k not in ("self", "params")},
-            **opts,
-        }
+        self.group = {**harness.class_defaults(getattr(cg.optim, name)), **opts}
         self.state: dict[int, dict] = {}
 
     def _init(self, p: np.ndarray) -> dict:
@@ -134,10 +118,6 @@ class RefOptimizer:
                 )
 
 
-def make_params(rng, shapes, dtype) -> list[np.ndarray]:
-    return [rng.standard_normal(s).astype(dtype) for s in shapes]
-
-
 def make_grads(rng, params, step: int, none_at=()) -> list:
     """Gradients for one step (about 1 in 8 entries exactly zero, so Rprop meets a zero product
     after the first step too); parameters whose index is in ``none_at`` get None."""
@@ -152,22 +132,7 @@ def make_grads(rng, params, step: int, none_at=()) -> list:
     return out
 
 
-def flat_state(params, state) -> dict[str, np.ndarray]:
-    """Params and every state entry, keyed by name (for comparisons across runs/processes)."""
-    out = {f"p{i}": p for i, p in enumerate(params)}
-    for i, st in state.items():
-        for k, v in st.items():
-            out[f"s{i}_{k}"] = np.asarray(v)
-    return out
-
-
 def trajectory(name, opts, shapes, dtype, steps, seed=0, lrs=None) -> dict[str, np.ndarray]:
-    """The fast optimizer over ``steps`` steps of one group; params and state, flat."""
-    rng = np.random.default_rng(seed)
-    params = make_params(rng, shapes, dtype)
-    opt = getattr(cg.optim, name)(params, **opts)
-    for t in range(steps):
-        if lrs is not None:
-            opt.param_groups[0]["lr"] = lrs[t]
-        opt.step(make_grads(rng, params, t))
-    return flat_state(params, opt.state)
+    """The fast optimizer over ``steps`` steps of one group (these gradients); params and state,
+    flat."""
+    return harness.trajectory(name, opts, shapes, dtype, steps, seed, lrs, grads=make_grads)

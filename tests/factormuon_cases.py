@@ -1,5 +1,6 @@
-"""Shared helpers of the Adafactor and Muon tests: reference trajectories over
-``convergent.reference`` (one tensor at a time, state kept like torch's), and the fast ones."""
+"""Cases of the Adafactor and Muon tests: option grids and reference trajectories over
+``convergent.reference`` (one tensor at a time, state kept like torch's); the fast trajectories
+are ``_optim_harness.trajectory``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import itertools
 
 import convergent as cg
 import numpy as np
+from _optim_harness import make_grads
 from convergent import reference as ref
 
 # Every combination of the options; lr (0.5: rho_t = 1/sqrt(t) from t = 5 on) goes with maximize.
@@ -39,10 +41,6 @@ def opts_id(opts: dict) -> str:
     return "-".join(f"{k}={v}" for k, v in opts.items() if k != "lr") + f"-lr={opts['lr']}"
 
 
-def grads_for(rng, params, t):
-    return [np.array(rng.standard_normal(p.shape) * (1 + 0.1 * t), p.dtype) for p in params]
-
-
 def adafactor_ref_state(p):
     st = {"step": 0}
     if p.ndim >= 2:
@@ -62,7 +60,7 @@ def run_pair(name, opts, shapes, dtype, steps, seed=0, scale=1.0):
     opt = getattr(cg.optim, name)(params, **opts)
     rstate = {}
     for t in range(steps):
-        gs = grads_for(rng, params, t)
+        gs = make_grads(rng, params, t)
         opt.step(gs)
         for i, (p, g) in enumerate(zip(rparams, gs)):
             if name == "Adafactor":
@@ -76,21 +74,6 @@ def run_pair(name, opts, shapes, dtype, steps, seed=0, scale=1.0):
                 st = rstate.setdefault(i, {"momentum_buffer": np.zeros_like(p)})
                 ref.muon_step(p, g, st["momentum_buffer"], **opts)
     return params, opt.state, rparams, rstate
-
-
-def fast_trajectory(name, opts, shapes, dtype, steps, seed=0) -> dict[str, np.ndarray]:
-    """Params and every state entry of the fast optimizer, flat (for comparisons across ISAs,
-    thread counts and processes)."""
-    rng = np.random.default_rng(seed)
-    params = [np.array(rng.standard_normal(s), dtype) for s in shapes]
-    opt = getattr(cg.optim, name)(params, **opts)
-    for t in range(steps):
-        opt.step(grads_for(rng, params, t))
-    out = {f"p{i}": p for i, p in enumerate(params)}
-    for i, st in opt.state.items():
-        for k, v in st.items():
-            out[f"s{i}_{k}"] = np.asarray(v)
-    return out
 
 
 @contextlib.contextmanager

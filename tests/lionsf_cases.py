@@ -8,6 +8,7 @@ import itertools
 
 import convergent as cg
 import numpy as np
+from _optim_harness import flat_state, make_params
 from convergent import reference as ref
 
 NAMES = ("Lion", "ScheduleFreeAdamW")
@@ -106,10 +107,6 @@ class RefScheduleFree:
 REFERENCE = {"Lion": RefLion, "ScheduleFreeAdamW": RefScheduleFree}
 
 
-def make_params(rng, shapes, dtype) -> list[np.ndarray]:
-    return [rng.standard_normal(s).astype(dtype) for s in shapes]
-
-
 def make_grads(rng, params, t: int, none_at=()) -> list:
     """Gradients of step t: normal draws with exact zeros (and a -0.0) mixed in; None for the
     parameters in ``none_at``."""
@@ -149,8 +146,4 @@ def trajectory(name, opts, shapes, dtype, steps, seed=0, reference=False) -> dic
     cls = REFERENCE[name] if reference else getattr(cg.optim, name)
     opt = cls(params, **opts)
     run(opt, params, steps, seed + 1)
-    out = {f"p{i}": p for i, p in enumerate(params)}
-    for i, st in opt.state.items():
-        for k, v in st.items():
-            out[f"s{i}_{k}"] = np.asarray(v)
-    return out
+    return flat_state(params, opt.state)

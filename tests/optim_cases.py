@@ -1,5 +1,6 @@
-"""Shared helpers for the optimizer tests: a reference optimizer built on ``cg.reference`` (one
-tensor at a time, per-parameter state like the fast optimizers), trajectories and comparisons.
+"""Cases of the SGD / Adam / AdamW / Adagrad / RMSprop tests: option grids and a reference
+optimizer built on ``cg.reference`` (one tensor at a time, per-parameter state like the fast
+optimizers). The machinery that runs them is in ``_optim_harness``.
 
 The reference optimizer is written against the documented torch.optim semantics and the
 ``convergent.reference`` kernels only; it does not reuse the fast optimizer classes.
@@ -11,6 +12,7 @@ import itertools
 
 import convergent as cg
 import numpy as np
+from _optim_harness import class_defaults
 from convergent import reference as ref
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad", "RMSprop")
@@ -71,21 +73,6 @@ def all_cases() -> list[tuple[str, dict]]:
     return [(name, opts) for name in OPTIMIZERS for opts in option_grid(name)]
 
 
-def case_id(name: str, opts: dict) -> str:
-    parts = [name]
-    for k, v in opts.items():
-        if k == "lr":
-            continue
-        if isinstance(v, bool):
-            if v:
-                parts.append(k)
-        elif isinstance(v, tuple):
-            parts.append(f"{k}={v[0]},{v[1]}")
-        elif v != 0:
-            parts.append(f"{k}={v:g}")
-    return "-".join(parts)
-
-
 class RefOptimizer:
     """torch.optim semantics over ``cg.reference``: groups, lazily created state, None skips."""
 
@@ -94,15 +81,9 @@ class RefOptimizer:
         self.cls = getattr(cg.optim, name)
         # The constructor's defaults (e.g. AdamW's weight_decay=1e-2), then the case's options.
         self.param_groups = [
-            {**self._class_defaults(), **defaults, **{k: v for k, v in g.items()}} for g in groups
+            {**class_defaults(self.cls), **defaults, **{k: v for k, v in g.items()}} for g in groups
         ]
         self.state: dict[int, dict] = {}
-
-    def _class_defaults(self) -> dict:
-        import inspect
-
-        sig = inspect.signature(self.cls.__init__)
-        return {k: p.default for k, p in sig.parameters.items() if k not in ("self", "params")}
 
     def _init_state(self, p: np.ndarray, g: dict) -> dict:
         n = self.name
@@ -196,55 +177,3 @@ class RefOptimizer:
                 centered=g["centered"],
                 maximize=g["maximize"],
             )
-
-
-def assert_bits_equal(a, b, what: str = "") -> None:
-    """Same dtype, shape and bits (0 ulp; distinguishes -0.0 from 0.0 and NaN payloads)."""
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape, (
-        f"{what}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
-    )
-    if a.tobytes() != b.tobytes():
-        np.testing.assert_array_equal(a, b, err_msg=what)  # shows where the values differ
-        raise AssertionError(f"{what}: same values but different bits (signed zeros or NaNs)")
-
-
-def assert_state_equal(fast_state: dict, ref_state: dict, where: str = "") -> None:
-    assert sorted(fast_state) == sorted(ref_state), where
-    for i in ref_state:
-        fs, rs = fast_state[i], ref_state[i]
-        assert sorted(fs) == sorted(rs), f"{where} param {i}: {sorted(fs)} vs {sorted(rs)}"
-        for k, v in rs.items():
-            if isinstance(v, np.ndarray):
-                assert_bits_equal(fs[k], v, f"{where} state[{i}][{k!r}]")
-            else:
-                assert fs[k] == v, f"{where} state[{i}][{k!r}]: {fs[k]} vs {v}"
-
-
-def make_params(rng, shapes, dtype) -> list[np.ndarray]:
-    return [rng.standard_normal(s).astype(dtype) for s in shapes]
-
-
-def make_grads(rng, params, step: int, none_at=()) -> list:
-    """Gradients for one step; parameters whose index is in ``none_at`` get None."""
-    return [
-        None if i in none_at else (rng.standard_normal(p.shape) * (1 + 0.1 * step)).astype(p.dtype)
-        for i, p in enumerate(params)
-    ]
-
-
-def trajectory(name, opts, shapes, dtype, steps, seed=0, lrs=None) -> dict[str, np.ndarray]:
-    """Runs the fast optimizer ``steps`` times on one group; returns params and state, flat,
-    keyed by name (for comparisons across processes and ISAs)."""
-    rng = np.random.default_rng(seed)
-    params = make_params(rng, shapes, dtype)
-    opt = getattr(cg.optim, name)(params, **opts)
-    for t in range(steps):
-        if lrs is not None:
-            opt.param_groups[0]["lr"] = lrs[t]
-        opt.step(make_grads(rng, params, t))
-    out = {f"p{i}": p for i, p in enumerate(params)}
-    for i, st in opt.state.items():
-        for k, v in st.items():
-            out[f"s{i}_{k}"] = np.asarray(v)
-    return out

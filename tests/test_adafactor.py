@@ -10,18 +10,18 @@ rtol 1e-10 over 30 steps.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import convergent as cg
 import numpy as np
 import pytest
-from factormuon_cases import ADAFACTOR_GRID, fast_trajectory, one_thread, opts_id, run_pair
-from optim_cases import assert_bits_equal, assert_state_equal
+from _optim_harness import (
+    assert_bits_equal,
+    assert_same_bits_on_every_isa,
+    assert_scalar_subprocess_matches,
+    assert_state_equal,
+    trajectory,
+)
+from factormuon_cases import ADAFACTOR_GRID, one_thread, opts_id, run_pair
 
-HERE = Path(__file__).resolve().parent
 SMALL = [(n,) for n in range(1, 65)] + [
     (1, 1), (3, 17), (17, 3), (64, 65), (65, 64), (1, 33), (33, 1), (2, 3, 5), (4, 1, 7), ()
 ]  # fmt: skip
@@ -69,50 +69,13 @@ def test_many_steps_float32(isa):
 def test_every_isa_same_bits(dtype):
     opts = dict(lr=0.05, weight_decay=0.1, maximize=True)
     shapes = [(31,), (3, 17), (2, 4, 33), (5000,)]
-    previous = cg.get_isa()
-    try:
-        res = {}
-        for isa in cg.available_isas():
-            cg.set_isa(isa)
-            res[isa] = fast_trajectory("Adafactor", opts, shapes, dtype, steps=6)
-    finally:
-        cg.set_isa(previous)
-    for isa, r in res.items():
-        for k in res["scalar"]:
-            assert_bits_equal(r[k], res["scalar"][k], f"{isa} vs scalar {k}")
-
-
-_SCRIPT = """
-import sys
-import numpy as np
-import convergent as cg
-from factormuon_cases import fast_trajectory
-assert cg.get_isa() == "scalar", cg.get_isa()
-out = {}
-for dt in (np.float32, np.float64):
-    r = fast_trajectory("Adafactor", OPTS, SHAPES, dt, steps=5)
-    out.update({f"{np.dtype(dt).name}-{k}": v for k, v in r.items()})
-np.savez(sys.argv[1], **out)
-"""
+    assert_same_bits_on_every_isa(lambda: trajectory("Adafactor", opts, shapes, dtype, steps=6))
 
 
 def test_env_scalar_subprocess(tmp_path):
-    opts = dict(lr=0.05, weight_decay=0.1, eps=(1e-5, 1e-3))
+    runs = {"Adafactor": ("Adafactor", dict(lr=0.05, weight_decay=0.1, eps=(1e-5, 1e-3)))}
     shapes = [(1,), (33,), (3, 17), (2, 3, 5)]
-    env = dict(os.environ, CONVERGENT_ISA="scalar")
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
-    out = tmp_path / "scalar.npz"
-    script = f"OPTS = {opts!r}\nSHAPES = {shapes!r}\n" + _SCRIPT
-    r = subprocess.run(
-        [sys.executable, "-c", script, str(out)], env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    with np.load(out) as sub:
-        for dt in (np.float32, np.float64):
-            mine = fast_trajectory("Adafactor", opts, shapes, dt, steps=5)
-            for k, v in mine.items():
-                assert_bits_equal(sub[f"{np.dtype(dt).name}-{k}"], v, k)
+    assert_scalar_subprocess_matches(tmp_path, runs, shapes, steps=5, module="_optim_harness")
 
 
 TORCH_OPTS = [

@@ -6,42 +6,33 @@ steps), makes the bad call, and checks that every bit is unchanged.
 
 from __future__ import annotations
 
-import copy
-
 import convergent as cg
 import numpy as np
 import pytest
+from _optim_harness import (
+    assert_bad_grads_rejected,
+    assert_bits_equal,
+    assert_unchanged,
+    good_grads,
+    make_params,
+    snapshot,
+)
 from convergent import _core
-from optim_cases import assert_bits_equal, assert_state_equal
 
 SHAPES = {"Adafactor": [(5,), (2, 3), (2, 3, 4)], "Muon": [(2, 3), (4, 5), (3, 3)]}
 
 
 def _setup(name, dtype=np.float64):
     rng = np.random.default_rng(0)
-    params = [rng.standard_normal(s).astype(dtype) for s in SHAPES[name]]
+    params = make_params(rng, SHAPES[name], dtype)
     opt = getattr(cg.optim, name)(params, lr=0.05)
     for _ in range(2):
-        opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])
+        opt.step(good_grads(rng, params))
     return rng, params, opt
 
 
-def _snapshot(params, opt):
-    groups = [
-        {k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in opt.param_groups
-    ]
-    return [p.copy() for p in params], copy.deepcopy(opt.state), groups
-
-
-def _assert_unchanged(params, opt, snap):
-    ps, state, groups = snap
-    for i, (p, q) in enumerate(zip(params, ps)):
-        assert_bits_equal(p, q, f"param {i}")
-    assert_state_equal(opt.state, state, "state")
-
-
 def _bad_grads(rng, params):
-    good = [rng.standard_normal(p.shape).astype(p.dtype) for p in params]
+    good = good_grads(rng, params)
     last = len(params) - 1
 
     def with_last(x):
@@ -62,12 +53,7 @@ def _bad_grads(rng, params):
 @pytest.mark.parametrize("name", ["Adafactor", "Muon"])
 def test_bad_grads_raise_and_change_nothing(name):
     rng, params, opt = _setup(name)
-    for what, grads, exc, msg in _bad_grads(rng, params):
-        snap = _snapshot(params, opt)
-        with pytest.raises(exc, match=msg):
-            opt.step(grads)
-        _assert_unchanged(params, opt, snap)
-        assert what
+    assert_bad_grads_rejected(rng, params, opt, _bad_grads(rng, params))
 
 
 HYPER = {
@@ -110,7 +96,7 @@ def test_bad_hyperparameters(name):
     for key, value, exc, msg in HYPER[name]:
         with pytest.raises(exc, match=msg):
             cls([p.copy() for p in params], **{key: value})
-        snap = _snapshot(params, opt)
+        snap = snapshot(params, opt)
         old = opt.param_groups[0][key]
         opt.param_groups[0][key] = value
         try:
@@ -118,7 +104,7 @@ def test_bad_hyperparameters(name):
                 opt.step([rng.standard_normal(p.shape) for p in params])
         finally:
             opt.param_groups[0][key] = old
-        _assert_unchanged(params, opt, snap)
+        assert_unchanged(params, opt, snap)
 
 
 def test_muon_rejects_non_2d_params_naming_adamw():

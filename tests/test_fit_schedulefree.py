@@ -4,9 +4,9 @@ validation, epoch-end callbacks (checkpoints) and the parameters left at the end
 from __future__ import annotations
 
 import convergent as cg
+from _optim_harness import assert_bits_equal
 from _train_helpers import Linear, SoftmaxCE, Tanh, blobs
 from convergent.callbacks import Callback, ModelCheckpoint
-from optim_cases import assert_bits_equal
 
 
 def _model():

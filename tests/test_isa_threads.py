@@ -6,17 +6,21 @@ and 1 vs 2 threads must all produce identical params and state.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import convergent as cg
 import numpy as np
 import pytest
-from optim_cases import OPTIMIZERS, assert_bits_equal, trajectory
+from _optim_harness import (
+    assert_same_bits_on_every_isa,
+    assert_same_bits_one_vs_two_threads,
+    assert_scalar_subprocess_matches,
+    subprocess_env,
+    trajectory,
+)
+from optim_cases import OPTIMIZERS
 
-HERE = Path(__file__).resolve().parent
 FULL = {
     "SGD": dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2),
     "Adam": dict(lr=1e-2, weight_decay=0.1, amsgrad=True),
@@ -26,27 +30,6 @@ FULL = {
 }
 SHAPES = [(1,), (31,), (33,), (4097,), (3, 7)]
 LARGE = [(70001,), (5,), (2 * 32768 + 5,), (40000,)]  # > 65536 elements: the parallel path
-
-_SCRIPT = """
-import sys
-import numpy as np
-import convergent as cg
-from optim_cases import trajectory
-assert cg.get_isa() == "scalar", cg.get_isa()
-out = {}
-for name, opts in OPTS.items():
-    for dt in (np.float32, np.float64):
-        for k, v in trajectory(name, opts, SHAPES, dt, steps=5).items():
-            out[f"{name}-{np.dtype(dt).name}-{k}"] = v
-np.savez(sys.argv[1], **out)
-"""
-
-
-def _env(**extra):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
-    env.update(extra)
-    return env
 
 
 def test_available_and_get_isa():
@@ -75,7 +58,7 @@ def test_bad_env_isa_fails_import_with_valueerror():
     code = "import convergent\n"
     r = subprocess.run(
         [sys.executable, "-c", code],
-        env=_env(CONVERGENT_ISA="bogus"),
+        env=subprocess_env(CONVERGENT_ISA="bogus"),
         capture_output=True,
         text=True,
         timeout=120,
@@ -88,54 +71,21 @@ def test_bad_env_isa_fails_import_with_valueerror():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_isa_same_bits(name, dtype):
-    results = {}
-    previous = cg.get_isa()
-    try:
-        for isa in cg.available_isas():
-            cg.set_isa(isa)
-            results[isa] = trajectory(name, FULL[name], SHAPES, dtype, steps=6)
-    finally:
-        cg.set_isa(previous)
-    base = results["scalar"]
-    for isa, res in results.items():
-        assert sorted(res) == sorted(base)
-        for k in base:
-            assert_bits_equal(res[k], base[k], f"{isa} vs scalar: {k}")
+    assert_same_bits_on_every_isa(lambda: trajectory(name, FULL[name], SHAPES, dtype, steps=6))
 
 
 def test_env_scalar_subprocess_matches_in_process(tmp_path):
-    out = tmp_path / "scalar.npz"
-    script = f"OPTS = {FULL!r}\nSHAPES = {SHAPES!r}\n" + _SCRIPT
-    r = subprocess.run(
-        [sys.executable, "-c", script, str(out)],
-        env=_env(CONVERGENT_ISA="scalar"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    with np.load(out) as sub:
-        n = 0
-        for name, opts in FULL.items():
-            for dt in (np.float32, np.float64):
-                here = trajectory(name, opts, SHAPES, dt, steps=5)  # the default (best) ISA
-                for k, v in here.items():
-                    assert_bits_equal(sub[f"{name}-{np.dtype(dt).name}-{k}"], v, f"{name} {k}")
-                    n += 1
-        assert n == len(sub.files)
+    runs = {name: (name, opts) for name, opts in FULL.items()}
+    assert_scalar_subprocess_matches(tmp_path, runs, SHAPES, steps=5, module="_optim_harness")
 
 
 @pytest.mark.skipif(not cg.have_openmp(), reason="built without OpenMP")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_one_vs_two_threads_same_bits(threads, name, dtype):
-    threads(1)
-    one = trajectory(name, FULL[name], LARGE, dtype, steps=3)
-    threads(2)
-    assert cg.get_num_threads() == 2
-    two = trajectory(name, FULL[name], LARGE, dtype, steps=3)
-    for k in one:
-        assert_bits_equal(two[k], one[k], f"2 vs 1 threads: {k}")
+    assert_same_bits_one_vs_two_threads(
+        threads, lambda: trajectory(name, FULL[name], LARGE, dtype, steps=3)
+    )
 
 
 def test_set_num_threads_validates(threads):

@@ -13,19 +13,14 @@ torch's own code runs in float64 and matches ours to rtol 1e-10 over 30 steps.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 from unittest import mock
 
 import convergent as cg
 import numpy as np
 import pytest
-from factormuon_cases import MUON_GRID, fast_trajectory, one_thread, opts_id, run_pair
-from optim_cases import assert_bits_equal
+from _optim_harness import assert_bits_equal, assert_scalar_subprocess_matches
+from factormuon_cases import MUON_GRID, one_thread, opts_id, run_pair
 
-HERE = Path(__file__).resolve().parent
 SHAPES = [(1, 1), (3, 17), (17, 3), (64, 65), (65, 64), (1, 40), (40, 1), (8, 8)]
 SWEEP = [(r, c) for r in (1, 2, 7, 16, 33) for c in range(1, 65)]
 LARGE = [(257, 131), (601, 67), (5, 20011)]  # parallel GEMMs and elementwise passes
@@ -75,42 +70,12 @@ def test_zero_gradient_uses_eps():
     np.testing.assert_array_equal(p, np.full((3, 4), 1 - 0.1 * 0.5))
 
 
-_SCRIPT = """
-import sys
-import numpy as np
-import convergent as cg
-from factormuon_cases import fast_trajectory
-assert cg.get_isa() == "scalar", cg.get_isa()
-out = {}
-for dt in (np.float32, np.float64):
-    r = fast_trajectory("Muon", OPTS, SHAPES, dt, steps=4)
-    out.update({f"{np.dtype(dt).name}-{k}": v for k, v in r.items()})
-np.savez(sys.argv[1], **out)
-"""
-
-
 def test_env_scalar_subprocess_matches_in_process_scalar(tmp_path):
-    opts = dict(lr=0.02, nesterov=False, weight_decay=0.05)
+    runs = {"Muon": ("Muon", dict(lr=0.02, nesterov=False, weight_decay=0.05))}
     shapes = [(3, 17), (17, 3), (64, 65)]
-    env = dict(os.environ, CONVERGENT_ISA="scalar")
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
-    out = tmp_path / "scalar.npz"
-    script = f"OPTS = {opts!r}\nSHAPES = {shapes!r}\n" + _SCRIPT
-    r = subprocess.run(
-        [sys.executable, "-c", script, str(out)], env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    previous = cg.get_isa()
-    cg.set_isa("scalar")
-    try:
-        with np.load(out) as sub:
-            for dt in (np.float32, np.float64):
-                mine = fast_trajectory("Muon", opts, shapes, dt, steps=4)
-                for k, v in mine.items():
-                    assert_bits_equal(sub[f"{np.dtype(dt).name}-{k}"], v, k)
-    finally:
-        cg.set_isa(previous)
+    assert_scalar_subprocess_matches(
+        tmp_path, runs, shapes, steps=4, module="_optim_harness", here_isa="scalar"
+    )
 
 
 TORCH_OPTS = [

@@ -8,20 +8,24 @@ threads, and with the scalar ISA forced from the environment in a fresh process.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+import _optim_harness as harness
 import convergent as cg
 import numpy as np
 import pytest
-from adam_family_cases import FULL, NAMES, RefOptimizer, all_cases, case_id, cls_name
+from _optim_harness import (
+    SHAPE_LISTS,
+    assert_same_bits_on_every_isa,
+    assert_same_bits_one_vs_two_threads,
+    assert_scalar_subprocess_matches,
+    case_id,
+    none_gradient_skips,
+    skip_plan,
+    trajectory,
+)
+from adam_family_cases import FULL, NAMES, RefOptimizer, all_cases, cls_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from optim_cases import assert_bits_equal, assert_state_equal, make_grads, make_params, trajectory
 
-HERE = Path(__file__).resolve().parent
 CASES = all_cases()
 # Every size 1..64 (twice the widest float tile of 16, four times the double one) in group 0;
 # a few more shapes in group 1.
@@ -31,44 +35,15 @@ LARGE = [(100003,), (7,), (2 * 32768 + 5,), (32768,)]  # > 65536 elements: chunk
 
 
 def run_and_compare(name, opts, shapes, dtype, steps, seed, split, none_plan=None):
-    """Two param groups (group 1 at half of group 0's lr), compared after every step; group 0's
-    lr changes half way. ``none_plan(t)``: the params whose gradient is None at step t."""
-    rng = np.random.default_rng(seed)
-    params = make_params(rng, shapes, dtype)
-    rparams = [p.copy() for p in params]
-    lr1 = opts["lr"] * 0.5
-    cls = getattr(cg.optim, name)
-    opt = cls([{"params": params[:split]}, {"params": params[split:], "lr": lr1}], **opts)
-    refo = RefOptimizer(
-        name, [{"params": rparams[:split]}, {"params": rparams[split:], "lr": lr1}], opts
-    )
-    for t in range(steps):
-        if t == steps // 2:
-            for g in (opt.param_groups[0], refo.param_groups[0]):
-                g["lr"] = opts["lr"] * 0.3
-        grads = make_grads(rng, params, t, none_plan(t) if none_plan else ())
-        opt.step(grads)
-        refo.step(grads)
-        for i, (p, r) in enumerate(zip(params, rparams)):
-            assert_bits_equal(p, r, f"step {t} param {i}")
-        assert_state_equal(opt.state, refo.state, f"step {t}")
-    return opt, refo
-
-
-def _none_plan(t):
-    # Param 0 gets no gradient for the first 3 steps (its state starts late: a different step
-    # count, so a different RAdam branch and NAdam mu_product), param 5 skips now and then.
-    skip = {0} if t < 3 else set()
-    if t % 3 == 1:
-        skip.add(5)
-    return skip
+    return harness.run_and_compare(RefOptimizer, name, opts, shapes, dtype, steps, seed, split,
+                                   none_plan)  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "opts"), CASES, ids=[case_id(*c) for c in CASES])
 def test_all_options_small_sizes(isa, name, opts, dtype):
     opt, _ = run_and_compare(
-        name, opts, SMALL_SHAPES, dtype, steps=10, seed=1, split=SPLIT, none_plan=_none_plan
+        name, opts, SMALL_SHAPES, dtype, steps=10, seed=1, split=SPLIT, none_plan=skip_plan
     )
     assert opt.state[0]["step"] == 7 and opt.state[1]["step"] == 10
 
@@ -113,92 +88,29 @@ def test_radam_switches_branch_at_rho_5():
 @pytest.mark.parametrize("key", list(FULL))
 def test_every_isa_same_bits(key, dtype):
     shapes = [(1,), (15,), (17,), (33,), (4097,), (3, 7)]
-    previous = cg.get_isa()
-    results = {}
-    try:
-        for isa in cg.available_isas():
-            cg.set_isa(isa)
-            results[isa] = trajectory(cls_name(key), FULL[key], shapes, dtype, steps=8)
-    finally:
-        cg.set_isa(previous)
-    base = results["scalar"]
-    for isa, res in results.items():
-        assert sorted(res) == sorted(base)
-        for k in base:
-            assert_bits_equal(res[k], base[k], f"{isa} vs scalar: {k}")
+    assert_same_bits_on_every_isa(
+        lambda: trajectory(cls_name(key), FULL[key], shapes, dtype, steps=8)
+    )
 
 
 @pytest.mark.skipif(not cg.have_openmp(), reason="built without OpenMP")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("key", list(FULL))
 def test_one_vs_two_threads_same_bits(threads, key, dtype):
-    threads(1)
-    one = trajectory(cls_name(key), FULL[key], LARGE, dtype, steps=7)
-    threads(2)
-    assert cg.get_num_threads() == 2
-    two = trajectory(cls_name(key), FULL[key], LARGE, dtype, steps=7)
-    assert sorted(one) == sorted(two)
-    for k in one:
-        assert_bits_equal(two[k], one[k], f"2 vs 1 threads: {k}")
-
-
-_SCRIPT = """
-import sys
-import numpy as np
-import convergent as cg
-from adam_family_cases import FULL, cls_name
-from optim_cases import trajectory
-assert cg.get_isa() == "scalar", cg.get_isa()
-out = {}
-for key, opts in FULL.items():
-    for dt in (np.float32, np.float64):
-        for k, v in trajectory(cls_name(key), opts, SHAPES, dt, steps=8).items():
-            out[f"{key}-{np.dtype(dt).name}-{k}"] = v
-np.savez(sys.argv[1], **out)
-"""
+    assert_same_bits_one_vs_two_threads(
+        threads, lambda: trajectory(cls_name(key), FULL[key], LARGE, dtype, steps=7)
+    )
 
 
 def test_env_scalar_subprocess_matches_in_process(tmp_path):
     shapes = [(1,), (31,), (33,), (4097,), (3, 7)]
-    out = tmp_path / "scalar.npz"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
-    env["CONVERGENT_ISA"] = "scalar"
-    r = subprocess.run(
-        [sys.executable, "-c", f"SHAPES = {shapes!r}\n" + _SCRIPT, str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    with np.load(out) as sub:
-        n = 0
-        for key, opts in FULL.items():
-            for dt in (np.float32, np.float64):
-                here = trajectory(cls_name(key), opts, shapes, dt, steps=8)  # the best ISA
-                for k, v in here.items():
-                    assert_bits_equal(sub[f"{key}-{np.dtype(dt).name}-{k}"], v, f"{key} {k}")
-                    n += 1
-        assert n == len(sub.files)
+    runs = {key: (cls_name(key), opts) for key, opts in FULL.items()}
+    assert_scalar_subprocess_matches(tmp_path, runs, shapes, steps=8, module="_optim_harness")
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_none_gradient_skips_param(name):
-    rng = np.random.default_rng(4)
-    params = make_params(rng, [(5,), (6,)], np.float64)
-    before = params[1].copy()
-    opt = getattr(cg.optim, name)(params, lr=0.1)
-    opt.step([rng.standard_normal(5), None])
-    assert 1 not in opt.state
-    assert_bits_equal(params[1], before, "skipped param")
-    opt.step([rng.standard_normal(5), rng.standard_normal(6)])
-    snapshot = {k: np.copy(v) for k, v in opt.state[1].items()}
-    p1 = params[1].copy()
-    opt.step([rng.standard_normal(5), None])
-    assert_bits_equal(params[1], p1, "skipped param")
-    for k, v in snapshot.items():
-        assert_bits_equal(np.asarray(opt.state[1][k]), v, f"state[1][{k!r}]")
+    opt = none_gradient_skips(name, dict(lr=0.1))
     assert opt.state[0]["step"] == 3 and opt.state[1]["step"] == 1
 
 
@@ -231,15 +143,7 @@ def _case(draw):
     opts["weight_decay"] = draw(st.floats(0, 0.5))
     opts["maximize"] = draw(st.booleans())
     opts["lr"] = draw(st.floats(0, 0.5))
-    shapes = draw(
-        st.lists(
-            st.one_of(
-                st.tuples(st.integers(0, 70)), st.tuples(st.integers(1, 6), st.integers(1, 40))
-            ),
-            min_size=2,
-            max_size=4,
-        )
-    )
+    shapes = draw(SHAPE_LISTS)
     return name, opts, shapes, draw(st.sampled_from([np.float32, np.float64]))
 
 

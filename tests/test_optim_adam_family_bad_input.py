@@ -11,42 +11,36 @@ from __future__ import annotations
 import convergent as cg
 import numpy as np
 import pytest
+from _optim_harness import (
+    assert_bad_buffer_rejected,
+    assert_bad_grads_rejected,
+    assert_bad_group_values_rejected,
+    assert_bits_equal,
+    assert_step_rejected,
+    assert_unchanged,
+    good_grads,
+    setup,
+    snapshot,
+)
 from adam_family_cases import NAMES
 from convergent import _core
-from optim_cases import assert_bits_equal, make_grads, make_params
-from test_optim_bad_input import _assert_unchanged, _bad_grads, _good, _snapshot
 
 OPTS = {
     "NAdam": dict(lr=1e-2, weight_decay=0.1),
     "RAdam": dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True),
     "Adamax": dict(lr=1e-2, weight_decay=0.1),
 }
-SHAPES = [(5,), (2, 3), (40,)]  # group 0: params 0, 1; group 1: param 2
 
 
 def _setup(name, dtype=np.float64, one_group=False):
-    rng = np.random.default_rng(0)
-    params = make_params(rng, SHAPES, dtype)
-    groups = [{"params": params}] if one_group else [{"params": params[:2]}, {"params": params[2:]}]
-    opt = getattr(cg.optim, name)(groups, **OPTS[name])
-    for t in range(2):
-        opt.step(make_grads(rng, params, t))
-    return rng, params, opt
+    return setup(name, OPTS[name], dtype, one_group)
 
 
 @pytest.mark.parametrize("one_group", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_grads_change_nothing(name, dtype, one_group):
-    rng, params, opt = _setup(name, dtype, one_group)
-    cases = _bad_grads(rng, params)
-    assert len(cases) > 10
-    for what, grads, exc, frag in cases:
-        snap = _snapshot(params, opt)
-        with pytest.raises(exc, match=frag):
-            opt.step(grads)
-        _assert_unchanged(params, opt, snap)
-        assert what
+    assert assert_bad_grads_rejected(*_setup(name, dtype, one_group)) > 10
 
 
 @pytest.mark.parametrize("one_group", [False, True])
@@ -54,10 +48,7 @@ def test_bad_grads_change_nothing(name, dtype, one_group):
 def test_read_only_or_non_contiguous_param_changes_nothing(name, one_group):
     rng, params, opt = _setup(name, one_group=one_group)
     params[2].setflags(write=False)
-    snap = _snapshot(params, opt)
-    with pytest.raises(ValueError, match="read-only"):
-        opt.step(_good(rng, params))
-    _assert_unchanged(params, opt, snap)
+    assert_step_rejected(rng, params, opt, ValueError, "read-only")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -75,13 +66,7 @@ def test_bad_state_buffer_changes_nothing(name):
                 (np.zeros(2 * params[2].size)[::2], ValueError, "contiguous"),
                 (ro, ValueError, "read-only"),
             ]:
-                good = opt.state[2][key]
-                opt.state[2][key] = bad
-                snap = _snapshot(params, opt)
-                with pytest.raises(exc, match=frag):
-                    opt.step(_good(rng, params))
-                _assert_unchanged(params, opt, snap)
-                opt.state[2][key] = good
+                assert_bad_buffer_rejected(rng, params, opt, key, bad, exc, frag)
 
 
 BAD_HYPER = [
@@ -119,13 +104,7 @@ def test_bad_hyperparameters_in_constructor(name):
 def test_bad_hyperparameter_set_between_steps_changes_nothing(name, one_group):
     """A bad value in the last group is rejected before any group is updated; a changed value
     is re-validated after good steps."""
-    for key, value in _cases(name):
-        rng, params, opt = _setup(name, one_group=one_group)
-        opt.param_groups[-1][key] = value
-        snap = _snapshot(params, opt)
-        with pytest.raises(ValueError, match=key):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+    assert_bad_group_values_rejected(lambda: _setup(name, one_group=one_group), _cases(name))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -137,10 +116,7 @@ def test_non_numeric_hyperparameter_is_named(name):
                 getattr(cg.optim, name)([np.ones(3)], **{**OPTS[name], key: value})
             rng, params, opt = _setup(name)
             opt.param_groups[1][key] = value
-            snap = _snapshot(params, opt)
-            with pytest.raises(TypeError, match=key):
-                opt.step(_good(rng, params))
-            _assert_unchanged(params, opt, snap)
+            assert_step_rejected(rng, params, opt, TypeError, key)
 
 
 @pytest.mark.parametrize("one_group", [False, True])
@@ -152,12 +128,12 @@ def test_nadam_bad_mu_product_from_state_dict_changes_nothing(bad, one_group):
     sd = opt.state_dict()
     sd["state"][2]["mu_product"] = bad
     opt.load_state_dict(sd)
-    snap = _snapshot(params, opt)
+    snap = snapshot(params, opt)
     with pytest.raises(ValueError, match=r"mu_products\[\d\]"):
-        opt.step(_good(rng, params))
+        opt.step(good_grads(rng, params))
     assert opt.state[2]["mu_product"] is bad  # kept as loaded (NaN != NaN: compared apart)
     opt.state[2]["mu_product"] = snap[1][2]["mu_product"] = 0.0
-    _assert_unchanged(params, opt, snap)
+    assert_unchanged(params, opt, snap)
 
 
 # ---- the bindings directly: every argument is named, nothing is written ------------------------

@@ -11,13 +11,18 @@ scalars are float64 like ours.
 
 from __future__ import annotations
 
-import inspect
-
 import convergent as cg
 import numpy as np
 import pytest
-from adam_family_cases import FULL, NAMES, all_cases, case_id, cls_name
-from optim_cases import assert_bits_equal, assert_state_equal, make_grads, make_params
+from _optim_harness import (
+    assert_bits_equal,
+    assert_state_equal,
+    case_id,
+    make_grads,
+    make_params,
+)
+from _optim_torch import assert_defaults_match_torch, run_against_torch
+from adam_family_cases import FULL, NAMES, all_cases, cls_name
 
 RTOL, ATOL = 1e-10, 1e-14
 SHAPES = [(7,), (3, 5), (33,), (2, 2, 4)]
@@ -39,62 +44,18 @@ def torch64():
         torch.set_default_dtype(previous)
 
 
-def _close(ours, theirs, where):
-    np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL, err_msg=where)
-
-
 @pytest.mark.parametrize(("name", "opts"), CASES, ids=[case_id(*c) for c in CASES])
 def test_matches_torch_optim(torch64, name, opts):
-    torch = torch64
-    rng = np.random.default_rng(7)
-    params = make_params(rng, SHAPES, np.float64)
-    tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
-    ours = getattr(cg.optim, name)(
-        [{"params": params[:1], "lr": opts["lr"] * 0.5}, {"params": params[1:]}], **opts
-    )
-    theirs = getattr(torch.optim, name)(
-        [{"params": tparams[:1], "lr": opts["lr"] * 0.5}, {"params": tparams[1:]}],
-        foreach=False,
-        **opts,
-    )
-    for t in range(30):
-        if t == 15:
-            ours.param_groups[1]["lr"] *= 0.3
-            theirs.param_groups[1]["lr"] *= 0.3
-        grads = make_grads(rng, params, t, none_at=(2,) if t < 4 else ())
-        for tp, g in zip(tparams, grads):
-            tp.grad = None if g is None else torch.tensor(g)
-        ours.step(grads)
-        theirs.step()
-        for i, (p, tp) in enumerate(zip(params, tparams)):
-            _close(p, tp.detach().numpy(), f"step {t} param {i}")
-            tst = theirs.state.get(tp, {})
-            ost = ours.state.get(i, {})
-            assert sorted(ost) == sorted(tst), f"step {t} param {i}: {sorted(ost)} vs {sorted(tst)}"
-            for k, v in tst.items():
-                if k == "step":
-                    assert ost[k] == int(v.item())
-                elif k == "mu_product":
-                    assert v.dtype == torch.float64 and isinstance(ost[k], float)
-                    _close(ost[k], v.item(), f"step {t} state[{i}]['mu_product']")
-                else:
-                    _close(ost[k], v.detach().numpy(), f"step {t} state[{i}][{k!r}]")
+    ours = run_against_torch(
+        torch64, name, opts, SHAPES, steps=30, cut_at=15, seed=7, rtol=RTOL, atol=ATOL,
+        grads_at=lambda rng, params, t: make_grads(rng, params, t, none_at=(2,) if t < 4 else ()),
+    )  # fmt: skip
     assert ours.state[2]["step"] == 26 and ours.state[0]["step"] == 30
 
 
 def test_default_hyperparameters_match_torch():
-    torch = _torch()
-    for name in NAMES:
-        ours = inspect.signature(getattr(cg.optim, name).__init__).parameters
-        theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
-        for k, p in ours.items():
-            if k in ("self", "params"):
-                continue
-            tdef = theirs[k].default
-            tdef = float(tdef) if hasattr(tdef, "item") else tdef
-            assert p.default == tdef, f"{name}.{k}: {p.default} vs torch {tdef}"
-        # the same order (torch's maximize is keyword-only, after foreach; ours follows it)
-        assert list(ours) == [k for k in theirs if k in ours], name
+    # the same order too (torch's maximize is keyword-only, after foreach; ours follows it)
+    assert_defaults_match_torch(_torch(), NAMES, same_order=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -6,13 +6,20 @@ created by earlier steps), makes the bad call, and checks that every bit is unch
 
 from __future__ import annotations
 
-import copy
-
 import convergent as cg
 import numpy as np
 import pytest
+from _optim_harness import (
+    assert_bad_buffer_rejected,
+    assert_bad_grads_rejected,
+    assert_bad_group_values_rejected,
+    assert_bits_equal,
+    assert_step_rejected,
+    good_grads,
+    setup,
+)
 from convergent import _core
-from optim_cases import OPTIMIZERS, assert_bits_equal, assert_state_equal, make_grads, make_params
+from optim_cases import OPTIMIZERS
 
 OPTS = {
     "SGD": dict(lr=0.05, momentum=0.9),
@@ -21,82 +28,17 @@ OPTS = {
     "Adagrad": dict(lr=0.1),
     "RMSprop": dict(lr=1e-2, momentum=0.9, centered=True),
 }
-SHAPES = [(5,), (2, 3), (40,)]  # group 0: params 0, 1; group 1: param 2
 
 
 def _setup(name, dtype=np.float64, one_group=False):
-    rng = np.random.default_rng(0)
-    params = make_params(rng, SHAPES, dtype)
-    groups = [{"params": params}] if one_group else [{"params": params[:2]}, {"params": params[2:]}]
-    opt = getattr(cg.optim, name)(groups, **OPTS[name])
-    for t in range(2):
-        opt.step(make_grads(rng, params, t))
-    return rng, params, opt
-
-
-def _snapshot(params, opt):
-    return (
-        [p.copy() for p in params],
-        copy.deepcopy(opt.state),
-        [{k: copy.deepcopy(v) for k, v in g.items() if k != "params"} for g in opt.param_groups],
-    )
-
-
-def _assert_unchanged(params, opt, snap):
-    ps, state, groups = snap
-    for i, (p, q) in enumerate(zip(params, ps)):
-        assert_bits_equal(p, q, f"param {i}")
-    assert_state_equal(opt.state, state, "state")
-    now = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-    assert now == groups
-
-
-def _good(rng, params):
-    return [rng.standard_normal(p.shape).astype(p.dtype) for p in params]
-
-
-def _bad_grads(rng, params):
-    """(description, grads, exception, message fragment) with the 2nd group's grad bad in most."""
-    g = _good(rng, params)
-    last = params[2]
-    cases = []
-
-    def with_last(x):
-        return [g[0], g[1], x]
-
-    cases.append(("int grad", with_last(np.ones(last.shape, np.int64)), TypeError, "grads"))
-    cases.append(("float16 grad", with_last(np.ones(last.shape, np.float16)), TypeError, "grads"))
-    other = np.float32 if last.dtype == np.float64 else np.float64
-    cases.append(("mixed dtype", with_last(g[2].astype(other)), TypeError, "grads"))
-    cases.append(
-        ("non-contiguous", with_last(np.ones(2 * last.size, last.dtype)[::2]), ValueError, "grads")
-    )
-    cases.append(("fortran", [g[0], np.asfortranarray(g[1]), g[2]], ValueError, "grads"))
-    cases.append(("shape", with_last(np.ones(last.size + 1, last.dtype)), ValueError, "grads"))
-    cases.append(("shape 2-D", [g[0], g[1].reshape(3, 2), g[2]], ValueError, "grads"))
-    cases.append(("smaller", with_last(np.ones(3, last.dtype)), ValueError, "grads"))
-    raw = np.zeros(last.size * last.itemsize + 1, np.uint8)
-    unaligned = raw[1:].view(last.dtype)
-    cases.append(("unaligned", with_last(unaligned), ValueError, "grads"))
-    cases.append(("list grad", with_last(g[2].tolist()), TypeError, "grads"))
-    cases.append(("scalar grad", with_last(1.0), TypeError, "grads"))
-    cases.append(("too few", g[:2], ValueError, "grads"))
-    cases.append(("too many", [*g, g[2]], ValueError, "grads"))
-    cases.append(("array not list", g[2], TypeError, "grads"))
-    cases.append(("string", "abc", TypeError, "grads"))
-    return cases
+    return setup(name, OPTS[name], dtype, one_group)
 
 
 @pytest.mark.parametrize("one_group", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_bad_grads_change_nothing(name, dtype, one_group):
-    rng, params, opt = _setup(name, dtype, one_group)
-    for _what, grads, exc, frag in _bad_grads(rng, params):
-        snap = _snapshot(params, opt)
-        with pytest.raises(exc, match=frag):
-            opt.step(grads)
-        _assert_unchanged(params, opt, snap)
+    assert_bad_grads_rejected(*_setup(name, dtype, one_group))
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -106,16 +48,13 @@ def test_bad_param_changes_nothing(name):
     ]:
         rng, params, opt = _setup(name)
         mutate(params[2])
-        snap = _snapshot(params, opt)
-        with pytest.raises(exc, match=frag):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+        assert_step_rejected(rng, params, opt, exc, frag)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_read_only_grad_is_accepted(name):
     rng, params, opt = _setup(name)
-    grads = _good(rng, params)
+    grads = good_grads(rng, params)
     for g in grads:
         g.flags.writeable = False
     opt.step(grads)
@@ -133,13 +72,7 @@ def test_bad_state_buffer_changes_nothing(name):
         (np.zeros(params[2].size + 1), ValueError),
         (np.zeros(2 * params[2].size)[::2], ValueError),
     ]:
-        good = opt.state[2][key]
-        opt.state[2][key] = bad
-        snap = _snapshot(params, opt)
-        with pytest.raises(exc):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
-        opt.state[2][key] = good
+        assert_bad_buffer_rejected(rng, params, opt, key, bad, exc)
 
 
 BAD_HYPER = {
@@ -191,13 +124,7 @@ def test_nesterov_needs_momentum():
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_bad_hyperparameter_set_between_steps_changes_nothing(name):
     """A bad value in the 2nd group is rejected before the 1st group is updated."""
-    for key, value in _hyper_cases(name):
-        rng, params, opt = _setup(name)
-        opt.param_groups[1][key] = value
-        snap = _snapshot(params, opt)
-        with pytest.raises(ValueError, match=key):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+    assert_bad_group_values_rejected(lambda: _setup(name), _hyper_cases(name), group=1)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -205,13 +132,10 @@ def test_hyperparameters_revalidated_after_good_steps(name):
     """Steps skip re-validating a group whose values did not change; any change is checked."""
     for key, value in _hyper_cases(name):
         rng, params, opt = _setup(name)
-        opt.step(_good(rng, params))
-        opt.step(_good(rng, params))
+        opt.step(good_grads(rng, params))
+        opt.step(good_grads(rng, params))
         opt.param_groups[0][key] = value
-        snap = _snapshot(params, opt)
-        with pytest.raises(ValueError, match=key):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+        assert_step_rejected(rng, params, opt, ValueError, key)
 
 
 def test_betas_list_mutated_in_place_is_revalidated():
@@ -309,10 +233,7 @@ def test_non_numeric_hyperparameter_is_named(name):
             getattr(cg.optim, name)([np.ones(3)], **{**OPTS[name], key: value})
         rng, params, opt = _setup(name)
         opt.param_groups[1]["lr"] = bad
-        snap = _snapshot(params, opt)
-        with pytest.raises(TypeError, match="lr"):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+        assert_step_rejected(rng, params, opt, TypeError, "lr")
 
 
 def test_load_state_dict_rejects_huge_step():

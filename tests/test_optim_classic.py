@@ -9,45 +9,24 @@ widest vector of 16 floats, so every tail length of every ISA) plus a large odd 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import convergent as cg
 import numpy as np
 import pytest
-from classic_cases import (
-    NAMES,
-    RefOptimizer,
-    all_cases,
-    case_id,
+from _optim_harness import (
+    assert_flat_equal,
+    assert_same_bits_one_vs_two_threads,
+    assert_scalar_subprocess_matches,
     flat_state,
-    make_grads,
     make_params,
-    trajectory,
+    on_every_isa,
 )
-from optim_cases import assert_bits_equal
+from classic_cases import NAMES, RefOptimizer, all_cases, case_id, make_grads, trajectory
 
-HERE = Path(__file__).resolve().parent
 CASES = all_cases()
 SHAPES = [(n,) for n in range(1, 65)] + [(100003,), (3, 7)]
 STEPS = 12
 # The learning rate changes twice: ASGD's eta follows the lr of the previous step.
 LRS = [1.0] * 5 + [0.5] * 4 + [0.8] * 3
-
-
-def _compare(fast: dict, slow: dict, where: str) -> None:
-    """Every entry the same dtype, shape and bits (one byte comparison; per-entry on failure)."""
-    keys = sorted(slow)
-    assert sorted(fast) == keys, where
-    layout = [(fast[k].dtype, fast[k].shape) for k in keys]
-    if layout == [(slow[k].dtype, slow[k].shape) for k in keys] and b"".join(
-        fast[k].tobytes() for k in keys
-    ) == b"".join(slow[k].tobytes() for k in keys):
-        return
-    for k in keys:
-        assert_bits_equal(fast[k], slow[k], f"{where}: {k}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -67,18 +46,18 @@ def test_matches_reference_on_every_isa(threads, name, opts, dtype):
         ref_opt.group["lr"] = lr0 * LRS[t]
         ref_opt.step(grads[t])
         expected.append({k: v.copy() for k, v in flat_state(ref_params, ref_opt.state).items()})
-    previous = cg.get_isa()
-    try:
-        for isa in cg.available_isas():
-            cg.set_isa(isa)
-            params = [p.copy() for p in start]
-            opt = getattr(cg.optim, name)(params, **opts)
-            for t in range(STEPS):
-                opt.param_groups[0]["lr"] = lr0 * LRS[t]
-                opt.step(grads[t])
-                _compare(flat_state(params, opt.state), expected[t], f"{isa} step {t}")
-    finally:
-        cg.set_isa(previous)
+
+    def run():
+        params = [p.copy() for p in start]
+        opt = getattr(cg.optim, name)(params, **opts)
+        for t in range(STEPS):
+            opt.param_groups[0]["lr"] = lr0 * LRS[t]
+            opt.step(grads[t])
+            assert_flat_equal(
+                flat_state(params, opt.state), expected[t], f"{cg.get_isa()} step {t}"
+            )
+
+    on_every_isa(run)
 
 
 FULL = {
@@ -93,54 +72,16 @@ LARGE = [(70001,), (5,), (2 * 32768 + 5,), (40000,)]  # > 65536 elements: the pa
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_one_vs_two_threads_same_bits(threads, isa, name, dtype):
-    threads(1)
-    one = trajectory(name, FULL[name], LARGE, dtype, steps=8)
-    threads(2)
-    assert cg.get_num_threads() == 2
-    two = trajectory(name, FULL[name], LARGE, dtype, steps=8)
-    _compare(two, one, "2 vs 1 threads")
-
-
-_SCRIPT = """
-import sys
-import numpy as np
-import convergent as cg
-from classic_cases import trajectory
-assert cg.get_isa() == "scalar", cg.get_isa()
-out = {}
-for name, opts in OPTS.items():
-    for dt in (np.float32, np.float64):
-        for k, v in trajectory(name, opts, SHAPES, dt, steps=8).items():
-            out[f"{name}-{np.dtype(dt).name}-{k}"] = v
-np.savez(sys.argv[1], **out)
-"""
+    assert_same_bits_one_vs_two_threads(
+        threads, lambda: trajectory(name, FULL[name], LARGE, dtype, steps=8)
+    )
 
 
 def test_env_scalar_subprocess_matches_in_process(tmp_path):
     shapes = [(1,), (17,), (33,), (4097,), (3, 7)]
-    out = tmp_path / "scalar.npz"
-    script = f"OPTS = {FULL!r}\nSHAPES = {shapes!r}\n" + _SCRIPT
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
-    env["CONVERGENT_ISA"] = "scalar"
-    r = subprocess.run(
-        [sys.executable, "-c", script, str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
+    runs = {name: (name, opts) for name, opts in FULL.items()}
+    assert_scalar_subprocess_matches(tmp_path, runs, shapes, steps=8, module="classic_cases")
     assert cg.get_isa() == cg.available_isas()[0]  # this process runs the best ISA
-    with np.load(out) as sub:
-        n = 0
-        for name, opts in FULL.items():
-            for dt in (np.float32, np.float64):
-                here = trajectory(name, opts, shapes, dt, steps=8)
-                for k, v in here.items():
-                    assert_bits_equal(sub[f"{name}-{np.dtype(dt).name}-{k}"], v, f"{name} {k}")
-                    n += 1
-        assert n == len(sub.files)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -171,7 +112,9 @@ def test_state_dict_resume_is_bit_exact(name, dtype):
     c.load_state_dict(saved)
     for t in range(5, 10):
         c.step(grads[t])
-    _compare(flat_state(replay, c.state), flat_state(straight, a.state), "resumed vs straight")
+    assert_flat_equal(
+        flat_state(replay, c.state), flat_state(straight, a.state), "resumed vs straight"
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -189,14 +132,13 @@ def test_rprop_etaminus_rounding_to_one_in_float32(threads, dtype):
         ref_opt.step(g)
     moved = any(not np.array_equal(p, q) for p, q in zip(ref_params, start))
     assert moved == (dtype == np.float64)
-    previous = cg.get_isa()
-    try:
-        for isa in cg.available_isas():
-            cg.set_isa(isa)
-            params = [p.copy() for p in start]
-            opt = cg.optim.Rprop(params, **opts)
-            for g in grads:
-                opt.step(g)
-            _compare(flat_state(params, opt.state), flat_state(ref_params, ref_opt.state), isa)
-    finally:
-        cg.set_isa(previous)
+
+    def run():
+        params = [p.copy() for p in start]
+        opt = cg.optim.Rprop(params, **opts)
+        for g in grads:
+            opt.step(g)
+        want = flat_state(ref_params, ref_opt.state)
+        assert_flat_equal(flat_state(params, opt.state), want, cg.get_isa())
+
+    on_every_isa(run)

@@ -7,16 +7,24 @@ from __future__ import annotations
 import convergent as cg
 import numpy as np
 import pytest
-from classic_cases import NAMES, make_grads, make_params
+from _optim_harness import (
+    assert_bad_buffer_rejected,
+    assert_bad_grads_rejected,
+    assert_bad_group_values_rejected,
+    assert_step_rejected,
+    assert_unchanged,
+    good_grads,
+    setup,
+    snapshot,
+)
+from classic_cases import NAMES, make_grads
 from convergent import _core
-from test_optim_bad_input import _assert_unchanged, _bad_grads, _good, _snapshot
 
 OPTS = {
     "Adadelta": dict(lr=0.5, weight_decay=0.1),
     "ASGD": dict(lr=0.05, t0=1.0),  # mu != 1 after two steps
     "Rprop": dict(lr=0.01),
 }
-SHAPES = [(5,), (2, 3), (40,)]  # group 0: params 0, 1; group 1: param 2
 NAN, INF = float("nan"), float("inf")
 BAD_HYPER = {
     "Adadelta": [
@@ -65,25 +73,14 @@ NOT_NUMBERS = [("lr", "0.1"), ("lr", None), ("lr", True)]
 
 
 def _setup(name, dtype=np.float64, one_group=False):
-    rng = np.random.default_rng(0)
-    params = make_params(rng, SHAPES, dtype)
-    groups = [{"params": params}] if one_group else [{"params": params[:2]}, {"params": params[2:]}]
-    opt = getattr(cg.optim, name)(groups, **OPTS[name])
-    for t in range(3):
-        opt.step(make_grads(rng, params, t))
-    return rng, params, opt
+    return setup(name, OPTS[name], dtype, one_group, warm_steps=3, grads=make_grads)
 
 
 @pytest.mark.parametrize("one_group", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_grads_change_nothing(name, dtype, one_group):
-    rng, params, opt = _setup(name, dtype, one_group)
-    for _what, grads, exc, frag in _bad_grads(rng, params):
-        snap = _snapshot(params, opt)
-        with pytest.raises(exc, match=frag):
-            opt.step(grads)
-        _assert_unchanged(params, opt, snap)
+    assert_bad_grads_rejected(*_setup(name, dtype, one_group))
 
 
 @pytest.mark.parametrize("one_group", [False, True])
@@ -91,10 +88,7 @@ def test_bad_grads_change_nothing(name, dtype, one_group):
 def test_read_only_param_changes_nothing(name, one_group):
     rng, params, opt = _setup(name, one_group=one_group)
     params[2].setflags(write=False)
-    snap = _snapshot(params, opt)
-    with pytest.raises(ValueError, match=r"params\[\d\].*read-only"):
-        opt.step(_good(rng, params))
-    _assert_unchanged(params, opt, snap)
+    assert_step_rejected(rng, params, opt, ValueError, r"params\[\d\].*read-only")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -111,11 +105,7 @@ def test_bad_state_buffer_changes_nothing(name):
         ]:
             for one_group in (False, True):
                 rng, params, opt = _setup(name, one_group=one_group)
-                opt.state[2][key] = bad
-                snap = _snapshot(params, opt)
-                with pytest.raises(exc, match=frag):
-                    opt.step(_good(rng, params))
-                _assert_unchanged(params, opt, snap)
+                assert_bad_buffer_rejected(rng, params, opt, key, bad, exc, frag)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -132,13 +122,7 @@ def test_bad_hyperparameters_in_constructor(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_hyperparameter_set_between_steps_changes_nothing(name, one_group):
     """A bad value in the last group is rejected before any group is updated."""
-    for key, value in BAD_HYPER[name]:
-        rng, params, opt = _setup(name, one_group=one_group)
-        opt.param_groups[-1][key] = value
-        snap = _snapshot(params, opt)
-        with pytest.raises(ValueError, match=key):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+    assert_bad_group_values_rejected(lambda: _setup(name, one_group=one_group), BAD_HYPER[name])
 
 
 @pytest.mark.parametrize("one_group", [False, True])
@@ -150,12 +134,12 @@ def test_asgd_bad_eta_or_mu_in_state_changes_nothing(key, value, exc, one_group)
     """ASGD's scalar state (e.g. from a hand-edited state_dict) is checked like the arrays."""
     rng, params, opt = _setup("ASGD", one_group=one_group)
     opt.state[2][key] = value
-    snap = _snapshot(params, opt)
+    snap = snapshot(params, opt)
     with pytest.raises(exc, match=rf"{key}s\[\d\]"):
-        opt.step(_good(rng, params))
+        opt.step(good_grads(rng, params))
     assert opt.state[2][key] is value
     opt.state[2][key] = snap[1][2][key] = 0.0  # NaN != NaN: compare the rest
-    _assert_unchanged(params, opt, snap)
+    assert_unchanged(params, opt, snap)
 
 
 def test_asgd_step_binding_checks_etas_mus_steps():

@@ -16,7 +16,9 @@ from __future__ import annotations
 import convergent as cg
 import numpy as np
 import pytest
-from classic_cases import NAMES, all_cases, case_id, make_grads, make_params
+from _optim_harness import make_params
+from _optim_torch import assert_defaults_match_torch, run_against_torch
+from classic_cases import NAMES, all_cases, case_id, make_grads
 
 torch = pytest.importorskip("torch", reason="torch.optim is the oracle for these semantics")
 
@@ -35,45 +37,11 @@ def torch_f64():
         torch.set_default_dtype(previous)
 
 
-def _check(ours, theirs, where):
-    np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=ATOL, err_msg=where)
-
-
 def _run_both(name, opts, grads_at, steps=30):
-    rng = np.random.default_rng(5)
-    params = make_params(rng, SHAPES, np.float64)
-    tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
-    lr = opts["lr"]
-    ours = getattr(cg.optim, name)(
-        [{"params": params[:1], "lr": lr * 0.5}, {"params": params[1:]}], **opts
-    )
-    theirs = getattr(torch.optim, name)(
-        [{"params": tparams[:1], "lr": lr * 0.5}, {"params": tparams[1:]}],
-        foreach=False,
-        **opts,
-    )
-    for t in range(steps):
-        if t == 15:
-            ours.param_groups[1]["lr"] *= 0.3
-            theirs.param_groups[1]["lr"] *= 0.3
-        grads = grads_at(rng, params, t)
-        for tp, g in zip(tparams, grads):
-            tp.grad = None if g is None else torch.tensor(g)
-        ours.step(grads)
-        theirs.step()
-        for i, (p, tp) in enumerate(zip(params, tparams)):
-            _check(p, tp.detach().numpy(), f"step {t} param {i}")
-            tst = theirs.state.get(tp, {})
-            ost = ours.state.get(i, {})
-            assert sorted(ost) == sorted(tst), f"step {t} param {i}: {sorted(ost)} vs {sorted(tst)}"
-            for k, v in tst.items():
-                if k == "step":
-                    assert ost[k] == int(v.item())
-                elif v.ndim == 0:
-                    assert isinstance(ost[k], float)
-                    _check(ost[k], v.item(), f"step {t} state[{i}][{k!r}]")
-                else:
-                    _check(ost[k], v.detach().numpy(), f"step {t} state[{i}][{k!r}]")
+    run_against_torch(
+        torch, name, opts, SHAPES, steps=steps, cut_at=15, seed=5, rtol=RTOL, atol=ATOL,
+        grads_at=grads_at,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "opts"), CASES, ids=[case_id(*c) for c in CASES])
@@ -97,16 +65,7 @@ def test_rprop_nonfinite_gradients_match_torch(torch_f64):
 
 
 def test_default_hyperparameters_match_torch():
-    import inspect
-
-    for name in NAMES:
-        ours = inspect.signature(getattr(cg.optim, name).__init__).parameters
-        theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
-        for k, p in ours.items():
-            if k in ("self", "params"):
-                continue
-            assert k in theirs, (name, k)
-            assert p.default == theirs[k].default, (name, k, p.default, theirs[k].default)
+    assert_defaults_match_torch(torch, NAMES)
 
 
 def test_rprop_float32_etaminus_rounding_to_one_matches_torch():

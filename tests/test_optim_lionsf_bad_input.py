@@ -10,9 +10,15 @@ from __future__ import annotations
 import convergent as cg
 import numpy as np
 import pytest
+from _optim_harness import (
+    assert_bad_grads_rejected,
+    assert_bad_group_values_rejected,
+    assert_bits_equal,
+    assert_rejected,
+    assert_step_rejected,
+    setup,
+)
 from convergent import _core
-from optim_cases import assert_bits_equal, make_grads, make_params
-from test_optim_bad_input import SHAPES, _assert_unchanged, _bad_grads, _good, _snapshot
 
 NAMES = ("Lion", "ScheduleFreeAdamW")
 OPTS = {
@@ -34,39 +40,23 @@ BAD_HYPER = {
 
 
 def _setup(name, dtype=np.float64, one_group=False):
-    rng = np.random.default_rng(0)
-    params = make_params(rng, SHAPES, dtype)
-    groups = [{"params": params}] if one_group else [{"params": params[:2]}, {"params": params[2:]}]
-    opt = getattr(cg.optim, name)(groups, **OPTS[name])
-    for t in range(2):
-        opt.step(make_grads(rng, params, t))
-    return rng, params, opt
+    return setup(name, OPTS[name], dtype, one_group)
 
 
 @pytest.mark.parametrize("one_group", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_grads_change_nothing(name, dtype, one_group):
-    rng, params, opt = _setup(name, dtype, one_group)
-    for _what, grads, exc, frag in _bad_grads(rng, params):
-        snap = _snapshot(params, opt)
-        with pytest.raises(exc, match=frag):
-            opt.step(grads)
-        _assert_unchanged(params, opt, snap)
+    assert_bad_grads_rejected(*_setup(name, dtype, one_group))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_read_only_param_changes_nothing(name):
     rng, params, opt = _setup(name)
     params[2].setflags(write=False)
-    snap = _snapshot(params, opt)
-    with pytest.raises(ValueError, match="read-only"):
-        opt.step(_good(rng, params))
-    _assert_unchanged(params, opt, snap)
+    assert_step_rejected(rng, params, opt, ValueError, "read-only")
     if name == "ScheduleFreeAdamW":  # the switch validates both groups before moving either
-        with pytest.raises(ValueError, match="read-only"):
-            opt.eval()
-        _assert_unchanged(params, opt, snap)
+        assert_rejected(params, opt, opt.eval, ValueError, "read-only")
         assert all(g["train_mode"] for g in opt.param_groups)
 
 
@@ -81,14 +71,9 @@ def test_bad_state_buffer_changes_nothing(name):
         ]:
             good = opt.state[2][key]
             opt.state[2][key] = bad
-            snap = _snapshot(params, opt)
-            with pytest.raises(exc):
-                opt.step(_good(rng, params))
-            _assert_unchanged(params, opt, snap)
+            assert_step_rejected(rng, params, opt, exc)
             if key == "z":
-                with pytest.raises(exc, match="zs"):
-                    opt.eval()
-                _assert_unchanged(params, opt, snap)
+                assert_rejected(params, opt, opt.eval, exc, "zs")
             opt.state[2][key] = good
 
 
@@ -102,13 +87,7 @@ def test_bad_hyperparameters_in_constructor(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_hyperparameter_set_between_steps_changes_nothing(name):
     """A bad value in the 2nd group is rejected before the 1st group is updated."""
-    for key, value in BAD_HYPER[name]:
-        rng, params, opt = _setup(name)
-        opt.param_groups[1][key] = value
-        snap = _snapshot(params, opt)
-        with pytest.raises(ValueError, match=key):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+    assert_bad_group_values_rejected(lambda: _setup(name), BAD_HYPER[name], group=1)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -118,10 +97,7 @@ def test_non_numeric_hyperparameter_is_named(name):
             getattr(cg.optim, name)([np.ones(3)], **{**OPTS[name], "lr": bad})
         rng, params, opt = _setup(name)
         opt.param_groups[1]["lr"] = bad
-        snap = _snapshot(params, opt)
-        with pytest.raises(TypeError, match="lr"):
-            opt.step(_good(rng, params))
-        _assert_unchanged(params, opt, snap)
+        assert_step_rejected(rng, params, opt, TypeError, "lr")
 
 
 def test_schedulefree_warmup_steps_must_be_an_int_and_train_mode_a_bool():
@@ -130,20 +106,14 @@ def test_schedulefree_warmup_steps_must_be_an_int_and_train_mode_a_bool():
             cg.optim.ScheduleFreeAdamW([np.ones(3)], warmup_steps=bad)
     rng, params, opt = _setup("ScheduleFreeAdamW")
     opt.param_groups[1]["train_mode"] = "yes"
-    snap = _snapshot(params, opt)
-    with pytest.raises(TypeError, match="train_mode"):
-        opt.step(_good(rng, params))
-    _assert_unchanged(params, opt, snap)
+    assert_step_rejected(rng, params, opt, TypeError, "train_mode")
 
 
 def test_schedulefree_step_in_eval_mode_changes_nothing():
     rng, params, opt = _setup("ScheduleFreeAdamW")
     opt.eval()
     opt.param_groups[0]["train_mode"] = True  # one group back in train mode is not enough
-    snap = _snapshot(params, opt)
-    with pytest.raises(RuntimeError, match="param group 1"):
-        opt.step(_good(rng, params))
-    _assert_unchanged(params, opt, snap)
+    assert_step_rejected(rng, params, opt, RuntimeError, "param group 1")
 
 
 # ---- the bindings directly: every argument is named, nothing is written ----------------------

@@ -15,9 +15,9 @@ import math
 import convergent as cg
 import numpy as np
 import pytest
+from _optim_harness import assert_bits_equal, assert_state_equal
 from convergent import reference as ref
 from lionsf_cases import make_grads, make_params
-from optim_cases import assert_bits_equal, assert_state_equal
 
 # ---- Lion ------------------------------------------------------------------------------------
 

@@ -7,21 +7,22 @@ buffer must be the same bits after every step, on every ISA.
 
 from __future__ import annotations
 
+import _optim_harness as harness
 import convergent as cg
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from optim_cases import (
-    OPTIMIZERS,
-    RefOptimizer,
-    all_cases,
+from _optim_harness import (
+    SHAPE_LISTS,
     assert_bits_equal,
-    assert_state_equal,
     case_id,
     make_grads,
     make_params,
+    none_gradient_skips,
+    skip_plan,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from optim_cases import OPTIMIZERS, RefOptimizer, all_cases
 
 CASES = all_cases()
 SMALL_SHAPES = [(n,) for n in range(1, 34)] + [(100,), (4097,), (3, 5), (2, 3, 7)]
@@ -29,51 +30,16 @@ SMALL_SHAPES = [(n,) for n in range(1, 34)] + [(100,), (4097,), (3, 5), (2, 3, 7
 GROUP_SPLIT = 33
 
 
-def _copy(params):
-    return [p.copy() for p in params]
-
-
-def run_and_compare(name, opts, shapes, dtype, steps, seed, split, lr_scale=0.5, none_plan=None):
-    """Two param groups (group 1 at ``lr_scale`` times group 0's lr), compared after every step.
-
-    ``none_plan(t)`` gives the parameter indices whose gradient is None at step t.
-    """
-    rng = np.random.default_rng(seed)
-    params = make_params(rng, shapes, dtype)
-    rparams = _copy(params)
-    lr1 = opts["lr"] * lr_scale
-    opt = getattr(cg.optim, name)(
-        [{"params": params[:split]}, {"params": params[split:], "lr": lr1}], **opts
-    )
-    refo = RefOptimizer(
-        name, [{"params": rparams[:split]}, {"params": rparams[split:], "lr": lr1}], opts
-    )
-    for t in range(steps):
-        if t == steps // 2:  # a new learning rate must take effect at once
-            for g in (opt.param_groups[0], refo.param_groups[0]):
-                g["lr"] = opts["lr"] * 0.3
-        grads = make_grads(rng, params, t, none_plan(t) if none_plan else ())
-        opt.step(grads)
-        refo.step(grads)
-        for i, (p, r) in enumerate(zip(params, rparams)):
-            assert_bits_equal(p, r, f"step {t} param {i}")
-        assert_state_equal(opt.state, refo.state, f"step {t}")
-    return opt, refo
-
-
-def _none_plan(t):
-    # Param 0 gets no gradient for the first 3 steps (state created late), 5 skips now and then.
-    skip = {0} if t < 3 else set()
-    if t % 3 == 1:
-        skip.add(5)
-    return skip
+def run_and_compare(name, opts, shapes, dtype, steps, seed, split, none_plan=None):
+    return harness.run_and_compare(RefOptimizer, name, opts, shapes, dtype, steps, seed, split,
+                                   none_plan)  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "opts"), CASES, ids=[case_id(*c) for c in CASES])
 def test_all_options_small_sizes(isa, name, opts, dtype):
     run_and_compare(
-        name, opts, SMALL_SHAPES, dtype, steps=10, seed=1, split=GROUP_SPLIT, none_plan=_none_plan
+        name, opts, SMALL_SHAPES, dtype, steps=10, seed=1, split=GROUP_SPLIT, none_plan=skip_plan
     )
 
 
@@ -106,20 +72,7 @@ def test_many_steps_float32(isa, name):
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_none_gradient_skips_param(name):
-    rng = np.random.default_rng(4)
-    params = make_params(rng, [(5,), (6,)], np.float64)
-    before = params[1].copy()
-    opt = getattr(cg.optim, name)(params, **FULL[name])
-    opt.step([rng.standard_normal(5), None])
-    assert 1 not in opt.state  # no state for a parameter that has not had a gradient yet
-    assert_bits_equal(params[1], before, "skipped param")
-    opt.step([rng.standard_normal(5), rng.standard_normal(6)])
-    snapshot = {k: np.copy(v) for k, v in opt.state[1].items()}
-    p1 = params[1].copy()
-    opt.step([rng.standard_normal(5), None])
-    assert_bits_equal(params[1], p1, "skipped param")
-    for k, v in snapshot.items():
-        assert_bits_equal(np.asarray(opt.state[1][k]), v, f"state[1][{k!r}]")
+    opt = none_gradient_skips(name, FULL[name])
     if "step" in opt.state[0]:
         assert opt.state[0]["step"] == 3 and opt.state[1]["step"] == 1
 
@@ -128,7 +81,7 @@ def test_none_gradient_skips_param(name):
 def test_lr_change_takes_effect(name):
     rng = np.random.default_rng(5)
     a = make_params(rng, [(9,)], np.float32)
-    b = _copy(a)
+    b = [p.copy() for p in a]
     oa = getattr(cg.optim, name)(a, **FULL[name])
     ob = getattr(cg.optim, name)(b, **FULL[name])
     grads = make_grads(rng, a, 0)
@@ -191,16 +144,7 @@ def _case(draw):
     name = draw(st.sampled_from(OPTIMIZERS))
     opts = {k: draw(s) for k, s in _HYPER[name].items()}
     opts["lr"] = draw(st.floats(0, 0.5))
-    shapes = draw(
-        st.lists(
-            st.one_of(
-                st.tuples(st.integers(0, 70)),
-                st.tuples(st.integers(1, 6), st.integers(1, 40)),
-            ),
-            min_size=2,
-            max_size=4,
-        )
-    )
+    shapes = draw(SHAPE_LISTS)
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     return name, opts, shapes, dtype
 

@@ -7,7 +7,8 @@ import copy
 import convergent as cg
 import numpy as np
 import pytest
-from optim_cases import OPTIMIZERS, assert_bits_equal, assert_state_equal, make_grads, make_params
+from _optim_harness import assert_bits_equal, assert_state_equal, make_grads, make_params
+from optim_cases import OPTIMIZERS
 
 OPTS = {
     "SGD": dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-2),

@@ -2,6 +2,7 @@
 // 2019).
 #pragma once
 #include "common/simd.h"
+#include "optim/adam_moments.h"
 #include "optim/kernels.h"
 
 namespace cg {
@@ -10,19 +11,13 @@ namespace CG_NS {
 template <class T>
 void adam_kernel(std::size_t n, T* p, const T* g, T* m, T* v, T* vmax, const AdamCoeffs<T>& c) {
   using V = Vec<T>;
-  const V omb1 = V::set1(c.one_minus_beta1), b2 = V::set1(c.beta2);
-  const V omb2 = V::set1(c.one_minus_beta2), eps = V::set1(c.eps);
-  const V wd = V::set1(c.weight_decay), decay = V::set1(c.decay);
+  const AdamMoments<V, T> moments(c.mom);
+  const V eps = V::set1(c.mom.eps);
   const V bc2_sqrt = V::set1(c.bc2_sqrt), neg_step = V::set1(c.neg_step_size);
-  const bool coupled = !c.decoupled && c.weight_decay != T(0);
   for_each_vec<V>(n, [&](std::size_t i, std::size_t k) {
     V gi = V::loadn(g + i, k), pi = V::loadn(p + i, k);
     V mi = V::loadn(m + i, k), vi = V::loadn(v + i, k);
-    if (c.maximize) gi = neg(gi);
-    if (coupled) gi = gi + pi * wd;
-    if (c.decoupled) pi = pi * decay;
-    mi = mi + (gi - mi) * omb1;
-    vi = vi * b2 + (gi * gi) * omb2;
+    moments.update(gi, pi, mi, vi);
     V vhat = vi;
     if (c.amsgrad) {
       vhat = max(V::loadn(vmax + i, k), vi);

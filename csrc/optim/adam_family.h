@@ -3,6 +3,7 @@
 #pragma once
 #include "common/simd.h"
 #include "optim/adam_family_kernels.h"
+#include "optim/adam_moments.h"
 
 namespace cg {
 namespace CG_NS {
@@ -10,19 +11,13 @@ namespace CG_NS {
 template <class T>
 void nadam_kernel(std::size_t n, T* p, const T* g, T* m, T* v, const NadamCoeffs<T>& c) {
   using V = Vec<T>;
-  const V omb1 = V::set1(c.one_minus_beta1), b2 = V::set1(c.beta2);
-  const V omb2 = V::set1(c.one_minus_beta2), eps = V::set1(c.eps);
-  const V wd = V::set1(c.weight_decay), decay = V::set1(c.decay), bc2 = V::set1(c.bc2);
+  const AdamMoments<V, T> moments(c.mom);
+  const V eps = V::set1(c.mom.eps), bc2 = V::set1(c.bc2);
   const V gc = V::set1(c.grad_coeff), ac = V::set1(c.avg_coeff);
-  const bool coupled = !c.decoupled && c.weight_decay != T(0);
   for_each_vec<V>(n, [&](std::size_t i, std::size_t k) {
     V gi = V::loadn(g + i, k), pi = V::loadn(p + i, k);
     V mi = V::loadn(m + i, k), vi = V::loadn(v + i, k);
-    if (c.maximize) gi = neg(gi);
-    if (coupled) gi = gi + pi * wd;
-    if (c.decoupled) pi = pi * decay;
-    mi = mi + (gi - mi) * omb1;
-    vi = vi * b2 + (gi * gi) * omb2;
+    moments.update(gi, pi, mi, vi);
     const V denom = sqrt(vi / bc2) + eps;
     mi.storen(m + i, k);
     vi.storen(v + i, k);
@@ -34,19 +29,12 @@ void nadam_kernel(std::size_t n, T* p, const T* g, T* m, T* v, const NadamCoeffs
 template <class T>
 void radam_kernel(std::size_t n, T* p, const T* g, T* m, T* v, const RadamCoeffs<T>& c) {
   using V = Vec<T>;
-  const V omb1 = V::set1(c.one_minus_beta1), b2 = V::set1(c.beta2);
-  const V omb2 = V::set1(c.one_minus_beta2), eps = V::set1(c.eps);
-  const V wd = V::set1(c.weight_decay), decay = V::set1(c.decay);
-  const V neg_step = V::set1(c.neg_step);
-  const bool coupled = !c.decoupled && c.weight_decay != T(0);
+  const AdamMoments<V, T> moments(c.mom);
+  const V eps = V::set1(c.mom.eps), neg_step = V::set1(c.neg_step);
   for_each_vec<V>(n, [&](std::size_t i, std::size_t k) {
     V gi = V::loadn(g + i, k), pi = V::loadn(p + i, k);
     V mi = V::loadn(m + i, k), vi = V::loadn(v + i, k);
-    if (c.maximize) gi = neg(gi);
-    if (coupled) gi = gi + pi * wd;
-    if (c.decoupled) pi = pi * decay;
-    mi = mi + (gi - mi) * omb1;
-    vi = vi * b2 + (gi * gi) * omb2;
+    moments.update(gi, pi, mi, vi);
     mi.storen(m + i, k);
     vi.storen(v + i, k);
     const V dir = c.rectified ? mi / (sqrt(vi) + eps) : mi;

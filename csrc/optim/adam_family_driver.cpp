@@ -12,14 +12,6 @@ using namespace optim_util;
 
 namespace {
 
-void check_common(double lr, double beta1, double beta2, double eps, double weight_decay) {
-  finite_nonneg(lr, "lr");
-  unit_interval(beta1, "betas[0]");
-  unit_interval(beta2, "betas[1]");
-  finite_nonneg(eps, "eps");
-  finite_nonneg(weight_decay, "weight_decay");
-}
-
 // torch.optim.NAdam's momentum schedule: mu_t = beta1 (1 - 0.96^(t psi) / 2).
 double nadam_mu(double beta1, double momentum_decay, double t) {
   return beta1 * (1.0 - 0.5 * std::pow(0.96, t * momentum_decay));
@@ -28,15 +20,17 @@ double nadam_mu(double beta1, double momentum_decay, double t) {
 }  // namespace
 
 void check(const NadamHyper& h) {
-  check_common(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
+  check_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
   finite_nonneg(h.momentum_decay, "momentum_decay");
 }
-void check(const RadamHyper& h) { check_common(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay); }
-void check(const AdamaxHyper& h) { check_common(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay); }
+void check(const RadamHyper& h) { check_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay); }
+void check(const AdamaxHyper& h) { check_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay); }
 
 template <class T>
 void nadam_step(const std::vector<OptimTensor<T>>& ts, const NadamHyper& h) {
   const auto& k = adam_family_kernels<T>();
+  const auto mom =
+      adam_moment_coeffs<T>(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled, h.maximize);
   std::vector<NadamCoeffs<T>> cs(ts.size());
   for (std::size_t t = 0; t < ts.size(); ++t) {
     const double step = static_cast<double>(ts[t].step);
@@ -45,18 +39,8 @@ void nadam_step(const std::vector<OptimTensor<T>>& ts, const NadamHyper& h) {
     const double prod = h.mu_products[t] * mu;
     const double prod_next = prod * mu_next;
     h.mu_products[t] = prod;
-    NadamCoeffs<T>& c = cs[t];
-    c.one_minus_beta1 = T(1.0 - h.beta1);
-    c.beta2 = T(h.beta2);
-    c.one_minus_beta2 = T(1.0 - h.beta2);
-    c.eps = T(h.eps);
-    c.weight_decay = T(h.weight_decay);
-    c.decay = h.decoupled ? T(1.0 - h.lr * h.weight_decay) : T(1);
-    c.bc2 = T(1.0 - std::pow(h.beta2, step));
-    c.grad_coeff = T(-h.lr * (1.0 - mu) / (1.0 - prod));
-    c.avg_coeff = T((-h.lr * mu_next) / (1.0 - prod_next));
-    c.maximize = h.maximize;
-    c.decoupled = h.decoupled;
+    cs[t] = {mom, T(bias_correction(h.beta2, step)), T(-h.lr * (1.0 - mu) / (1.0 - prod)),
+             T((-h.lr * mu_next) / (1.0 - prod_next))};
   }
   for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
     const OptimTensor<T>& x = ts[t];
@@ -68,19 +52,16 @@ template <class T>
 void radam_step(const std::vector<OptimTensor<T>>& ts, const RadamHyper& h) {
   const auto& k = adam_family_kernels<T>();
   const double rho_inf = 2.0 / (1.0 - h.beta2) - 1.0;
+  const auto mom =
+      adam_moment_coeffs<T>(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled, h.maximize);
   std::vector<RadamCoeffs<T>> cs(ts.size());
   for (std::size_t t = 0; t < ts.size(); ++t) {
     const double step = static_cast<double>(ts[t].step);
-    const double bc1 = 1.0 - std::pow(h.beta1, step);
-    const double bc2 = 1.0 - std::pow(h.beta2, step);
+    const double bc1 = bias_correction(h.beta1, step);
+    const double bc2 = bias_correction(h.beta2, step);
     const double rho_t = rho_inf - 2.0 * step * std::pow(h.beta2, step) / bc2;
     RadamCoeffs<T>& c = cs[t];
-    c.one_minus_beta1 = T(1.0 - h.beta1);
-    c.beta2 = T(h.beta2);
-    c.one_minus_beta2 = T(1.0 - h.beta2);
-    c.eps = T(h.eps);
-    c.weight_decay = T(h.weight_decay);
-    c.decay = h.decoupled ? T(1.0 - h.lr * h.weight_decay) : T(1);
+    c.mom = mom;
     c.rectified = rho_t > 5.0;
     if (c.rectified) {
       const double rect = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
@@ -89,8 +70,6 @@ void radam_step(const std::vector<OptimTensor<T>>& ts, const RadamHyper& h) {
     } else {
       c.neg_step = T(-(h.lr / bc1));
     }
-    c.maximize = h.maximize;
-    c.decoupled = h.decoupled;
   }
   for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
     const OptimTensor<T>& x = ts[t];
@@ -103,7 +82,7 @@ void adamax_step(const std::vector<OptimTensor<T>>& ts, const AdamaxHyper& h) {
   const auto& k = adam_family_kernels<T>();
   std::vector<AdamaxCoeffs<T>> cs(ts.size());
   for (std::size_t t = 0; t < ts.size(); ++t) {
-    const double bc1 = 1.0 - std::pow(h.beta1, static_cast<double>(ts[t].step));
+    const double bc1 = bias_correction(h.beta1, static_cast<double>(ts[t].step));
     cs[t] = AdamaxCoeffs<T>{T(1.0 - h.beta1),  T(h.beta2),       T(h.eps),
                             T(h.weight_decay), T(-(h.lr / bc1)), h.maximize};
   }

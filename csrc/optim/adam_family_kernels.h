@@ -8,29 +8,26 @@
 #pragma once
 #include <cstddef>
 
+#include "optim/kernels.h"
+
 namespace cg {
 
 // NAdam (Dozat 2016), torch.optim.NAdam.
 template <class T>
 struct NadamCoeffs {
-  T one_minus_beta1, beta2, one_minus_beta2, eps;
-  T weight_decay;  // coupled: g += wd * p
-  T decay;         // decoupled: p *= 1 - lr * wd; 1 when unused
-  T bc2;           // 1 - beta2^t
-  T grad_coeff;    // -lr (1 - mu_t) / (1 - mu_1 ... mu_t)
-  T avg_coeff;     // -lr mu_{t+1} / (1 - mu_1 ... mu_{t+1})
-  bool maximize, decoupled;
+  AdamMomentCoeffs<T> mom;  // optim/kernels.h
+  T bc2;                    // 1 - beta2^t
+  T grad_coeff;             // -lr (1 - mu_t) / (1 - mu_1 ... mu_t)
+  T avg_coeff;              // -lr mu_{t+1} / (1 - mu_1 ... mu_{t+1})
 };
 
 // RAdam (Liu et al. 2020), torch.optim.RAdam.
 template <class T>
 struct RadamCoeffs {
-  T one_minus_beta1, beta2, one_minus_beta2, eps;
-  T weight_decay;  // coupled: g += wd * p
-  T decay;         // decoupled: p *= 1 - lr * wd; 1 when unused
+  AdamMomentCoeffs<T> mom;  // optim/kernels.h
   // rectified (rho_t > 5): -lr r_t sqrt(1 - beta2^t) / (1 - beta1^t); else -lr / (1 - beta1^t)
   T neg_step;
-  bool rectified, maximize, decoupled;
+  bool rectified;
 };
 
 // Adamax (Kingma & Ba 2015, section 7.1), torch.optim.Adamax.

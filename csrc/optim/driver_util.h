@@ -29,6 +29,19 @@ inline void unit_interval(double x, const char* name) {
           "must be in [0, 1), got " + std::to_string(x));
 }
 
+// The checks of Adam-style hyperparameters (Adam, AdamW, NAdam, RAdam, Adamax), in this order.
+inline void check_adam_like(double lr, double beta1, double beta2, double eps,
+                            double weight_decay) {
+  finite_nonneg(lr, "lr");
+  unit_interval(beta1, "betas[0]");
+  unit_interval(beta2, "betas[1]");
+  finite_nonneg(eps, "eps");
+  finite_nonneg(weight_decay, "weight_decay");
+}
+
+// Adam-style bias correction 1 - beta^step (in double).
+inline double bias_correction(double beta, double step) { return 1.0 - std::pow(beta, step); }
+
 // Runs fn(tensor_index, offset, length) over all tensors in chunks of kChunk elements. Each
 // element is updated by the same kernel code whatever chunk it falls in, so results do not
 // depend on the thread count.

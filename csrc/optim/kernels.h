@@ -19,14 +19,31 @@ struct SgdCoeffs {
   bool first_step;  // momentum buffer := gradient on the first step
 };
 
+// What Adam, AdamW, NAdam and RAdam share: the gradient prologue and the two moment updates
+// (AdamMoments in optim/adam_moments.h), and eps.
+template <class T>
+struct AdamMomentCoeffs {
+  T one_minus_beta1, beta2, one_minus_beta2, eps;
+  T weight_decay;  // coupled: g += wd * p  (Adam)
+  T decay;         // decoupled: p *= 1 - lr * wd  (AdamW); 1 when unused
+  bool maximize, decoupled;
+};
+
+// The coefficients above from a group's hyperparameters (in double, rounded to T).
+template <class T>
+AdamMomentCoeffs<T> adam_moment_coeffs(double lr, double beta1, double beta2, double eps,
+                                       double weight_decay, bool decoupled, bool maximize) {
+  return {T(1.0 - beta1), T(beta2),        T(1.0 - beta2),
+          T(eps),         T(weight_decay), decoupled ? T(1.0 - lr * weight_decay) : T(1),
+          maximize,       decoupled};
+}
+
 template <class T>
 struct AdamCoeffs {
-  T one_minus_beta1, beta2, one_minus_beta2, eps;
-  T weight_decay;   // coupled: g += wd * p  (Adam)
-  T decay;          // decoupled: p *= 1 - lr * wd  (AdamW); 1 when unused
+  AdamMomentCoeffs<T> mom;
   T bc2_sqrt;       // sqrt(1 - beta2^t)
   T neg_step_size;  // -lr / (1 - beta1^t)
-  bool amsgrad, maximize, decoupled;
+  bool amsgrad;
 };
 
 template <class T>

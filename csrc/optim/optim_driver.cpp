@@ -16,13 +16,7 @@ void check(const SgdHyper& h) {
           "requires momentum > 0 and dampening == 0");
 }
 
-void check(const AdamHyper& h) {
-  finite_nonneg(h.lr, "lr");
-  unit_interval(h.beta1, "betas[0]");
-  unit_interval(h.beta2, "betas[1]");
-  finite_nonneg(h.eps, "eps");
-  finite_nonneg(h.weight_decay, "weight_decay");
-}
+void check(const AdamHyper& h) { check_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay); }
 
 void check(const AdagradHyper& h) {
   finite_nonneg(h.lr, "lr");
@@ -57,20 +51,11 @@ void adam_step(const std::vector<OptimTensor<T>>& ts, const AdamHyper& h) {
   for_each_chunk(ts, [&](std::size_t t, std::size_t off, std::size_t len) {
     const OptimTensor<T>& x = ts[t];
     const double step = static_cast<double>(x.step);
-    const double bc1 = 1.0 - std::pow(h.beta1, step);
-    const double bc2 = 1.0 - std::pow(h.beta2, step);
-    AdamCoeffs<T> c;
-    c.one_minus_beta1 = T(1.0 - h.beta1);
-    c.beta2 = T(h.beta2);
-    c.one_minus_beta2 = T(1.0 - h.beta2);
-    c.eps = T(h.eps);
-    c.weight_decay = T(h.weight_decay);
-    c.decay = h.decoupled ? T(1.0 - h.lr * h.weight_decay) : T(1);
-    c.bc2_sqrt = T(std::sqrt(bc2));
-    c.neg_step_size = T(-(h.lr / bc1));
-    c.amsgrad = h.amsgrad;
-    c.maximize = h.maximize;
-    c.decoupled = h.decoupled;
+    const double bc1 = bias_correction(h.beta1, step);
+    const double bc2 = bias_correction(h.beta2, step);
+    const AdamCoeffs<T> c{adam_moment_coeffs<T>(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay,
+                                                h.decoupled, h.maximize),
+                          T(std::sqrt(bc2)), T(-(h.lr / bc1)), h.amsgrad};
     k.adam(len, x.p + off, x.g + off, x.s0 + off, x.s1 + off, at(x.s2, off), c);
   });
 }

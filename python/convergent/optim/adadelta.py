@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyperparameters
 
 
 class Adadelta(Optimizer):
@@ -20,6 +20,8 @@ class Adadelta(Optimizer):
         p = p - lr * delta
     """
 
+    _kernel_buffers = 2
+
     def __init__(
         self,
         params: Any,
@@ -29,8 +31,7 @@ class Adadelta(Optimizer):
         weight_decay: float = 0.0,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         _core.check_adadelta(g["lr"], g["rho"], g["eps"], g["weight_decay"])
@@ -43,8 +44,3 @@ class Adadelta(Optimizer):
         buffers it uses; shared with the fused loop."""
         hyper = (g["lr"], g["rho"], g["eps"], g["weight_decay"], bool(g["maximize"]))
         return "adadelta", hyper, ("square_avg", "acc_delta", None)
-
-    def _run(self, g, params, grads, states, old_states, dry_run):
-        _, hyper, names = self._kernel_args(g)
-        bufs = self._buffer_lists(states, names)[:2]
-        _core.adadelta_step(params, grads, *bufs, *hyper, dry_run)

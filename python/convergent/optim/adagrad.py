@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyperparameters
 
 
 class Adagrad(Optimizer):
@@ -19,6 +19,9 @@ class Adagrad(Optimizer):
         p = p - clr * g / (sqrt(s) + eps)
     """
 
+    _kernel_buffers = 1
+    _kernel_steps = True
+
     def __init__(
         self,
         params: Any,
@@ -29,15 +32,7 @@ class Adagrad(Optimizer):
         eps: float = 1e-10,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         v = g["initial_accumulator_value"]
@@ -53,8 +48,3 @@ class Adagrad(Optimizer):
         it uses; shared with the fused loop."""
         hyper = (g["lr"], g["lr_decay"], g["weight_decay"], g["eps"], bool(g["maximize"]))
         return "adagrad", hyper, ("sum", None, None)
-
-    def _run(self, g, params, grads, states, old_states, dry_run):
-        _, hyper, names = self._kernel_args(g)
-        sums = self._buffer_lists(states, names)[0]
-        _core.adagrad_step(params, grads, sums, [s["step"] for s in states], *hyper, dry_run)

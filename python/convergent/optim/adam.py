@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, betas_pair, hyperparameters
 
 
 class Adam(Optimizer):
@@ -25,6 +25,7 @@ class Adam(Optimizer):
     """
 
     _decoupled = False
+    _kernel_steps = True
 
     def __init__(
         self,
@@ -36,21 +37,11 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
-        betas = g["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        _core.check_adam(g["lr"], betas[0], betas[1], g["eps"], g["weight_decay"])
+        b1, b2 = betas_pair(g)
+        _core.check_adam(g["lr"], b1, b2, g["eps"], g["weight_decay"])
 
     def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
         spec = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
@@ -66,11 +57,6 @@ class Adam(Optimizer):
         hyper = (g["lr"], b1, b2, g["eps"], g["weight_decay"], amsgrad, bool(g["maximize"]))
         names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq" if amsgrad else None)
         return "adam", (*hyper, self._decoupled), names
-
-    def _run(self, g, params, grads, states, old_states, dry_run):
-        _, hyper, names = self._kernel_args(g)
-        bufs = self._buffer_lists(states, names)
-        _core.adam_step(params, grads, *bufs, [s["step"] for s in states], *hyper, dry_run)
 
 
 class AdamW(Adam):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from ._adam_family import AdamFamily, betas_pair
+from ._adam_family import AdamFamily
+from .optimizer import betas_pair, hyperparameters
 
 
 class Adamax(AdamFamily):
@@ -32,8 +33,7 @@ class Adamax(AdamFamily):
         weight_decay: float = 0.0,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         b1, b2 = betas_pair(g)

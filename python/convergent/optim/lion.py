@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, betas_pair, hyperparameters
 
 
 class Lion(Optimizer):
@@ -22,6 +22,8 @@ class Lion(Optimizer):
     weight decay for the same ``lr * weight_decay``).
     """
 
+    _kernel_buffers = 1
+
     def __init__(
         self,
         params: Any,
@@ -30,14 +32,11 @@ class Lion(Optimizer):
         weight_decay: float = 0.0,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
-        betas = g["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        _core.check_lion(g["lr"], betas[0], betas[1], g["weight_decay"])
+        b1, b2 = betas_pair(g)
+        _core.check_lion(g["lr"], b1, b2, g["weight_decay"])
 
     def _state_spec(self, g: dict[str, Any]) -> dict[str, float]:
         return {"exp_avg": 0.0}
@@ -48,8 +47,3 @@ class Lion(Optimizer):
         b1, b2 = g["betas"]
         hyper = (g["lr"], b1, b2, g["weight_decay"], bool(g["maximize"]))
         return "lion", hyper, ("exp_avg", None, None)
-
-    def _run(self, g, params, grads, states, old_states, dry_run):
-        _, hyper, names = self._kernel_args(g)
-        (exp_avgs, _, _) = self._buffer_lists(states, names)
-        _core.lion_step(params, grads, exp_avgs, *hyper, dry_run)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyperparameters
 
 _ADJUST = (None, "original", "match_rms_adamw")
 
@@ -48,17 +48,7 @@ class Muon(Optimizer):
         ns_steps: int = 5,
         adjust_lr_fn: str | None = None,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            nesterov=nesterov,
-            ns_coefficients=ns_coefficients,
-            eps=eps,
-            ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         params = group.get("params") if isinstance(group, dict) else None

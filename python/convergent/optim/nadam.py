@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from ._adam_family import AdamFamily, betas_pair
+from ._adam_family import AdamFamily
+from .optimizer import betas_pair, hyperparameters
 
 
 class NAdam(AdamFamily):
@@ -39,16 +40,7 @@ class NAdam(AdamFamily):
         decoupled_weight_decay: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         b1, b2 = betas_pair(g)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
+
 __all__ = ["Optimizer"]
 
 
@@ -35,6 +37,21 @@ def _param_list(params: Any, where: str) -> list[np.ndarray]:
     return out
 
 
+def hyperparameters(args: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An optimizer constructor's ``defaults``: its arguments (``locals()`` taken first thing
+    in ``__init__``) but ``self`` and ``params``, in signature order, then ``extra``."""
+    skip = ("self", "params", "__class__")
+    return {**{k: v for k, v in args.items() if k not in skip}, **extra}
+
+
+def betas_pair(g: dict[str, Any]) -> tuple[Any, Any]:
+    """The group's ``(beta1, beta2)``; ValueError naming betas unless it is a pair."""
+    betas = g["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return betas[0], betas[1]
+
+
 @functools.cache
 def _signature_defaults(cls: type) -> dict[str, Any]:
     """The constructor's own defaults (their types tell numbers from flags)."""
@@ -43,9 +60,15 @@ def _signature_defaults(cls: type) -> dict[str, Any]:
 
 
 class Optimizer:
-    """Base class. Subclasses define ``_state_spec``, ``_check`` and ``_run``."""
+    """Base class. Subclasses define ``_state_spec``, ``_check`` and ``_kernel_args`` (or their
+    own ``_run``)."""
 
     _counts_steps = True  # keep a per-parameter "step" in the state (torch's SGD keeps none)
+    # What the default ``_run`` passes to ``_core.<kind>_step`` after params and grads: the
+    # first ``_kernel_buffers`` buffer lists of ``_kernel_args``, then the step counts if
+    # ``_kernel_steps``, then the hyperparameters and dry_run.
+    _kernel_buffers = 3
+    _kernel_steps = False
 
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -224,10 +247,21 @@ class Optimizer:
     def _check(self, group: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _kernel_args(self, group: dict[str, Any]) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+        """The kernel's name (``_core.<kind>_step``), its hyperparameters in the kernel's order
+        and the three state buffer names it uses (None where unused); shared with the fused
+        loop."""
+        raise NotImplementedError
+
     def _run(self, group, params, grads, states, old_states, dry_run: bool) -> None:
         """Calls the group kernel: ``states`` are the new state dicts (fresh buffers included),
-        ``old_states`` the ones before this step (empty dicts for new parameters)."""
-        raise NotImplementedError
+        ``old_states`` the ones before this step (empty dicts for new parameters). By default
+        ``_core.<kind>_step(params, grads, *buffers, [steps,] *hyper, dry_run)`` from
+        ``_kernel_args`` (see ``_kernel_buffers`` and ``_kernel_steps``)."""
+        kind, hyper, names = self._kernel_args(group)
+        bufs = self._buffer_lists(states, names)[: self._kernel_buffers]
+        steps = ([st["step"] for st in states],) if self._kernel_steps else ()
+        getattr(_core, f"{kind}_step")(params, grads, *bufs, *steps, *hyper, dry_run)
 
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from ._adam_family import AdamFamily, betas_pair
+from ._adam_family import AdamFamily
+from .optimizer import betas_pair, hyperparameters
 
 
 class RAdam(AdamFamily):
@@ -36,15 +37,7 @@ class RAdam(AdamFamily):
         decoupled_weight_decay: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         b1, b2 = betas_pair(g)

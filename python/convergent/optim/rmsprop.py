@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyperparameters
 
 
 class RMSprop(Optimizer):
@@ -32,16 +32,7 @@ class RMSprop(Optimizer):
         centered: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         _core.check_rmsprop(g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"])
@@ -65,8 +56,3 @@ class RMSprop(Optimizer):
             "momentum_buffer" if momentum else None,
         )
         return "rmsprop", (*hyper, bool(g["maximize"])), names
-
-    def _run(self, g, params, grads, states, old_states, dry_run):
-        _, hyper, names = self._kernel_args(g)
-        bufs = self._buffer_lists(states, names)
-        _core.rmsprop_step(params, grads, *bufs, *hyper, dry_run)

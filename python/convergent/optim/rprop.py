@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyperparameters
 
 
 def _pair(v: Any, name: str, what: str) -> tuple[Any, Any]:
@@ -27,6 +27,8 @@ class Rprop(Optimizer):
         prev = g
     """
 
+    _kernel_buffers = 2
+
     def __init__(
         self,
         params: Any,
@@ -35,8 +37,7 @@ class Rprop(Optimizer):
         step_sizes: tuple[float, float] = (1e-6, 50),
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         etaminus, etaplus = _pair(g["etas"], "etas", "(etaminus, etaplus)")
@@ -52,8 +53,3 @@ class Rprop(Optimizer):
         (etaminus, etaplus), (lo, hi) = g["etas"], g["step_sizes"]
         hyper = (g["lr"], etaminus, etaplus, lo, hi, bool(g["maximize"]))
         return "rprop", hyper, ("prev", "step_size", None)
-
-    def _run(self, g, params, grads, states, old_states, dry_run):
-        _, hyper, names = self._kernel_args(g)
-        bufs = self._buffer_lists(states, names)[:2]
-        _core.rprop_step(params, grads, *bufs, *hyper, dry_run)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, betas_pair, hyperparameters
 
 
 class ScheduleFreeAdamW(Optimizer):
@@ -50,29 +50,17 @@ class ScheduleFreeAdamW(Optimizer):
         r: float = 0.0,
         weight_lr_power: float = 2.0,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            warmup_steps=warmup_steps,
-            r=r,
-            weight_lr_power=weight_lr_power,
-            train_mode=True,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals(), train_mode=True))
 
     def _check(self, g: dict[str, Any]) -> None:
-        betas = g["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        b1, b2 = betas_pair(g)
         w = g["warmup_steps"]
         if not isinstance(w, (int, np.integer)):
             raise TypeError(f"warmup_steps must be an int, got {type(w).__name__}")
         if not isinstance(g["train_mode"], (bool, np.bool_)):
             raise TypeError(f"train_mode must be a bool, got {type(g['train_mode']).__name__}")
         _core.check_schedulefree_adamw(
-            g["lr"], betas[0], betas[1], g["eps"], g["weight_decay"], int(w), g["r"],
+            g["lr"], b1, b2, g["eps"], g["weight_decay"], int(w), g["r"],
             g["weight_lr_power"],
         )  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .optimizer import Optimizer
+from .optimizer import Optimizer, hyperparameters
 
 
 class SGD(Optimizer):
@@ -36,15 +36,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _check(self, g: dict[str, Any]) -> None:
         _core.check_sgd(g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"])
