@@ -2,15 +2,25 @@
 
 from .activations import LeakyReLU, PReLU, ReLU, RReLU, Sigmoid, Softmax, Tanh
 from .base import Layer
+from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .init import INITIALIZERS, initialize
 from .losses import BinaryCrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
+from .noise import GaussianNoise
 from .normalization import BatchNorm
+from .pooling import AvgPool2D, Flatten, GlobalAvgPool2D, MaxPool2D, UpSampling2D
 from .residual import Residual
 from .sequential import Sequential, load, register_layer
 
 __all__ = [
+    "UpSampling2D",
+    "MaxPool2D",
+    "GlobalAvgPool2D",
+    "GaussianNoise",
+    "Flatten",
+    "Conv2D",
+    "AvgPool2D",
     "INITIALIZERS",
     "BatchNorm",
     "BinaryCrossEntropy",

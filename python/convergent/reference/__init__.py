@@ -3,7 +3,19 @@
 The tests hold the compiled fast path to these functions.
 """
 
-from . import activations, losses
+from . import activations, conv, losses
+from .conv import (
+    avgpool2d_backward,
+    avgpool2d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    global_avgpool2d_backward,
+    global_avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    upsample_nearest_backward,
+    upsample_nearest_forward,
+)
 from .dense import (
     activation,
     activation_grad,
@@ -16,6 +28,17 @@ from .normalization import batchnorm_backward, batchnorm_forward, dropout_forwar
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 
 __all__ = [
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+    "conv",
+    "conv2d_backward",
+    "conv2d_forward",
+    "global_avgpool2d_backward",
+    "global_avgpool2d_forward",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
+    "upsample_nearest_backward",
+    "upsample_nearest_forward",
     "activation",
     "activation_grad",
     "activations",

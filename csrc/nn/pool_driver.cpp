@@ -1,0 +1,141 @@
+// Max and average pooling over NHWC images (see nn/conv.h). One image per work item: every
+// output and every input-gradient element is computed by one thread in a fixed order, so the
+// results are the same bits for any thread count. The channel loops are contiguous and carry no
+// reduction across channels, so the compiler vectorizes them without reordering any sum.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "common/parallel.h"
+#include "nn/conv.h"
+
+namespace cg {
+namespace {
+
+constexpr std::size_t kMinParallel = std::size_t(1) << 15;
+
+// The in-image window of output (oy, ox): rows [y0, y1) and columns [x0, x1).
+struct Window {
+  std::size_t y0, y1, x0, x1;
+};
+
+Window window(const ConvGeom& g, std::size_t oy, std::size_t ox) {
+  const std::ptrdiff_t ty =
+      static_cast<std::ptrdiff_t>(oy * g.sh) - static_cast<std::ptrdiff_t>(g.pt);
+  const std::ptrdiff_t tx =
+      static_cast<std::ptrdiff_t>(ox * g.sw) - static_cast<std::ptrdiff_t>(g.pl);
+  const std::ptrdiff_t h = static_cast<std::ptrdiff_t>(g.h), w = static_cast<std::ptrdiff_t>(g.w);
+  const std::ptrdiff_t kh = static_cast<std::ptrdiff_t>(g.kh),
+                       kw = static_cast<std::ptrdiff_t>(g.kw);
+  Window r;
+  r.y0 = static_cast<std::size_t>(std::max<std::ptrdiff_t>(ty, 0));
+  r.y1 = static_cast<std::size_t>(std::min(ty + kh, h));
+  r.x0 = static_cast<std::size_t>(std::max<std::ptrdiff_t>(tx, 0));
+  r.x1 = static_cast<std::size_t>(std::min(tx + kw, w));
+  return r;
+}
+
+template <class F>
+void per_image(const ConvGeom& g, F&& body) {
+  parallel_for(g.n, g.n * g.oh * g.ow * g.c * g.kh * g.kw, kMinParallel, body);
+}
+
+}  // namespace
+
+template <class T>
+void maxpool2d_forward(const ConvGeom& g, const T* x, T* y, std::int64_t* argmax) {
+  const std::size_t c = g.c;
+  per_image(g, [&](std::size_t im) {
+    const T* xi = x + im * g.h * g.w * c;
+    for (std::size_t oy = 0; oy < g.oh; ++oy)
+      for (std::size_t ox = 0; ox < g.ow; ++ox) {
+        const std::size_t o = ((im * g.oh + oy) * g.ow + ox) * c;
+        T* yo = y + o;
+        std::int64_t* ao = argmax + o;
+        const Window wn = window(g, oy, ox);
+        const std::int64_t first = static_cast<std::int64_t>(wn.y0 * g.w + wn.x0);
+        for (std::size_t ch = 0; ch < c; ++ch) {
+          yo[ch] = -std::numeric_limits<T>::infinity();
+          ao[ch] = first;
+        }
+        for (std::size_t iy = wn.y0; iy < wn.y1; ++iy)
+          for (std::size_t ix = wn.x0; ix < wn.x1; ++ix) {
+            const T* s = xi + (iy * g.w + ix) * c;
+            const std::int64_t pos = static_cast<std::int64_t>(iy * g.w + ix);
+            for (std::size_t ch = 0; ch < c; ++ch) {
+              const T v = s[ch];
+              if (v > yo[ch] || std::isnan(v)) {
+                yo[ch] = v;
+                ao[ch] = pos;
+              }
+            }
+          }
+      }
+  });
+}
+
+template <class T>
+void maxpool2d_backward(const ConvGeom& g, const T* dout, const std::int64_t* argmax, T* dx) {
+  const std::size_t c = g.c, img = g.h * g.w * c, per = g.oh * g.ow * c;
+  per_image(g, [&](std::size_t im) {
+    T* d = dx + im * img;
+    std::fill(d, d + img, T(0));
+    const T* go = dout + im * per;
+    const std::int64_t* ao = argmax + im * per;
+    for (std::size_t o = 0; o < per; o += c)
+      for (std::size_t ch = 0; ch < c; ++ch)
+        d[static_cast<std::size_t>(ao[o + ch]) * c + ch] += go[o + ch];
+  });
+}
+
+template <class T>
+void avgpool2d_forward(const ConvGeom& g, const T* x, T* y) {
+  const std::size_t c = g.c;
+  const T div = static_cast<T>(g.kh * g.kw);
+  per_image(g, [&](std::size_t im) {
+    const T* xi = x + im * g.h * g.w * c;
+    for (std::size_t oy = 0; oy < g.oh; ++oy)
+      for (std::size_t ox = 0; ox < g.ow; ++ox) {
+        T* yo = y + ((im * g.oh + oy) * g.ow + ox) * c;
+        const Window wn = window(g, oy, ox);
+        std::fill(yo, yo + c, T(0));
+        for (std::size_t iy = wn.y0; iy < wn.y1; ++iy)
+          for (std::size_t ix = wn.x0; ix < wn.x1; ++ix) {
+            const T* s = xi + (iy * g.w + ix) * c;
+            for (std::size_t ch = 0; ch < c; ++ch) yo[ch] += s[ch];
+          }
+        for (std::size_t ch = 0; ch < c; ++ch) yo[ch] /= div;
+      }
+  });
+}
+
+template <class T>
+void avgpool2d_backward(const ConvGeom& g, const T* dout, T* dx) {
+  const std::size_t c = g.c, img = g.h * g.w * c;
+  const T div = static_cast<T>(g.kh * g.kw);
+  per_image(g, [&](std::size_t im) {
+    T* d = dx + im * img;
+    std::fill(d, d + img, T(0));
+    for (std::size_t oy = 0; oy < g.oh; ++oy)
+      for (std::size_t ox = 0; ox < g.ow; ++ox) {
+        const T* go = dout + ((im * g.oh + oy) * g.ow + ox) * c;
+        const Window wn = window(g, oy, ox);
+        for (std::size_t iy = wn.y0; iy < wn.y1; ++iy)
+          for (std::size_t ix = wn.x0; ix < wn.x1; ++ix) {
+            T* o = d + (iy * g.w + ix) * c;
+            for (std::size_t ch = 0; ch < c; ++ch) o[ch] += go[ch] / div;
+          }
+      }
+  });
+}
+
+#define CG_POOL_INSTANTIATE(T)                                                             \
+  template void maxpool2d_forward<T>(const ConvGeom&, const T*, T*, std::int64_t*);        \
+  template void maxpool2d_backward<T>(const ConvGeom&, const T*, const std::int64_t*, T*); \
+  template void avgpool2d_forward<T>(const ConvGeom&, const T*, T*);                       \
+  template void avgpool2d_backward<T>(const ConvGeom&, const T*, T*);
+CG_POOL_INSTANTIATE(float)
+CG_POOL_INSTANTIATE(double)
+#undef CG_POOL_INSTANTIATE
+
+}  // namespace cg
