@@ -29,6 +29,10 @@ std::size_t balanced_kc(std::size_t k, std::size_t kc) {
   return ceil_div(k, blocks);
 }
 
+// im2col and col2im move fewer elements than this on one thread (a parallel region costs more
+// than it saves on small copies).
+constexpr std::size_t kMinParallelCopy = std::size_t(1) << 20;
+
 // Elements of the im2col scratch of one backward chunk (whole images, at least one).
 constexpr std::size_t kColsBudget = std::size_t(1) << 20;
 
@@ -88,7 +92,7 @@ template <class T>
 void im2col(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i0, std::size_t rows,
             T* cols) {
   const std::size_t k = g.depth(), block = 256;
-  parallel_for(ceil_div(rows, block), rows * k, kGemmMinParallelWork / 4, [&](std::size_t b) {
+  parallel_for(ceil_div(rows, block), rows * k, kMinParallelCopy, [&](std::size_t b) {
     const std::size_t r1 = std::min(rows, (b + 1) * block);
     for (std::size_t r = b * block; r < r1; ++r) patch_row(g, gi, x, i0 + r, 0, k, cols + r * k, 1);
   });
@@ -101,7 +105,7 @@ template <class T>
 void col2im(const ConvGeom& g, std::size_t n0, std::size_t count, const T* dcols, T* dx) {
   const std::size_t cg = g.cg(), k = g.depth(), per = g.oh * g.ow, rows = count * per;
   const std::size_t img_elems = g.h * g.w * g.c;
-  parallel_for(count, rows * k * g.groups, kGemmMinParallelWork / 4, [&](std::size_t im) {
+  parallel_for(count, rows * k * g.groups, kMinParallelCopy, [&](std::size_t im) {
     T* d = dx + (n0 + im) * img_elems;
     std::fill(d, d + img_elems, T(0));
     for (std::size_t gi = 0; gi < g.groups; ++gi) {

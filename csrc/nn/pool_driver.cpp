@@ -12,7 +12,7 @@
 namespace cg {
 namespace {
 
-constexpr std::size_t kMinParallel = std::size_t(1) << 15;
+constexpr std::size_t kMinParallel = std::size_t(1) << 19;
 
 // The in-image window of output (oy, ox): rows [y0, y1) and columns [x0, x1).
 struct Window {
