@@ -102,3 +102,13 @@ def test_demo_model_cnn(tmp_path, capsys):
     assert cli.main(["demo", "--model", "cnn", "--optimizers", "lion", "--no-progress"]) == 2
     with pytest.raises(SystemExit):
         cli.main(["demo", "--model", "rnn"])
+
+
+def test_denoising_autoencoders_denoise(threads, capsys):
+    threads(1)
+    import denoising_autoencoder as dae
+
+    results = dae.main(["denoising_autoencoder.py", "8"])
+    for name, (recon, noisy) in results.items():
+        assert recon < 0.5 * noisy, name
+    assert "conv autoencoder: reconstruction MSE" in capsys.readouterr().out
