@@ -226,3 +226,17 @@ def test_gaussian_noise():
     m1 = cg.nn.Sequential([cg.nn.GaussianNoise(1.0)], seed=3)
     m2 = cg.nn.Sequential([cg.nn.GaussianNoise(1.0)], seed=3)
     np.testing.assert_array_equal(m1.forward(x, True), m2.forward(x, True))
+
+
+def test_maxpool_float32_image_of_2_24_pixels():
+    # Positions beyond float32's exact integers take the driver's scalar loop.
+    x = np.random.default_rng(0).random((1, 4096, 4096, 1), dtype=np.float32)
+    layer = cg.nn.MaxPool2D(2)
+    y = layer.forward(x)
+    np.testing.assert_array_equal(
+        y[0, :, :, 0], x[0, :, :, 0].reshape(2048, 2, 2048, 2).max((1, 3))
+    )
+    crop = x[:, -6:, -6:]
+    _, arg = ref.maxpool2d_forward(crop, (2, 2))
+    iy, ix = np.divmod(arg, 6)
+    np.testing.assert_array_equal(layer._argmax[:, -3:, -3:], (iy + 4090) * 4096 + ix + 4090)

@@ -2,11 +2,13 @@
 #include "common/dispatch.h"
 
 #include "nn/kernels.h"
+#include "nn/pool_kernels.h"
 #include "optim/kernels.h"
 
 namespace cg {
 
 CG_DISPATCH_TABLE(OptimKernels, optim_kernels)
 CG_DISPATCH_TABLE(NnKernels, nn_kernels)
+CG_DISPATCH_TABLE(PoolKernels, pool_kernels)
 
 }  // namespace cg

@@ -57,11 +57,12 @@ void patch_row(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i, std
       static_cast<std::ptrdiff_t>(ox * g.sw) - static_cast<std::ptrdiff_t>(g.pl);
   const T* xi = x + img * g.h * g.w * g.c + gi * cg;
   const std::size_t kend = k0 + kc;
+  std::size_t tap = k0 / cg, ci = k0 % cg, ky = tap / g.kw, kx = tap % g.kw;
+  T* dk = d;
   for (std::size_t k = k0; k < kend;) {
-    const std::size_t tap = k / cg, ci = k % cg, len = std::min(cg - ci, kend - k);
-    const std::ptrdiff_t iy = y0 + static_cast<std::ptrdiff_t>((tap / g.kw) * g.dh);
-    const std::ptrdiff_t ix = x0 + static_cast<std::ptrdiff_t>((tap % g.kw) * g.dw);
-    T* dk = d + (k - k0) * ks;
+    const std::size_t len = std::min(cg - ci, kend - k);
+    const std::ptrdiff_t iy = y0 + static_cast<std::ptrdiff_t>(ky * g.dh);
+    const std::ptrdiff_t ix = x0 + static_cast<std::ptrdiff_t>(kx * g.dw);
     if (iy >= 0 && ix >= 0 && iy < static_cast<std::ptrdiff_t>(g.h) &&
         ix < static_cast<std::ptrdiff_t>(g.w)) {
       const T* s =
@@ -71,6 +72,9 @@ void patch_row(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i, std
       for (std::size_t j = 0; j < len; ++j) dk[j * ks] = T(0);
     }
     k += len;
+    dk += len * ks;
+    ci = 0;
+    if (++kx == g.kw) kx = 0, ++ky;
   }
 }
 

@@ -56,18 +56,24 @@ class MaxPool2D(_Pool2D):
     ``pool_size``, ``stride`` (default: ``pool_size``) and ``padding`` (implicit -inf, at most
     half the pool): an int or a (y, x) pair. The position of each maximum is kept for the
     backward pass (ties go to the first element in row-major window order, as torch; a NaN
-    propagates). See :func:`convergent.reference.maxpool2d_forward`.
+    propagates). See :func:`convergent.reference.maxpool2d_forward`. In training mode the output
+    array is reused by the next training call of the same shape (copy it to keep it).
     """
 
     def __init__(self, pool_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__(pool_size, stride, padding)
         self._argmax: np.ndarray | None = None
+        self._buf: tuple[np.ndarray, np.ndarray] | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         check_images(x, None, None)
         shape = self.output_shape(x.shape)
-        out = np.empty(shape, x.dtype)
-        argmax = np.empty(shape, np.int64)
+        buf = self._buf
+        if not training or buf is None or buf[0].shape != shape or buf[0].dtype != x.dtype:
+            buf = (np.empty(shape, x.dtype), np.empty(shape, np.int64))
+            if training:  # reused by the next training call of the same shape
+                self._buf = buf
+        out, argmax = buf
         _core.maxpool2d_forward(x, out, argmax, **self._kw())
         self._x_shape, self._argmax = x.shape, argmax
         return out
