@@ -63,6 +63,16 @@ def test_fit_deterministic_and_checkpoint_resume_bit_exact(tmp_path):
     assert hres.history["loss"] == hfull.history["loss"][2:]
 
 
+@pytest.mark.skipif(not cg.have_openmp(), reason="built without OpenMP")
+def test_fit_one_vs_two_threads_same_bits(threads):
+    runs = []
+    for t in (1, 2):
+        threads(t)
+        model, _, h = _fit(_tiny(4), 1, seed=1)
+        runs.append((_bits(model), h.history["loss"]))
+    assert runs[0] == runs[1]
+
+
 def test_save_load_state_dict_and_early_stopping(tmp_path):
     stop = EarlyStopping(patience=1, restore_best_weights=True)
     model, _, h = _fit(_tiny(2), 3, validation_split=0.25, callbacks=[stop])

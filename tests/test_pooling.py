@@ -207,6 +207,14 @@ def test_residual_with_projection_shortcut(tmp_path):
         ).forward(x)
 
 
+def test_gaussian_noise_gradcheck_in_training():
+    model = cg.nn.Sequential([cg.nn.Conv2D(2, 3, 3, dtype=np.float64), cg.nn.GaussianNoise(0.5),
+                              cg.nn.Flatten()], seed=0)  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 2))
+    report = cg.gradcheck(model, cg.nn.MSELoss(), x, np.zeros((2, 12)), training=True)
+    assert report.passed, str(report)
+
+
 def test_gaussian_noise():
     x = np.zeros((200, 50), np.float32)
     a, b = cg.nn.GaussianNoise(0.5), cg.nn.GaussianNoise(0.5)
