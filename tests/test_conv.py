@@ -31,6 +31,7 @@ CASES = [
     (2, 5, 5, 3, 4, 1, dict(stride=2)),
     (2, 9, 9, 29, 37, 3, dict(padding="same", activation="relu")),
     (1, 4, 4, 2, 3, 5, dict(padding=2, stride=3)),
+    (30, 12, 12, 16, 8, 3, dict(padding=1, activation="relu")),  # 3 chunks of images in backward
 ]
 REG = dict(weight_l1=0.01, weight_l2=0.02, activity_l1=0.03, activity_l2=0.04)
 
@@ -122,7 +123,7 @@ def test_need_input_grad_false_skips_dx_same_grads():
 def test_one_vs_two_threads_same_bits(threads, dtype, opts):
     opts = dict(opts)
     k = opts.pop("kernel", 3)
-    case = (6, 16, 16, 16, 32, k, opts)
+    case = (24, 16, 16, 16, 32, k, opts)  # 3x3: 4 backward chunks of 7 images
     results = []
     for t in (1, 2):
         threads(t)

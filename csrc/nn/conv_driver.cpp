@@ -5,10 +5,11 @@
 // ISA's blocking, not by the thread count), and for each block and K block the thread that owns
 // it packs the patch rows straight from x into A micro-panels and runs the microkernel, whose
 // store adds the bias and applies the activation on the last K block.
-// Backward: the activation derivative and the bias gradient in one pass over dout (as Dense),
-// then per chunk of whole images (a fixed size): the chunk's patch matrix (im2col) and
-// dw += patches^T @ dyp (chunks in order), and dcols = dyp @ w^T scattered back into dx by
-// col2im, one image per work item.
+// Backward: per chunk of whole images (a fixed size): the activation derivative and the bias
+// gradient in one pass over the chunk's dout (as Dense), the chunk's patch matrix (im2col) and
+// dw += patches^T @ dyp, and dcols = dyp @ w^T scattered back into dx by col2im (no atomics:
+// each image's dx is written by the one thread that owns its chunk). Chunks run in parallel in
+// fixed groups whose partial dw/db are added in order (see conv2d_backward).
 #include <algorithm>
 #include <vector>
 
@@ -34,7 +35,7 @@ std::size_t balanced_kc(std::size_t k, std::size_t kc) {
 constexpr std::size_t kMinParallelCopy = std::size_t(1) << 20;
 
 // Elements of the im2col scratch of one backward chunk (whole images, at least one).
-constexpr std::size_t kColsBudget = std::size_t(1) << 20;
+constexpr std::size_t kColsBudget = std::size_t(1) << 18;
 
 // Per-thread scratch, grown on demand and reused by later calls (only packed copies of the
 // inputs, fully rewritten before use).
@@ -45,34 +46,65 @@ T* scratch(int slot, std::size_t elems) {
   return buf[slot].data();
 }
 
-// Writes elements [k0, k0 + kc) of row i of group gi's patch matrix to d[0], d[ks], d[2*ks]...
+// The output position (image, oy, ox) of a row of the patch matrix, stepped row by row.
+struct RowPos {
+  std::size_t img, oy, ox;
+  RowPos(const ConvGeom& g, std::size_t i)
+      : img(i / g.ow / g.oh), oy(i / g.ow % g.oh), ox(i % g.ow) {}
+  void next(const ConvGeom& g) {
+    if (++ox == g.ow) {
+      ox = 0;
+      if (++oy == g.oh) oy = 0, ++img;
+    }
+  }
+};
+
+// d[j*ks] = s[j] for j < len (s null: zeros).
 template <class T>
-void patch_row(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i, std::size_t k0,
+inline void copy_run(const T* s, std::size_t len, T* d, std::size_t ks) {
+  if (s)
+    for (std::size_t j = 0; j < len; ++j) d[j * ks] = s[j];
+  else
+    for (std::size_t j = 0; j < len; ++j) d[j * ks] = T(0);
+}
+
+// Writes elements [k0, k0 + kc) of the patch-matrix row at position p of group gi to d[0],
+// d[ks], d[2*ks]...: runs of channels, zeros where the tap falls in the padding.
+template <class T>
+void patch_row(const ConvGeom& g, std::size_t gi, const T* x, const RowPos& p, std::size_t k0,
                std::size_t kc, T* d, std::size_t ks) {
   const std::size_t cg = g.cg();
-  const std::size_t ox = i % g.ow, t = i / g.ow, oy = t % g.oh, img = t / g.oh;
+  const std::ptrdiff_t h = static_cast<std::ptrdiff_t>(g.h), w = static_cast<std::ptrdiff_t>(g.w);
   const std::ptrdiff_t y0 =
-      static_cast<std::ptrdiff_t>(oy * g.sh) - static_cast<std::ptrdiff_t>(g.pt);
+      static_cast<std::ptrdiff_t>(p.oy * g.sh) - static_cast<std::ptrdiff_t>(g.pt);
   const std::ptrdiff_t x0 =
-      static_cast<std::ptrdiff_t>(ox * g.sw) - static_cast<std::ptrdiff_t>(g.pl);
-  const T* xi = x + img * g.h * g.w * g.c + gi * cg;
+      static_cast<std::ptrdiff_t>(p.ox * g.sw) - static_cast<std::ptrdiff_t>(g.pl);
+  const T* xi = x + p.img * g.h * g.w * g.c + gi * cg;
+  if (k0 == 0 && kc == g.depth()) {  // a whole row: bounds checked once per kernel row
+    for (std::size_t ky = 0; ky < g.kh; ++ky) {
+      const std::ptrdiff_t iy = y0 + static_cast<std::ptrdiff_t>(ky * g.dh);
+      const T* xr = iy >= 0 && iy < h ? xi + static_cast<std::size_t>(iy) * g.w * g.c : nullptr;
+      for (std::size_t kx = 0; kx < g.kw; ++kx, d += cg * ks) {
+        const std::ptrdiff_t ix = x0 + static_cast<std::ptrdiff_t>(kx * g.dw);
+        copy_run(xr && ix >= 0 && ix < w ? xr + static_cast<std::size_t>(ix) * g.c : nullptr, cg, d,
+                 ks);
+      }
+    }
+    return;
+  }
   const std::size_t kend = k0 + kc;
   std::size_t tap = k0 / cg, ci = k0 % cg, ky = tap / g.kw, kx = tap % g.kw;
-  T* dk = d;
   for (std::size_t k = k0; k < kend;) {
     const std::size_t len = std::min(cg - ci, kend - k);
     const std::ptrdiff_t iy = y0 + static_cast<std::ptrdiff_t>(ky * g.dh);
     const std::ptrdiff_t ix = x0 + static_cast<std::ptrdiff_t>(kx * g.dw);
-    if (iy >= 0 && ix >= 0 && iy < static_cast<std::ptrdiff_t>(g.h) &&
-        ix < static_cast<std::ptrdiff_t>(g.w)) {
-      const T* s =
-          xi + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * g.c + ci;
-      for (std::size_t j = 0; j < len; ++j) dk[j * ks] = s[j];
-    } else {
-      for (std::size_t j = 0; j < len; ++j) dk[j * ks] = T(0);
-    }
+    const bool in = iy >= 0 && ix >= 0 && iy < h && ix < w;
+    copy_run(
+        in ? xi + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * g.c + ci
+           : nullptr,
+        len, d, ks);
     k += len;
-    dk += len * ks;
+    d += len * ks;
     ci = 0;
     if (++kx == g.kw) kx = 0, ++ky;
   }
@@ -83,9 +115,11 @@ void patch_row(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i, std
 template <class T>
 void pack_patches(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i0, std::size_t mc,
                   std::size_t k0, std::size_t kc, std::size_t mr, T* dst) {
+  RowPos pos(g, i0);
   for (std::size_t p = 0; p < mc; p += mr, dst += mr * kc) {
     const std::size_t rows = std::min(mr, mc - p);
-    for (std::size_t r = 0; r < rows; ++r) patch_row(g, gi, x, i0 + p + r, k0, kc, dst + r, mr);
+    for (std::size_t r = 0; r < rows; ++r, pos.next(g))
+      patch_row(g, gi, x, pos, k0, kc, dst + r, mr);
     for (std::size_t r = rows; r < mr; ++r)
       for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = T(0);
   }
@@ -98,7 +132,9 @@ void im2col(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i0, std::
   const std::size_t k = g.depth(), block = 256;
   parallel_for(ceil_div(rows, block), rows * k, kMinParallelCopy, [&](std::size_t b) {
     const std::size_t r1 = std::min(rows, (b + 1) * block);
-    for (std::size_t r = b * block; r < r1; ++r) patch_row(g, gi, x, i0 + r, 0, k, cols + r * k, 1);
+    RowPos pos(g, i0 + b * block);
+    for (std::size_t r = b * block; r < r1; ++r, pos.next(g))
+      patch_row(g, gi, x, pos, 0, k, cols + r * k, 1);
   });
 }
 
@@ -184,50 +220,77 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y,
   });
 }
 
+// The backward pass of the images [n0, n0 + count) (one chunk): dyp and its column sums (into
+// db when not null) for the chunk's rows, dw (= or += patches^T @ dyp when accumulate) and, when
+// a.dx is set, the chunk's images of dx.
+template <class T>
+void backward_chunk(const ConvBackwardArgs<T>& a, std::size_t n0, std::size_t count, T* dw, T* db,
+                    bool accumulate) {
+  const ConvGeom& g = a.g;
+  const std::size_t k = g.depth(), og = g.og(), co = g.cout, per = g.oh * g.ow;
+  const std::size_t r0 = n0 * per, rows = count * per;
+  T* dyp = a.dyp + r0 * co;
+  nn_kernels<T>().act_backward(rows, co, co, a.dout + r0 * co, a.y + r0 * co, dyp, db, a.grad);
+  const bool pw = g.is_pointwise();
+  T* cols = pw ? nullptr : scratch<T>(0, rows * k);
+  for (std::size_t gi = 0; gi < g.groups; ++gi) {
+    if (!pw) im2col(g, gi, a.x, r0, rows, cols);
+    GemmArgs<T> ga = gemm_args(k, og, rows, pw ? a.x + r0 * g.c : cols, k, true, dyp + gi * og, co,
+                               false, dw + gi * og, co);
+    ga.accumulate = accumulate;
+    gemm(ga);
+  }
+  if (!a.dx) return;
+  if (pw) {
+    gemm(gemm_args(rows, g.c, co, dyp, co, false, a.w, co, true, a.dx + r0 * g.c, g.c));
+    return;
+  }
+  T* dcols = scratch<T>(1, rows * k * g.groups);
+  for (std::size_t gi = 0; gi < g.groups; ++gi)
+    gemm(gemm_args(rows, k, og, dyp + gi * og, co, false, a.w + gi * og, co, true,
+                   dcols + gi * rows * k, k));
+  col2im(g, n0, count, dcols, a.dx);
+}
+
+// The backward pass in chunks of whole images (kColsBudget elements of patches each) gathered in
+// P parts of consecutive chunks (P from the shapes only: at most kPartsBudget elements of
+// partial weight gradients). The parts run in parallel, each accumulating its chunks in order
+// into its own partial dw and db (the first part straight into dw, db); the partials are then
+// added in part order. Inside a part every GEMM is deterministic, so the result is the same bits
+// for any thread count; with one part the GEMMs use the threads themselves.
+constexpr std::size_t kPartsBudget = std::size_t(1) << 22;
+
 template <class T>
 std::array<double, 2> conv2d_backward(const ConvBackwardArgs<T>& a) {
   const ConvGeom& g = a.g;
-  const std::size_t m = g.rows(), k = g.depth(), og = g.og(), co = g.cout;
-  act_backward_pass(m, co, a.dout, a.y, a.dyp, a.db, a.grad);
-  if (g.is_pointwise()) {
-    gemm(gemm_args(g.c, co, m, a.x, g.c, true, a.dyp, co, false, a.dw, co));
-  } else {
-    // Chunks of whole images, a fixed number per chunk; dw accumulates the chunks in order.
-    const std::size_t per = g.oh * g.ow;
-    const std::size_t chunk =
-        std::max<std::size_t>(1, kColsBudget / std::max<std::size_t>(per * k, 1));
-    if (m == 0) std::fill(a.dw, a.dw + k * co, T(0));
-    T* cols = scratch<T>(0, std::min(chunk, g.n) * per * k);
-    for (std::size_t n0 = 0; n0 < g.n; n0 += chunk) {
-      const std::size_t r0 = n0 * per, rows = std::min(chunk, g.n - n0) * per;
-      for (std::size_t gi = 0; gi < g.groups; ++gi) {
-        im2col(g, gi, a.x, r0, rows, cols);
-        GemmArgs<T> ga = gemm_args(k, og, rows, cols, k, true, a.dyp + r0 * co + gi * og, co, false,
-                                   a.dw + gi * og, co);
-        ga.accumulate = n0 > 0;
-        gemm(ga);
-      }
-    }
-  }
-  const std::array<double, 2> sums =
-      add_weight_penalty(k * co, a.w, a.dw, a.weight_l1, a.weight_2l2);
-  if (!a.dx) return sums;
-  if (g.is_pointwise()) {
-    gemm(gemm_args(m, g.c, co, a.dyp, co, false, a.w, co, true, a.dx, g.c));
-    return sums;
-  }
-  const std::size_t per = g.oh * g.ow, kall = k * g.groups;
+  const std::size_t k = g.depth(), co = g.cout, per = g.oh * g.ow, wsize = k * co;
   const std::size_t chunk =
-      std::max<std::size_t>(1, kColsBudget / std::max<std::size_t>(per * kall, 1));
-  T* dcols = scratch<T>(0, std::min(chunk, g.n) * per * kall);
-  for (std::size_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const std::size_t count = std::min(chunk, g.n - n0), r0 = n0 * per, rows = count * per;
-    for (std::size_t gi = 0; gi < g.groups; ++gi)
-      gemm(gemm_args(rows, k, og, a.dyp + r0 * co + gi * og, co, false, a.w + gi * og, co, true,
-                     dcols + gi * rows * k, k));
-    col2im(g, n0, count, dcols, a.dx);
+      std::max<std::size_t>(1, kColsBudget / std::max<std::size_t>(per * k * g.groups, 1));
+  const std::size_t chunks = ceil_div(g.n, chunk);
+  const std::size_t parts = std::min(chunks, std::max<std::size_t>(1, kPartsBudget / (wsize + co)));
+  if (chunks == 0) {  // no images: zero gradients
+    std::fill(a.dw, a.dw + wsize, T(0));
+    if (a.db) std::fill(a.db, a.db + co, T(0));
   }
-  return sums;
+  std::vector<T> partial(parts > 1 ? (parts - 1) * (wsize + co) : 0);
+  parallel_for(parts, g.n * per * k * co, kGemmMinParallelWork, [&](std::size_t p) {
+    T* dw = p == 0 ? a.dw : partial.data() + (p - 1) * (wsize + co);
+    T* db = a.db ? (p == 0 ? a.db : dw + wsize) : nullptr;
+    const std::size_t c0 = chunks * p / parts, c1 = chunks * (p + 1) / parts;
+    for (std::size_t c = c0; c < c1; ++c) {
+      std::vector<T> db_chunk(c > c0 && db ? co : 0);
+      backward_chunk(a, c * chunk, std::min(chunk, g.n - c * chunk), dw,
+                     c > c0 && db ? db_chunk.data() : db, c > c0);
+      for (std::size_t j = 0; j < db_chunk.size(); ++j) db[j] += db_chunk[j];
+    }
+  });
+  for (std::size_t p = 1; p < parts; ++p) {  // the partials in part order
+    const T* src = partial.data() + (p - 1) * (wsize + co);
+    for (std::size_t i = 0; i < wsize; ++i) a.dw[i] += src[i];
+    if (a.db)
+      for (std::size_t j = 0; j < co; ++j) a.db[j] += src[wsize + j];
+  }
+  return add_weight_penalty(wsize, a.w, a.dw, a.weight_l1, a.weight_2l2);
 }
 
 template void conv2d_forward<float>(const ConvGeom&, const float*, const float*, const float*,
