@@ -250,6 +250,9 @@ def test_binding_validates_before_writing():
         (dict(stride=(0, 1)), ValueError, "stride"),
         (dict(padding=(0, 0, -1, 0)), ValueError, "padding"),
         (dict(dilation=(1,)), ValueError, "dilation"),
+        (dict(dilation=(1, 2**62)), ValueError, "dilation values must be at most"),
+        (dict(padding=(2**62, 2**62, 0, 0)), ValueError, "padding values must be at most"),
+        (dict(padding=(2**64, 0, 0, 0)), ValueError, "out of range"),
         (dict(activation="gelu"), ValueError, "activation"),
         (dict(out=x[:, :3, :3, :2]), ValueError, "out"),
     ]

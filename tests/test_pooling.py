@@ -21,6 +21,7 @@ POOLS = [  # (n, h, w, c, pool_size, stride, padding)
     (1, 9, 8, 33, (3, 2), (2, 1), (1, 1)),
     (3, 4, 4, 2, 2, 1, 1),
     (1, 5, 5, 1, 5, None, 0),
+    (2, 8, 7, 4, 2, 3, 1),  # stride > pool: gaps
 ]
 
 

@@ -1,6 +1,7 @@
 // The window geometry shared by the convolution and pooling bindings.
 #pragma once
 #include <string>
+#include <utility>
 
 #include "bindings/arrays.h"
 #include "nn/conv.h"
@@ -16,6 +17,13 @@ inline void set_window(ConvGeom& g, py::handle stride, py::handle padding, py::h
   const auto s = int_items(stride, "stride", 2, 1);
   const auto p = int_items(padding, "padding", 4, 0);
   const auto d = int_items(dilation, "dilation", 2, 1);
+  // Bounded so that no size computed from them can overflow.
+  constexpr long long kMax = 1LL << 31;
+  for (const auto& [vals, name] : {std::pair{&s, "stride"}, {&p, "padding"}, {&d, "dilation"}})
+    for (const long long v : *vals)
+      if (v > kMax)
+        throw std::invalid_argument(std::string(name) + " values must be at most 2^31, got " +
+                                    std::to_string(v));
   g.sh = static_cast<std::size_t>(s[0]);
   g.sw = static_cast<std::size_t>(s[1]);
   g.dh = static_cast<std::size_t>(d[0]);

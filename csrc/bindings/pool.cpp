@@ -24,6 +24,8 @@ ConvGeom pool_geom(const Shape& xs, py::handle pool_size, py::handle stride, py:
   g.c = g.cout = static_cast<std::size_t>(xs[3]);
   const auto k = int_items(pool_size, "pool_size", 2, 1);
   const auto p = int_items(padding, "padding", 2, 0);
+  if (k[0] > (1LL << 31) || k[1] > (1LL << 31))
+    throw std::invalid_argument("pool_size values must be at most 2^31");
   g.kh = static_cast<std::size_t>(k[0]);
   g.kw = static_cast<std::size_t>(k[1]);
   if (2 * p[0] > k[0] || 2 * p[1] > k[1])
