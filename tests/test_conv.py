@@ -32,6 +32,7 @@ CASES = [
     (2, 9, 9, 29, 37, 3, dict(padding="same", activation="relu")),
     (1, 4, 4, 2, 3, 5, dict(padding=2, stride=3)),
     (30, 12, 12, 16, 8, 3, dict(padding=1, activation="relu")),  # 3 chunks of images in backward
+    (2, 7, 9, 32, 10, 3, dict(groups=2, stride=(1, 2), padding="same", dilation=(2, 1))),
 ]
 REG = dict(weight_l1=0.01, weight_l2=0.02, activity_l1=0.03, activity_l2=0.04)
 

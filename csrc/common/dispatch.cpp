@@ -1,6 +1,7 @@
 // Dispatched kernel tables: one line per kernel family.
 #include "common/dispatch.h"
 
+#include "nn/conv_kernels.h"
 #include "nn/kernels.h"
 #include "nn/pool_kernels.h"
 #include "optim/kernels.h"
@@ -10,5 +11,6 @@ namespace cg {
 CG_DISPATCH_TABLE(OptimKernels, optim_kernels)
 CG_DISPATCH_TABLE(NnKernels, nn_kernels)
 CG_DISPATCH_TABLE(PoolKernels, pool_kernels)
+CG_DISPATCH_TABLE(ConvKernels, conv_kernels)
 
 }  // namespace cg

@@ -15,6 +15,7 @@
 
 #include "common/parallel.h"
 #include "nn/conv.h"
+#include "nn/conv_kernels.h"
 
 namespace cg {
 namespace {
@@ -120,17 +121,53 @@ void patch_row(const ConvGeom& g, std::size_t gi, const T* x, const RowPos& p, s
 }
 
 // Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of the patch matrix into micro-panels of mr
-// rows, k-major (dst[p*mr*kc + k*mr + r]); rows past mc are zero (pack_a's layout).
+// rows, k-major (dst[p*mr*kc + k*mr + r]); rows past mc are zero (pack_a's layout). With runs of
+// at least 8 channels, a micro-panel is packed run by run by the ISA's transposing kernel (rows
+// in the padding read from `zeros`, at least cg elements); otherwise row by row.
 template <class T>
 void pack_patches(const ConvGeom& g, std::size_t gi, const T* x, std::size_t i0, std::size_t mc,
-                  std::size_t k0, std::size_t kc, std::size_t mr, T* dst) {
+                  std::size_t k0, std::size_t kc, std::size_t mr, const T* zeros, T* dst) {
+  const std::size_t cg = g.cg();
+  const ConvKernels<T>& ck = conv_kernels<T>();
   RowPos pos(g, i0);
+  constexpr std::size_t kMaxMr = 16;
+  const bool runs = cg >= 8 && ck.mr == mr && mr <= kMaxMr;
   for (std::size_t p = 0; p < mc; p += mr, dst += mr * kc) {
     const std::size_t rows = std::min(mr, mc - p);
-    for (std::size_t r = 0; r < rows; ++r, pos.next(g))
-      patch_row(g, gi, x, pos, k0, kc, dst + r, mr);
-    for (std::size_t r = rows; r < mr; ++r)
-      for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = T(0);
+    if (!runs) {
+      for (std::size_t r = 0; r < rows; ++r, pos.next(g))
+        patch_row(g, gi, x, pos, k0, kc, dst + r, mr);
+      for (std::size_t r = rows; r < mr; ++r)
+        for (std::size_t k = 0; k < kc; ++k) dst[k * mr + r] = T(0);
+      continue;
+    }
+    std::ptrdiff_t y0[kMaxMr], x0[kMaxMr];
+    const T* xi[kMaxMr];
+    for (std::size_t r = 0; r < mr; ++r, pos.next(g)) {
+      xi[r] = r < rows ? x + pos.img * g.h * g.w * g.c + gi * cg : nullptr;
+      y0[r] = static_cast<std::ptrdiff_t>(pos.oy * g.sh) - static_cast<std::ptrdiff_t>(g.pt);
+      x0[r] = static_cast<std::ptrdiff_t>(pos.ox * g.sw) - static_cast<std::ptrdiff_t>(g.pl);
+    }
+    const std::size_t kend = k0 + kc;
+    std::size_t tap = k0 / cg, ci = k0 % cg, ky = tap / g.kw, kx = tap % g.kw;
+    for (std::size_t k = k0; k < kend;) {
+      const std::size_t len = std::min(cg - ci, kend - k);
+      const T* src[kMaxMr];
+      for (std::size_t r = 0; r < mr; ++r) {
+        const std::ptrdiff_t iy = y0[r] + static_cast<std::ptrdiff_t>(ky * g.dh);
+        const std::ptrdiff_t ix = x0[r] + static_cast<std::ptrdiff_t>(kx * g.dw);
+        const bool in = xi[r] && iy >= 0 && ix >= 0 && iy < static_cast<std::ptrdiff_t>(g.h) &&
+                        ix < static_cast<std::ptrdiff_t>(g.w);
+        src[r] =
+            in ? xi[r] + (static_cast<std::size_t>(iy) * g.w + static_cast<std::size_t>(ix)) * g.c +
+                     ci
+               : zeros;
+      }
+      ck.pack_rows(src, len, dst + (k - k0) * mr);
+      k += len;
+      ci = 0;
+      if (++kx == g.kw) kx = 0, ++ky;
+    }
   }
 }
 
@@ -205,6 +242,7 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y,
     for (std::size_t pc = 0; pc < k; pc += kc_max)
       kr.pack_b(std::min(kc_max, k - pc), og, w + pc * co + gi * og, co, false,
                 bp + gi * npan * k + pc * npan);
+  const std::vector<T> zeros(g.cg(), T(0));  // what the padding's patch rows read
   const std::size_t mblocks = ceil_div(m, bl.mc);
   parallel_for(mblocks * g.groups, m * k * co, kGemmMinParallelWork, [&](std::size_t item) {
     const std::size_t gi = item % g.groups, i0 = item / g.groups * bl.mc;
@@ -212,7 +250,7 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y,
     T* ap = scratch<T>(0, round_up(mc, bl.mr) * kc_max);
     for (std::size_t pc = 0; pc < k; pc += kc_max) {
       const std::size_t kc = std::min(kc_max, k - pc);
-      pack_patches(g, gi, x, i0, mc, pc, kc, bl.mr, ap);
+      pack_patches(g, gi, x, i0, mc, pc, kc, bl.mr, zeros.data(), ap);
       MicroEpilogue<T> e;
       e.load_c = pc > 0;
       e.last = pc + kc >= k;
