@@ -33,6 +33,9 @@ CASES = [
     (1, 4, 4, 2, 3, 5, dict(padding=2, stride=3)),
     (30, 12, 12, 16, 8, 3, dict(padding=1, activation="relu")),  # 3 chunks of images in backward
     (2, 7, 9, 32, 10, 3, dict(groups=2, stride=(1, 2), padding="same", dilation=(2, 1))),
+    # dx as a convolution with the flipped kernel (stride 1, >= 16 channels per group)
+    (2, 6, 7, 32, 12, (3, 2), dict(groups=2, padding=(2, 1), dilation=(1, 2))),
+    (1, 5, 5, 16, 4, 3, dict(padding=3)),  # more than "full" padding: col2im
 ]
 REG = dict(weight_l1=0.01, weight_l2=0.02, activity_l1=0.03, activity_l2=0.04)
 
