@@ -45,8 +45,11 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y,
 //   dyp = (dout + act_l1*sign(y) + act_2l2*y) * act'(y)          (scratch, rows x cout)
 //   dw  = patches^T @ dyp (per group) + weight_l1*sign(w) + weight_2l2*w
 //   db  = column sums of dyp (when db is not null)
-//   dx  = col2im(dyp @ w^T) (when dx is not null), each image accumulated by one thread in a
-//         fixed order (no atomics): the same bits for any thread count.
+//   dx  = (when dx is not null) col2im(dyp @ w^T), or with stride 1 and >= 16 channels per group
+//         the convolution of dyp with the flipped kernel; each image's dx is written by one
+//         thread (no atomics).
+// Computed per chunk of whole images, in parts fixed by the shapes whose partial dw/db are
+// added in order: the same bits for any thread count.
 // Returns {sum |w|, sum w^2} when a weight penalty is set (as dense_backward), else {0, 0}.
 template <class T>
 struct ConvBackwardArgs {
