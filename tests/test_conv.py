@@ -147,7 +147,10 @@ for dt in (np.float32, np.float64):
     layer = cg.nn.Conv2D(5, 6, 3, padding="same", stride=2, activation="relu", dtype=dt, seed=1)
     y = layer.forward(x.astype(dt), training=True)
     dx = layer.backward(np.ones_like(y))
-    np.savez(sys.argv[1] + np.dtype(dt).name + ".npz", y=y, dx=dx, dw=layer.gradients()[0])
+    pools = [cg.nn.MaxPool2D(3, 2, 1), cg.nn.AvgPool2D(3, 2, 1)]
+    p = [(q.forward(y), q.backward(np.ones((2, 2, 2, 6), dt))) for q in pools]
+    np.savez(sys.argv[1] + np.dtype(dt).name + ".npz", y=y, dx=dx, dw=layer.gradients()[0],
+             max=p[0][0], dmax=p[0][1], avg=p[1][0], davg=p[1][1])
 """
 
 
@@ -165,8 +168,12 @@ def test_env_scalar_subprocess_matches_in_process(tmp_path, monkeypatch):
                                  dtype=dt, seed=1)  # fmt: skip
             y = layer.forward(x.astype(dt), training=True)
             dx = layer.backward(np.ones_like(y))
+            pools = [cg.nn.MaxPool2D(3, 2, 1), cg.nn.AvgPool2D(3, 2, 1)]
+            p = [(q.forward(y), q.backward(np.ones((2, 2, 2, 6), dt))) for q in pools]
+            got = (("y", y), ("dx", dx), ("dw", layer.gradients()[0]), ("max", p[0][0]),
+                   ("dmax", p[0][1]), ("avg", p[1][0]), ("davg", p[1][1]))  # fmt: skip
             with np.load(tmp_path / f"s{np.dtype(dt).name}.npz") as sub:
-                for name, v in (("y", y), ("dx", dx), ("dw", layer.gradients()[0])):
+                for name, v in got:
                     assert sub[name].tobytes() == v.tobytes(), name
     finally:
         cg.set_isa(previous)
