@@ -17,6 +17,7 @@ import pytest
 from convergent import reference as ref
 
 DTYPES = [np.float32, np.float64]
+REG = dict(weight_l1=0.01, weight_l2=0.02, activity_l1=0.03, activity_l2=0.04)
 # (n, h, w, c, cout, kernel, options): odd sizes, stride, padding incl. "same", dilation,
 # groups, depthwise, 1x1 (the plain-GEMM path) and 1x1 stride 2, K above the GEMM's kc (c=29,
 # 3x3 -> 261) and more than mc rows (2*9*9 = 162) and more than nr columns (37).
@@ -36,8 +37,10 @@ CASES = [
     # dx as a convolution with the flipped kernel (stride 1, >= 16 channels per group)
     (2, 6, 7, 32, 12, (3, 2), dict(groups=2, padding=(2, 1), dilation=(1, 2))),
     (1, 5, 5, 16, 4, 3, dict(padding=3)),  # more than "full" padding: col2im
+    # depthwise, one filter per channel: the direct per-pixel kernels (19 channels: a tail)
+    (3, 7, 6, 19, 19, 3, dict(groups=19, padding="same", stride=2, activation="relu", **REG)),
+    (2, 6, 6, 5, 5, (2, 3), dict(groups=5, padding=(1, 0), dilation=(2, 1), activation="tanh")),
 ]
-REG = dict(weight_l1=0.01, weight_l2=0.02, activity_l1=0.03, activity_l2=0.04)
 
 
 def _close(got, want, scale, k, dt):
@@ -123,11 +126,11 @@ def test_need_input_grad_false_skips_dx_same_grads():
 @pytest.mark.skipif(not cg.have_openmp(), reason="built without OpenMP")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("opts", [dict(padding=1, activation="relu"), dict(groups=2, stride=2),
-                                  dict(kernel=1)])  # fmt: skip
+                                  dict(kernel=1), dict(groups=16, cout=16, padding=1)])  # fmt: skip
 def test_one_vs_two_threads_same_bits(threads, dtype, opts):
     opts = dict(opts)
-    k = opts.pop("kernel", 3)
-    case = (24, 16, 16, 16, 32, k, opts)  # 3x3: 4 backward chunks of 7 images
+    k, cout = opts.pop("kernel", 3), opts.pop("cout", 32)
+    case = (24, 16, 16, 16, cout, k, opts)  # 3x3: 4 backward chunks of 7 images
     results = []
     for t in (1, 2):
         threads(t)

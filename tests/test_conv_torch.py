@@ -27,7 +27,8 @@ def _nhwc(t):
     "c, cout, k, opts",
     [(3, 5, 3, dict(padding=1)), (4, 6, (2, 3), dict(stride=(2, 1), padding=(1, 0))),
      (4, 8, 3, dict(groups=4, padding="same", stride=2)), (2, 4, 3, dict(dilation=2)),
-     (6, 4, 3, dict(groups=2, padding="same")), (3, 7, 1, {}), (3, 4, 1, dict(stride=2))],
+     (6, 4, 3, dict(groups=2, padding="same")), (3, 7, 1, {}), (3, 4, 1, dict(stride=2)),
+     (5, 5, 3, dict(groups=5, padding=1, stride=(2, 1)))],
 )  # fmt: skip
 def test_conv2d_matches_torch(c, cout, k, opts):
     rng = np.random.default_rng(0)

@@ -69,6 +69,20 @@ struct ConvBackwardArgs {
 template <class T>
 std::array<double, 2> conv2d_backward(const ConvBackwardArgs<T>& a);
 
+// Depthwise convolution with one filter per channel (cg == og == 1, not pointwise): used by
+// conv2d_forward and conv2d_backward (nn/depthwise_driver.cpp). depthwise_backward: dw (= or +=
+// when accumulate) and, when dx is not null, dx of the images [n0, n0 + count) from their dyp,
+// one output pixel after another on the calling thread.
+inline bool is_depthwise(const ConvGeom& g) {
+  return g.cg() == 1 && g.og() == 1 && !g.is_pointwise();
+}
+template <class T>
+void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, Act act,
+                       T slope);
+template <class T>
+void depthwise_backward(const ConvGeom& g, const T* x, const T* w, const T* dyp, std::size_t n0,
+                        std::size_t count, T* dw, T* dx, bool accumulate);
+
 // Pooling windows over NHWC (same geometry fields; c == cout, groups 1, no weights).
 // max: y = the window's maximum over the in-image elements, argmax (n, oh, ow, c) = its flat
 // position iy*w + ix in the image (the first maximum in row-major window order; a NaN wins, the

@@ -225,6 +225,10 @@ template <class T>
 void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, Act act, T slope) {
   const std::size_t m = g.rows(), k = g.depth(), og = g.og(), co = g.cout;
   if (m == 0 || co == 0) return;
+  if (is_depthwise(g)) {
+    depthwise_forward(g, x, w, b, y, act, slope);
+    return;
+  }
   if (g.is_pointwise()) {
     GemmArgs<T> a = gemm_args(m, co, g.c, x, g.c, false, w, co, false, y, co);
     a.bias = b;
@@ -320,6 +324,10 @@ void backward_chunk(const ConvBackwardArgs<T>& a, const TransposedConv<T>& tc, s
   const std::size_t r0 = n0 * per, rows = count * per;
   T* dyp = a.dyp + r0 * co;
   nn_kernels<T>().act_backward(rows, co, co, a.dout + r0 * co, a.y + r0 * co, dyp, db, a.grad);
+  if (is_depthwise(g)) {
+    depthwise_backward(g, a.x, a.w, dyp, n0, count, dw, a.dx, accumulate);
+    return;
+  }
   const bool pw = g.is_pointwise();
   T* cols = pw ? nullptr : scratch<T>(0, rows * k);
   for (std::size_t gi = 0; gi < g.groups; ++gi) {

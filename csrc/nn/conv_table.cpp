@@ -2,8 +2,10 @@
 // into the GEMM's A micro-panels (pure data movement: the same bits on every ISA).
 // AVX-512 float (12-row panels): 16 columns at a time through a 16x16 register transpose;
 // AVX2 float (6-row panels): the GEMM's own 8x8-transpose packer; otherwise element by element.
+// And the depthwise convolution's per-pixel kernels, vectors across the channels.
 #include <type_traits>
 
+#include "nn/activations.h"
 #include "nn/conv_kernels.h"
 #include "nn/gemm.h"
 
@@ -80,11 +82,39 @@ void pack_rows_kernel(const T* const* rows, std::size_t len, T* dst) {
     for (std::size_t r = 0; r < MR; ++r) dst[r] = rows[r][j];
 }
 
+template <class T>
+void dw_forward_kernel(std::size_t c, std::size_t taps, const T* const* x, const T* const* w,
+                       const T* bias, T* y, Act act, T slope) {
+  using V = Vec<T>;
+  const V s = V::set1(slope);
+  for_each_vec<V>(c, [&](std::size_t i, std::size_t k) {
+    V acc = V::zero();
+    for (std::size_t t = 0; t < taps; ++t)
+      acc = fmadd(V::loadn(x[t] + i, k), V::loadn(w[t] + i, k), acc);
+    if (bias) acc = acc + V::loadn(bias + i, k);
+    activate<T>(acc, act, s).storen(y + i, k);
+  });
+}
+
+template <class T>
+void dw_backward_kernel(std::size_t c, std::size_t taps, const T* const* x, const T* const* w,
+                        const T* g, T* const* dw, T* const* dx) {
+  using V = Vec<T>;
+  for_each_vec<V>(c, [&](std::size_t i, std::size_t k) {
+    const V gv = V::loadn(g + i, k);
+    for (std::size_t t = 0; t < taps; ++t) {
+      fmadd(V::loadn(x[t] + i, k), gv, V::loadn(dw[t] + i, k)).storen(dw[t] + i, k);
+      if (dx) fmadd(gv, V::loadn(w[t] + i, k), V::loadn(dx[t] + i, k)).storen(dx[t] + i, k);
+    }
+  });
+}
+
 }  // namespace
 
 template <class T>
 const ConvKernels<T>& conv_kernels() {
-  static constexpr ConvKernels<T> table{GemmTraits<T>::mr, &pack_rows_kernel<T>};
+  static constexpr ConvKernels<T> table{GemmTraits<T>::mr, &pack_rows_kernel<T>,
+                                        &dw_forward_kernel<T>, &dw_backward_kernel<T>};
   return table;
 }
 
