@@ -365,34 +365,45 @@ void backward_chunk(const ConvBackwardArgs<T>& a, const TransposedConv<T>& tc, s
 // added in part order. Inside a part every GEMM is deterministic, so the result is the same bits
 // for any thread count; with one part the GEMMs use the threads themselves.
 constexpr std::size_t kPartsBudget = std::size_t(1) << 22;
+constexpr std::size_t kMinChunks = 8;
 
 template <class T>
 std::array<double, 2> conv2d_backward(const ConvBackwardArgs<T>& a) {
   const ConvGeom& g = a.g;
   const std::size_t k = g.depth(), co = g.cout, per = g.oh * g.ow, wsize = k * co;
-  const std::size_t chunk =
+  // At least min(n, kMinChunks) chunks of near-equal size, at most kColsBudget patch elements
+  // each.
+  const std::size_t chunk_max =
       std::max<std::size_t>(1, kColsBudget / std::max<std::size_t>(per * k * g.groups, 1));
+  const std::size_t want = std::max(ceil_div(g.n, chunk_max), std::min(g.n, kMinChunks));
+  const std::size_t chunk = want ? ceil_div(g.n, want) : 1;
   const std::size_t chunks = ceil_div(g.n, chunk);
   const std::size_t parts = std::min(chunks, std::max<std::size_t>(1, kPartsBudget / (wsize + co)));
   if (chunks == 0) {  // no images: zero gradients
     std::fill(a.dw, a.dw + wsize, T(0));
     if (a.db) std::fill(a.db, a.db + co, T(0));
   }
-  std::vector<T> partial(parts > 1 ? (parts - 1) * (wsize + co) : 0);
+  // The partials, in a buffer kept by the calling thread for its next calls.
+  thread_local std::vector<T> partial_buf;
+  if (parts > 1 && partial_buf.size() < (parts - 1) * (wsize + co))
+    partial_buf.resize((parts - 1) * (wsize + co));
+  T* const partial = partial_buf.data();
   const TransposedConv<T> tc = a.dx ? transposed_conv(g, a.w) : TransposedConv<T>();
   parallel_for(parts, g.n * per * k * co, kGemmMinParallelWork, [&](std::size_t p) {
-    T* dw = p == 0 ? a.dw : partial.data() + (p - 1) * (wsize + co);
+    T* dw = p == 0 ? a.dw : partial + (p - 1) * (wsize + co);
     T* db = a.db ? (p == 0 ? a.db : dw + wsize) : nullptr;
     const std::size_t c0 = chunks * p / parts, c1 = chunks * (p + 1) / parts;
+    std::vector<T> db_chunk(c1 - c0 > 1 && db ? co : 0);
     for (std::size_t c = c0; c < c1; ++c) {
-      std::vector<T> db_chunk(c > c0 && db ? co : 0);
+      const bool later = c > c0 && db;
       backward_chunk(a, tc, c * chunk, std::min(chunk, g.n - c * chunk), dw,
-                     c > c0 && db ? db_chunk.data() : db, c > c0);
-      for (std::size_t j = 0; j < db_chunk.size(); ++j) db[j] += db_chunk[j];
+                     later ? db_chunk.data() : db, c > c0);
+      if (later)
+        for (std::size_t j = 0; j < co; ++j) db[j] += db_chunk[j];
     }
   });
   for (std::size_t p = 1; p < parts; ++p) {  // the partials in part order
-    const T* src = partial.data() + (p - 1) * (wsize + co);
+    const T* src = partial + (p - 1) * (wsize + co);
     for (std::size_t i = 0; i < wsize; ++i) a.dw[i] += src[i];
     if (a.db)
       for (std::size_t j = 0; j < co; ++j) a.db[j] += src[wsize + j];
