@@ -122,7 +122,13 @@ std::vector<long long> int_items(py::handle obj, const char* name, std::size_t n
   for (std::size_t i = 0; i < n; ++i) {
     if (!py::isinstance<py::int_>(items[i]) || py::isinstance<py::bool_>(items[i]))
       throw py::type_error(item_name(name, i) + " must be an int");
-    out.push_back(items[i].cast<long long>());
+    long long v = 0;
+    try {
+      v = items[i].cast<long long>();
+    } catch (const py::cast_error&) {  // beyond 64 bits
+      throw std::invalid_argument(item_name(name, i) + " is out of range");
+    }
+    out.push_back(v);
     if (out.back() < min)
       throw std::invalid_argument(item_name(name, i) + " must be >= " + std::to_string(min));
   }

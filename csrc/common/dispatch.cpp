@@ -1,10 +1,12 @@
 // Dispatched kernel tables: one line per kernel family.
 #include "common/dispatch.h"
 
+#include "nn/conv_kernels.h"
 #include "nn/kernels.h"
 #include "optim/adam_family_kernels.h"
 #include "optim/classic_kernels.h"
 #include "optim/factormuon_kernels.h"
+#include "nn/pool_kernels.h"
 #include "optim/kernels.h"
 #include "optim/lionsf_kernels.h"
 
@@ -16,5 +18,7 @@ CG_DISPATCH_TABLE(AdamFamilyKernels, adam_family_kernels)
 CG_DISPATCH_TABLE(LionSfKernels, lionsf_kernels)
 CG_DISPATCH_TABLE(ClassicKernels, classic_kernels)
 CG_DISPATCH_TABLE(FactorMuonKernels, factormuon_kernels)
+CG_DISPATCH_TABLE(PoolKernels, pool_kernels)
+CG_DISPATCH_TABLE(ConvKernels, conv_kernels)
 
 }  // namespace cg

@@ -94,6 +94,20 @@ template <class T>
 void dense_forward(std::size_t rows, std::size_t in, std::size_t out, const T* x, const T* w,
                    const T* b, T* y, Act act, T slope);
 
+// dyp = (dout + act_l1*sign(y) + act_2l2*y) * act'(y) over rows x cols (contiguous) and, when db
+// is not null, db = its column sums: column strips on the threads, each reduced by one thread
+// with the rows in order (the same bits for any thread count).
+template <class T>
+void act_backward_pass(std::size_t rows, std::size_t cols, const T* dout, const T* y, T* dyp, T* db,
+                       const ActGrad<T>& grad);
+
+// dw[i] += weight_l1*sign(w[i]) + weight_2l2*w[i] for i < n, in fixed chunks on the threads;
+// returns {sum |w|, sum w^2} (in double, chunks summed in order: the same bits for any thread
+// count) when a penalty is set, else {0, 0} without touching dw.
+template <class T>
+std::array<double, 2> add_weight_penalty(std::size_t n, const T* w, T* dw, T weight_l1,
+                                         T weight_2l2);
+
 // The layer-level coefficients of DenseBackwardArgs from the layer's settings (activity
 // penalties divided by the batch rows, weight_l2 doubled), as the Dense layer defines them.
 template <class T>

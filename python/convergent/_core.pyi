@@ -273,6 +273,76 @@ def activation(
 ) -> None: ...
 def gemm_blocking(dtype: npt.DTypeLike) -> dict[str, int]: ...
 
+# ---- convolution and pooling over NHWC images (csrc/nn/conv_driver.cpp, pool_driver.cpp) -----
+def conv2d_forward(
+    x: _Arr,
+    weight: _Arr,
+    bias: _Arr | None,
+    out: _Arr,
+    *,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int = 1,
+    activation: str | None = None,
+    negative_slope: float = 0.01,
+) -> None: ...
+def conv2d_backward(
+    x: _Arr,
+    weight: _Arr,
+    y: _Arr,
+    dout: _Arr,
+    dyp: _Arr,
+    dweight: _Arr,
+    dbias: _Arr | None,
+    dx: _Arr | None,
+    *,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int = 1,
+    activation: str | None = None,
+    negative_slope: float = 0.01,
+    activity_l1: float = 0.0,
+    activity_l2: float = 0.0,
+    weight_l1: float = 0.0,
+    weight_l2: float = 0.0,
+) -> float: ...
+def maxpool2d_forward(
+    x: _Arr,
+    out: _Arr,
+    argmax: npt.NDArray[np.int64],
+    *,
+    pool_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> None: ...
+def maxpool2d_backward(
+    dout: _Arr,
+    argmax: npt.NDArray[np.int64],
+    dx: _Arr,
+    *,
+    pool_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> None: ...
+def avgpool2d_forward(
+    x: _Arr,
+    out: _Arr,
+    *,
+    pool_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> None: ...
+def avgpool2d_backward(
+    dout: _Arr,
+    dx: _Arr,
+    *,
+    pool_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+) -> None: ...
+
 # ---- batch normalization (csrc/nn/batchnorm_driver.cpp) ---------------------------------------
 def batchnorm_forward(
     x: _Arr,

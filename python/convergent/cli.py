@@ -47,6 +47,8 @@ def _demo(args: argparse.Namespace) -> int:
     previous = _core.get_num_threads()
     if args.threads is not None:
         _core.set_num_threads(args.threads)
+    if args.model == "cnn":
+        from . import demo_cnn as demo  # the same optimizers on a small residual CNN
     try:
         demo.run(
             names,
@@ -225,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, from: {','.join(OPTIMIZERS)} (default: %(default)s)",
     )
     d.add_argument("--seed", type=int, default=0, help="data split and initial weights")
+    d.add_argument(
+        "--model", choices=("mlp", "cnn"), default="mlp", help="digits model (default mlp)"
+    )
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     d.add_argument("--threads", type=_positive_int, help="worker threads (default: the library's)")
     d.set_defaults(func=_demo)

@@ -26,6 +26,9 @@ def _nonneg(x: float, name: str) -> float:
 class Dense(Layer):
     r"""Fully connected layer ``y = act(x @ weight + bias)``.
 
+    ``x`` is ``(batch, in_features)`` or ``(..., in_features)`` (the leading dimensions are
+    flattened into rows, as torch.nn.Linear; the activity penalty then divides by the rows).
+
     ``weight`` has shape ``(in_features, out_features)`` (the transpose of torch.nn.Linear's),
     ``bias`` ``(out_features,)``, zero-initialized. The forward pass is one GEMM with bias and
     activation fused into its store; the backward pass fuses the activation derivative (taken
@@ -95,6 +98,7 @@ class Dense(Layer):
             self._grads["bias"] = np.zeros(self.out_features, dt)
         self.reset_parameters(np.random.default_rng(seed))
         self._x: np.ndarray | None = None
+        self._lead: tuple[int, ...] = ()
         self._y: np.ndarray | None = None
         self._out: np.ndarray | None = None
         self._dyp: np.ndarray | None = None
@@ -127,11 +131,15 @@ class Dense(Layer):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
         if x.dtype != self.dtype:
             raise TypeError(f"x has dtype {x.dtype}; the layer is {self.dtype} (no conversion)")
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"x has shape {x.shape}; expected (batch, {self.in_features})")
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x has shape {x.shape}; expected (..., {self.in_features})")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._check_x(x)
+        lead = x.shape[:-1]
+        if x.ndim != 2:  # (..., in_features): the leading dimensions are rows, as torch Linear
+            x = x.reshape(-1, self.in_features)
+        self._lead = lead
         shape = (x.shape[0], self.out_features)
         if not training:
             out = np.empty(shape, self.dtype)
@@ -145,12 +153,15 @@ class Dense(Layer):
         if self.activity_l1 or self.activity_l2:
             s1, s2 = _core.abs_sq_sums(out)  # in float64, without a float64 copy
             self._activity = (self.activity_l1 * s1 + self.activity_l2 * s2) / max(shape[0], 1)
-        return out
+        return out if len(lead) == 1 else out.reshape(*lead, self.out_features)
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         if self._x is None or self._y is None:
             raise RuntimeError("backward called before forward")
         x, y = self._x, self._y
+        nd = len(self._lead) > 1
+        if nd:
+            dout = dout.reshape(y.shape)
         if self._dyp is None or self._dyp.shape != y.shape:
             self._dyp = np.empty(y.shape, self.dtype)
         dx = None
@@ -165,7 +176,7 @@ class Dense(Layer):
             activity_l1=self.activity_l1, activity_l2=self.activity_l2,
             weight_l1=self.weight_l1, weight_l2=self.weight_l2,
         )  # fmt: skip
-        return dx
+        return dx.reshape(*self._lead, self.in_features) if nd and dx is not None else dx
 
     def penalty(self) -> float:
         total = self._activity if self._y is not None else 0.0

@@ -1,4 +1,5 @@
-"""Batch normalization (torch.nn.BatchNorm1d semantics), computed by the C++ kernel."""
+"""Batch normalization (torch.nn.BatchNorm1d / BatchNorm2d semantics), computed by the C++
+kernel."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def _dtype(dtype: Any) -> np.dtype:
 
 class BatchNorm(Layer):
     r"""Batch normalization over the batch axis (Ioffe & Szegedy, 2015), as torch BatchNorm1d.
+
+    ``x`` is ``(batch, num_features)`` or NHWC images ``(batch, height, width, num_features)``;
+    for images the statistics of each channel are over batch, height and width (torch
+    BatchNorm2d after the NCHW -> NHWC transpose; the unbiased variance uses n*h*w).
 
     Training: ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the batch mean and the
     *biased* batch variance; the running statistics are updated with the *unbiased* variance,
@@ -66,6 +71,7 @@ class BatchNorm(Layer):
         self._save_mean = np.zeros(c, np.float64)
         self._save_invstd = np.zeros(c, np.float64)
         self._x: np.ndarray | None = None
+        self._shape: tuple[int, ...] = ()
         self._training = False
         self._out: dict[str, np.ndarray] = {}
 
@@ -81,11 +87,17 @@ class BatchNorm(Layer):
         by the next training call of the same shape."""
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ValueError(f"x must have shape (batch, {self.num_features}), got {x.shape}")
+        if x.ndim not in (2, 4) or x.shape[-1] != self.num_features:
+            raise ValueError(
+                f"x must have shape (batch, {self.num_features}) or (batch, height, width, "
+                f"{self.num_features}), got {x.shape}"
+            )
         if x.dtype != self.dtype:
             raise TypeError(f"x has dtype {x.dtype}; this BatchNorm is {self.dtype}")
-        x = np.ascontiguousarray(x)
+        # NHWC images: the statistics of each channel over (batch, height, width), the rows of
+        # the (n*h*w, c) view (torch BatchNorm2d).
+        self._shape = x.shape
+        x = np.ascontiguousarray(x).reshape(-1, self.num_features)
         p, b = self._params, self._buffers
         momentum = 0.0
         if training:
@@ -113,12 +125,12 @@ class BatchNorm(Layer):
             b["num_batches_tracked"][...] = count
         self._x = x
         self._training = bool(training)
-        return y
+        return y.reshape(self._shape)
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         if self._x is None:
             raise RuntimeError("backward called before forward")
-        dout = np.ascontiguousarray(dout)
+        dout = np.ascontiguousarray(dout).reshape(self._x.shape)
         dx = self._buffer("dx", self._x) if need_input_grad else None
         _core.batchnorm_backward(
             dout,
@@ -131,7 +143,7 @@ class BatchNorm(Layer):
             self._grads["bias"],
             self._training,
         )
-        return dx
+        return None if dx is None else dx.reshape(self._shape)
 
     def reset_parameters(self, rng: np.random.Generator) -> None:
         """weight = 1, bias = 0 and fresh running statistics (no randomness involved)."""

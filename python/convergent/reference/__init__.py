@@ -3,7 +3,19 @@
 The tests hold the compiled fast path to these functions.
 """
 
-from . import activations, losses
+from . import activations, conv, losses
+from .conv import (
+    avgpool2d_backward,
+    avgpool2d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    global_avgpool2d_backward,
+    global_avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    upsample_nearest_backward,
+    upsample_nearest_forward,
+)
 from .dense import (
     activation,
     activation_grad,
@@ -36,15 +48,24 @@ __all__ = [
     "adam_step",
     "adamax_step",
     "asgd_step",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
     "batchnorm_backward",
     "batchnorm_forward",
+    "conv",
+    "conv2d_backward",
+    "conv2d_forward",
     "dense_backward",
     "dense_forward",
     "dense_penalty",
     "dropout_forward",
     "gemm",
+    "global_avgpool2d_backward",
+    "global_avgpool2d_forward",
     "lion_step",
     "losses",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
     "muon_step",
     "nadam_mu",
     "nadam_step",
@@ -55,4 +76,6 @@ __all__ = [
     "schedulefree_lerp",
     "schedulefree_scalars",
     "sgd_step",
+    "upsample_nearest_backward",
+    "upsample_nearest_forward",
 ]
