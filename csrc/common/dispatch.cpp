@@ -3,10 +3,10 @@
 
 #include "nn/conv_kernels.h"
 #include "nn/kernels.h"
+#include "nn/pool_kernels.h"
 #include "optim/adam_family_kernels.h"
 #include "optim/classic_kernels.h"
 #include "optim/factormuon_kernels.h"
-#include "nn/pool_kernels.h"
 #include "optim/kernels.h"
 #include "optim/lionsf_kernels.h"
 
