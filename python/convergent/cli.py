@@ -19,6 +19,7 @@ BENCHMARKS = {
     "dense": "compare_dense.py",
     "epoch": "compare_epoch.py",
     "sklearn": "compare_sklearn.py",
+    "conv": "compare_conv.py",
 }
 
 
