@@ -109,7 +109,7 @@ def test_demo_model_cnn(tmp_path, capsys):
     rows = {ln.split()[0]: ln.split() for ln in lines[1:3]}
     assert set(rows) == {"Adam", "L-BFGS"}
     assert 0.5 < float(rows["Adam"][2]) <= 1.0 and rows["Adam"][3] == "2"
-    assert cli.main(["demo", "--model", "cnn", "--optimizers", "lion", "--no-progress"]) == 2
+    assert cli.main(["demo", "--model", "cnn", "--optimizers", "lamb", "--no-progress"]) == 2
     with pytest.raises(SystemExit):
         cli.main(["demo", "--model", "rnn"])
 
