@@ -312,7 +312,7 @@ def _loop_args(dt=np.float32, n=50, batch=16):
     rng = np.random.default_rng(3)
     X = rng.standard_normal((n, 6)).astype(dt)
     y = rng.integers(0, 3, n).astype(np.int64)
-    d1, d2 = Dense(6, 5, "relu", dtype=dt), Dense(5, 3, dtype=dt)
+    d1, d2 = Dense(6, 5, "relu", dtype=dt, seed=1), Dense(5, 3, dtype=dt, seed=2)
 
     def layer(d, first):
         return [
