@@ -13,45 +13,77 @@ inline Vec<T> lerp_v(Vec<T> a, Vec<T> b, const LerpCoeffs<T>& c) {
   return c.small ? a + V::set1(c.w) * (b - a) : b - (b - a) * V::set1(c.one_minus_w);
 }
 
-// Adds the squares of the k lanes of u to s in lane order, in double.
+// Adafactor's sums of squares: element j of a strip goes to lane j % kSumLanes, each lane is a
+// sequential double sum, and the lanes are added in order at the end of the strip. The lanes are
+// independent chains (no add-latency bound), and every ISA performs the same IEEE operations, so
+// the sums are the same bits everywhere (convergent.reference.optim_factormuon._row_sums).
+struct LaneSums {
+  double acc[kSumLanes] = {};
+  double total() const {
+    double s = 0.0;
+    for (std::size_t l = 0; l < kSumLanes; ++l) s += acc[l];
+    return s;
+  }
+};
+
+// Adds the squares of the k lanes of u, elements i.. of the strip (i a multiple of Vec<T>::N).
 template <class T>
-inline double add_squares(double s, Vec<T> u, std::size_t k) {
-  T lanes[Vec<T>::N];
+inline void add_squares(LaneSums& s, std::size_t i, Vec<T> u, std::size_t k) {
+  static_assert(kSumLanes % Vec<T>::N == 0, "a vector must not straddle the lane wrap");
+  constexpr std::size_t N = Vec<T>::N;
+  T lanes[N];
   u.storen(lanes, k);
+  double* a = s.acc + i % kSumLanes;
+  if (k == N) {  // a whole vector: a fixed trip count the compiler vectorizes
+    for (std::size_t j = 0; j < N; ++j) {
+      const double x = static_cast<double>(lanes[j]);
+      a[j] += x * x;
+    }
+    return;
+  }
   for (std::size_t j = 0; j < k; ++j) {
     const double x = static_cast<double>(lanes[j]);
-    s += x * x;
+    a[j] += x * x;
   }
-  return s;
 }
 
-// The reductions below are plain sequential loops on purpose: a sum in one fixed order (no
-// per-lane partial sums) is the same bits on every ISA and is what the reference computes.
+// Squares of x[0..n) in double added to the lanes (x starts a strip).
+template <class T>
+inline void add_squares(LaneSums& s, std::size_t n, const T* x) {
+  std::size_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (std::size_t l = 0; l < kSumLanes; ++l) {
+      const double v = static_cast<double>(x[i + l]);
+      s.acc[l] += v * v;
+    }
+  for (std::size_t l = 0; i + l < n; ++l) {
+    const double v = static_cast<double>(x[i + l]);
+    s.acc[l] += v * v;
+  }
+}
+
+// row_part[i]: the lane sum of row i's strip; col_sq[j]: sequential over the rows.
 template <class T>
 void sq_strip_kernel(std::size_t rows, std::size_t cols, std::size_t ld, const T* g,
                      double* row_part, double* col_sq) {
   for (std::size_t j = 0; j < cols; ++j) col_sq[j] = 0.0;
   for (std::size_t i = 0; i < rows; ++i) {
     const T* r = g + i * ld;
-    double s = 0.0;
+    LaneSums s;
+    add_squares(s, cols, r);
     for (std::size_t j = 0; j < cols; ++j) {
       const double x = static_cast<double>(r[j]);
-      const double q = x * x;
-      s += q;
-      col_sq[j] += q;
+      col_sq[j] += x * x;
     }
-    row_part[i] = s;
+    row_part[i] = s.total();
   }
 }
 
 template <class T>
 double sq_sum_kernel(std::size_t n, const T* x) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(x[i]);
-    s += v * v;
-  }
-  return s;
+  LaneSums s;
+  add_squares(s, n, x);
+  return s.total();
 }
 
 template <class T>
@@ -60,7 +92,7 @@ double factored_row_kernel(std::size_t n, T* p, const T* g, const T* col, T r, T
   using V = Vec<T>;
   const V vr = V::set1(r), vm = V::set1(m), one = V::set1(T(1)), lo = V::set1(c.eps1_sq);
   const V decay = V::set1(c.decay), step = V::set1(c.neg_step);
-  double s = 0.0;
+  LaneSums s;
   for_each_vec<V>(n, [&](std::size_t i, std::size_t k) {
     V gi = V::loadn(g + i, k);
     if (c.maximize) gi = neg(gi);
@@ -68,9 +100,9 @@ double factored_row_kernel(std::size_t n, T* p, const T* g, const T* col, T r, T
     if (apply)
       (V::loadn(p + i, k) * decay + step * u).storen(p + i, k);
     else
-      s = add_squares(s, u, k);
+      add_squares(s, i, u, k);
   });
-  return s;
+  return s.total();
 }
 
 template <class T>
@@ -79,7 +111,7 @@ double unfactored_kernel(std::size_t n, T* p, const T* g, T* v, const AdafactorC
   using V = Vec<T>;
   const V one = V::set1(T(1)), lo = V::set1(c.eps1_sq);
   const V decay = V::set1(c.decay), step = V::set1(c.neg_step);
-  double s = 0.0;
+  LaneSums s;
   for_each_vec<V>(n, [&](std::size_t i, std::size_t k) {
     V gi = V::loadn(g + i, k);
     if (c.maximize) gi = neg(gi);
@@ -92,9 +124,9 @@ double unfactored_kernel(std::size_t n, T* p, const T* g, T* v, const AdafactorC
     if (apply)
       (V::loadn(p + i, k) * decay + step * u).storen(p + i, k);
     else
-      s = add_squares(s, u, k);
+      add_squares(s, i, u, k);
   });
-  return s;
+  return s.total();
 }
 
 }  // namespace CG_NS

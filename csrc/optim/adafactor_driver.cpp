@@ -3,8 +3,8 @@
 // Passes over one tensor of n elements (t its step after this one, s strips of kFactorStrip):
 //   1. read p:     sum p^2 (strip sums in order)            -> alpha = max(eps2, RMS(p)) * rho_t
 //   2. read g:     factored: per strip of columns, the row partials and the column sums of g^2
-//                  (sequential over the rows); unfactored: v = lerp(v, g*g, t^beta2_decay) and
-//                  sum u^2 fused into pass 3
+//                  (sequential over the rows; the row partials are lane sums); unfactored:
+//                  v = lerp(v, g*g, t^beta2_decay) and sum u^2 fused into pass 3
 //      then (O(rows + cols), here): row_var/col_var = lerp(.., (||.||)^2 / len, t^beta2_decay),
 //      m = max(mean of row_var over the rows, eps1)
 //   3. read g:     sum u^2 with u = (1 / sqrt(max(row_var * col_var / m, eps1^2))) * g
@@ -44,7 +44,7 @@ T lerp_s(T a, T b, const LerpCoeffs<T>& c) {
 
 std::size_t strips_of(std::size_t len) { return (len + kFactorStrip - 1) / kFactorStrip; }
 
-// Sum of x^2 over n elements: strip sums (each sequential) added in order.
+// Sum of x^2 over n elements: strip sums (each a lane sum) added in order.
 template <class T>
 double sum_sq(const FactorMuonKernels<T>& k, std::size_t n, const T* x) {
   const std::size_t s = strips_of(n);
@@ -149,36 +149,55 @@ void check(const AdafactorHyper& h) {
           "must be a finite number >= 0, got " + std::to_string(h.weight_decay));
 }
 
+// One tensor's step (its parallel_for calls run on one thread when called from a part).
+template <class T>
+void adafactor_tensor(const FactorMuonKernels<T>& k, const AdafactorTensor<T>& x,
+                      const AdafactorHyper& h) {
+  const std::size_t n = x.batch * x.rows * x.cols;
+  if (n == 0) return;  // nothing to update (torch divides by numel() ** 0.5 = 0)
+  const double t = static_cast<double>(x.step), rn = std::sqrt(static_cast<double>(n));
+  const double rho = std::min(h.lr, 1.0 / std::sqrt(t));
+  const double alpha = std::max(h.eps2, std::sqrt(sum_sq(k, n, x.p)) / rn) * rho;
+  AdafactorCoeffs<T> c;
+  c.beta = lerp_coeffs<T>(std::pow(t, h.beta2_decay));
+  c.eps1_sq = static_cast<T>(h.eps1 * h.eps1);
+  c.decay = static_cast<T>(1.0 - h.lr * h.weight_decay);
+  c.neg_step = T(0);
+  c.maximize = h.maximize;
+  std::vector<T> m;
+  double usum;
+  if (x.factored) {
+    factored_moments(k, x, c.beta, h.eps1, m);
+    usum = factored_pass(k, x, m, c, false);
+  } else {
+    usum = unfactored_pass(k, x, c, false);
+  }
+  const double denom = std::max(1.0, std::sqrt(usum) / (rn * h.d));
+  c.neg_step = static_cast<T>(-alpha / denom);
+  if (x.factored)
+    factored_pass(k, x, m, c, true);
+  else
+    unfactored_pass(k, x, c, true);
+}
+
+// Tensors too small to split run side by side, one tensor per part; the others one after
+// another, each split into parts. Tensors are independent: the same bits either way.
 template <class T>
 void adafactor_step(const std::vector<AdafactorTensor<T>>& ts, const AdafactorHyper& h) {
   const FactorMuonKernels<T>& k = factormuon_kernels<T>();
-  std::vector<T> m;
-  for (const AdafactorTensor<T>& x : ts) {
-    const std::size_t n = x.batch * x.rows * x.cols;
-    if (n == 0) continue;  // nothing to update (torch divides by numel() ** 0.5 = 0)
-    const double t = static_cast<double>(x.step), rn = std::sqrt(static_cast<double>(n));
-    const double rho = std::min(h.lr, 1.0 / std::sqrt(t));
-    const double alpha = std::max(h.eps2, std::sqrt(sum_sq(k, n, x.p)) / rn) * rho;
-    AdafactorCoeffs<T> c;
-    c.beta = lerp_coeffs<T>(std::pow(t, h.beta2_decay));
-    c.eps1_sq = static_cast<T>(h.eps1 * h.eps1);
-    c.decay = static_cast<T>(1.0 - h.lr * h.weight_decay);
-    c.neg_step = T(0);
-    c.maximize = h.maximize;
-    double usum;
-    if (x.factored) {
-      factored_moments(k, x, c.beta, h.eps1, m);
-      usum = factored_pass(k, x, m, c, false);
+  std::vector<std::size_t> small;
+  std::size_t small_work = 0;
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const std::size_t n = ts[i].batch * ts[i].rows * ts[i].cols;
+    if (n < kMinParallel) {
+      small.push_back(i);
+      small_work += n;
     } else {
-      usum = unfactored_pass(k, x, c, false);
+      adafactor_tensor(k, ts[i], h);
     }
-    const double denom = std::max(1.0, std::sqrt(usum) / (rn * h.d));
-    c.neg_step = static_cast<T>(-alpha / denom);
-    if (x.factored)
-      factored_pass(k, x, m, c, true);
-    else
-      unfactored_pass(k, x, c, true);
   }
+  parallel_for(small.size(), small_work, kMinParallel,
+               [&](std::size_t i) { adafactor_tensor(k, ts[small[i]], h); });
 }
 
 template void adafactor_step<float>(const std::vector<AdafactorTensor<float>>&,

@@ -1,8 +1,9 @@
 // Adafactor and Muon kernels: per-tensor coefficients and the per-ISA kernel table.
 //
-// Adafactor's reductions are sequential sums in double over strips of at most kFactorStrip
-// consecutive elements of a row (of the flattened tensor when it is not factored); the strip
-// partials are then added in order. Every element's arithmetic is the same on every ISA, so the
+// Adafactor's reductions are sums in double over strips of at most kFactorStrip consecutive
+// elements of a row (of the flattened tensor when it is not factored), each a lane sum (element j
+// in lane j % kSumLanes, lanes sequential, then added in lane order); the strip partials are then
+// added in order. Every element's arithmetic is the same on every ISA, so the
 // sums, and with them the updates, are the same bits on every ISA and at any thread count, and
 // convergent.reference.adafactor_step reproduces them exactly (numpy.cumsum is sequential).
 #pragma once
@@ -12,6 +13,8 @@ namespace cg {
 
 // Elements per strip of Adafactor's reductions (also the unit of its parallel work items).
 constexpr std::size_t kFactorStrip = 4096;
+// Lanes of a strip's sum of squares (optim/adafactor.h: LaneSums).
+constexpr std::size_t kSumLanes = 32;
 
 // torch.lerp's two forms: a + w (b - a) when |w| < 0.5, else b - (b - a)(1 - w).
 template <class T>
@@ -39,14 +42,14 @@ struct MuonCoeffs {
 template <class T>
 struct FactorMuonKernels {
   // Factored second moment, pass 1, over a strip of `cols` columns of `rows` rows (row stride
-  // ld): row_part[i] = sum_j g[i][j]^2 (sequential, from 0), col_sq[j] = sum_i g[i][j]^2
+  // ld): row_part[i] = sum_j g[i][j]^2 (lane sum), col_sq[j] = sum_i g[i][j]^2
   // (sequential over i, from 0); squares in double.
   void (*sq_strip)(std::size_t rows, std::size_t cols, std::size_t ld, const T* g, double* row_part,
                    double* col_sq);
-  // sum_i x[i]^2 over i < n, sequential in double from 0.
+  // sum_i x[i]^2 over i < n in double (lane sum).
   double (*sq_sum)(std::size_t n, const T* x);
   // Factored update of one row strip: u[j] = (1 / sqrt(max(r * col[j] / m, eps1_sq))) * g[j]
-  // (g negated if maximize). apply = false: returns sum_j u[j]^2 (sequential, double).
+  // (g negated if maximize). apply = false: returns sum_j u[j]^2 (lane sum, double).
   // apply = true: p[j] = p[j] * decay + neg_step * u[j]; returns 0.
   double (*factored_row)(std::size_t n, T* p, const T* g, const T* col, T r, T m,
                          const AdafactorCoeffs<T>& c, bool apply);

@@ -14,9 +14,11 @@ import numpy as np
 
 __all__ = ["FACTOR_STRIP", "adafactor_step", "muon_step"]
 
-# Adafactor's sums run in double, sequentially over strips of at most FACTOR_STRIP consecutive
-# elements of a row; the strip sums are then added in order (csrc/optim/factormuon_kernels.h).
+# Adafactor's sums run in double over strips of at most FACTOR_STRIP consecutive elements of a
+# row: element j of a strip goes to lane j % SUM_LANES, each lane is summed sequentially, the lanes
+# are added in order, and the strip sums are then added in order (csrc/optim/adafactor.h).
 FACTOR_STRIP = 4096
+SUM_LANES = 32
 
 
 def _lerp(a, b, w):
@@ -28,11 +30,18 @@ def _lerp(a, b, w):
 
 
 def _row_sums(sq: np.ndarray) -> np.ndarray:
-    """Sums of each row of a 2-D float64 array: sequential within strips, strips added in order
-    (numpy.cumsum adds sequentially; numpy.sum would not)."""
-    total = np.zeros(sq.shape[0])
+    """Sums of each row of a 2-D float64 array: per strip, SUM_LANES lane sums (sequential) added
+    in lane order; strips added in order (numpy.cumsum adds sequentially; numpy.sum would not).
+    The strip is padded with zeros to whole lanes: adding 0.0 to a sum of squares changes no bit.
+    """
+    rows = sq.shape[0]
+    total = np.zeros(rows)
     for j in range(0, sq.shape[1], FACTOR_STRIP):
-        total = total + np.cumsum(sq[:, j : j + FACTOR_STRIP], axis=1)[:, -1]
+        strip = sq[:, j : j + FACTOR_STRIP]
+        pad = -strip.shape[1] % SUM_LANES
+        lanes = np.concatenate([strip, np.zeros((rows, pad))], axis=1).reshape(rows, -1, SUM_LANES)
+        lane_sums = np.cumsum(lanes, axis=1)[:, -1, :]
+        total = total + np.cumsum(lane_sums, axis=1)[:, -1]
     return total
 
 
