@@ -21,7 +21,7 @@ from ._fused import FusedLoop, get_momentum, scheduled_momentum_key, set_momentu
 from ._guard import _correct, _finite_and_clip
 from ._progress import _Progress
 from .callbacks import ReduceLROnPlateau
-from .nn.lengths import check_lengths, forward_with_lengths
+from .nn.lengths import check_lengths, forward_with_lengths, takes_tokens
 
 __all__ = ["Checkpoint", "History", "fit", "load_checkpoint", "save_checkpoint"]
 
@@ -106,7 +106,7 @@ def _int(x: Any, name: str, lo: int) -> int:
     return int(x)
 
 
-def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _data(X: Any, y: Any, dtype: np.dtype, name: str, tokens: bool = False) -> tuple[Any, Any]:
     if not isinstance(X, np.ndarray) or X.ndim < 1 or X.dtype.kind not in "biuf":
         raise TypeError(f"{name} inputs must be a numeric numpy.ndarray with a batch axis")
     y = np.asarray(y)
@@ -116,6 +116,8 @@ def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.nd
         )
     # real-valued targets (regression, BCE) take the model's dtype once, not per batch
     y = np.ascontiguousarray(y, dtype=dtype if y.dtype.kind == "f" else None)
+    if tokens and X.dtype.kind in "iu":  # integer tokens for an Embedding stay integers
+        return np.ascontiguousarray(X), y
     return np.ascontiguousarray(X, dtype=dtype), y
 
 
@@ -347,7 +349,8 @@ def fit(
         verbose = 1 if progress else 0
     params = model.parameters()
     dtype = params[0].dtype if params else np.dtype(np.float64)
-    X, y = _data(X, y, dtype, "training")
+    tokens = takes_tokens(model)
+    X, y = _data(X, y, dtype, "training", tokens)
     lv = None
     if lengths is not None:
         lengths = check_lengths(lengths, len(X), X.shape[1] if X.ndim > 1 else None)
@@ -359,7 +362,7 @@ def fit(
                 if pair == 2
                 else "validation_data must be (X_val, y_val, lengths_val) with lengths"
             )
-        Xv, yv = _data(validation_data[0], validation_data[1], dtype, "validation")
+        Xv, yv = _data(validation_data[0], validation_data[1], dtype, "validation", tokens)
         if lengths is not None:
             time = Xv.shape[1] if Xv.ndim > 1 else None
             lv = check_lengths(validation_data[2], len(Xv), time, "validation lengths")

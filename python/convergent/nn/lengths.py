@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["accepts_lengths", "check_lengths", "forward_with_lengths"]
+__all__ = ["accepts_lengths", "check_lengths", "forward_with_lengths", "takes_tokens"]
 
 
 def accepts_lengths(model: Any) -> bool:
@@ -62,3 +62,17 @@ def forward_with_lengths(model: Any, x: np.ndarray, training: bool, lengths: Any
             "use a Sequential or a recurrent layer"
         )
     return model.forward(x, training, lengths=lengths)
+
+
+def takes_tokens(model: Any) -> bool:
+    """Whether the model's input is integer tokens (its first layer, through nested
+    ``layers``, is an ``Embedding``): ``fit`` then keeps integer inputs as they are instead of
+    converting them to the parameters' dtype."""
+    from .embedding import Embedding
+
+    while not isinstance(model, Embedding):
+        layers = getattr(model, "layers", None)
+        if not layers:
+            return False
+        model = layers[0]
+    return True
