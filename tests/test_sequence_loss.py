@@ -5,6 +5,10 @@ sequences, accuracy over counted positions, and bad labels that raise and write 
 Tolerances: float64 loss rtol 1e-12 and gradient atol 1e-12 / counted; float32 loss rtol 1e-5
 and gradient atol 1e-6 / counted (the kernel's float32 exp against the float64 reference)."""
 
+import os
+import subprocess
+import sys
+
 import convergent as cg
 import numpy as np
 import pytest
@@ -165,3 +169,22 @@ def test_fused_loop_not_planned_with_ignore_index(rng):
     hist = cg.fit(model, ign, opt, X, y, epochs=2, batch_size=8, progress=False)
     assert 0.0 <= hist.history["accuracy"][-1] <= 1.0
     assert repr(ign) == "SoftmaxCrossEntropy(label_smoothing=0.0, ignore_index=0)"
+
+
+def test_scalar_isa_subprocess():
+    """CONVERGENT_ISA=scalar picks the portable kernels at import; they match the reference."""
+    code = (
+        "import numpy as np, convergent as cg\n"
+        "from convergent.reference import losses as ref\n"
+        "assert cg.get_isa() == 'scalar'\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((3, 50, 19)); y = rng.integers(0, 19, (3, 50))\n"
+        "y[:, 40:] = -1\n"
+        "loss = cg.nn.SoftmaxCrossEntropy(0.1, ignore_index=-1)\n"
+        "v = loss.forward(x, y); rv, rd = ref.sequence_softmax_cross_entropy(x, y, -1, 0.1)\n"
+        "assert abs(v - rv) <= 1e-12 * abs(rv)\n"
+        "assert np.abs(loss.backward() - rd).max() <= 1e-14\n"
+    )
+    env = {**os.environ, "CONVERGENT_ISA": "scalar"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
