@@ -188,3 +188,25 @@ def test_scalar_isa_subprocess():
     env = {**os.environ, "CONVERGENT_ISA": "scalar"}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_dense_per_step_head_with_ignored_positions_gradcheck(rng):
+    """A Dense layer applied at every step of (batch, time, features) under the sequence loss:
+    each step equals the 2-D layer on that step's rows, and the gradients pass gradcheck."""
+    model = cg.nn.Sequential(
+        [cg.nn.Dense(3, 4, "tanh", dtype=np.float64), cg.nn.Dense(4, 5, dtype=np.float64)],
+        seed=0,
+    )
+    x = rng.standard_normal((3, 6, 3))
+    y = rng.integers(0, 5, (3, 6))
+    y[0, 4:] = y[2, 1:] = -100
+    out = model.forward(x)
+    for t in range(6):
+        np.testing.assert_allclose(
+            out[:, t], model.forward(np.ascontiguousarray(x[:, t])), rtol=1e-13, atol=1e-15
+        )
+    loss = cg.nn.SoftmaxCrossEntropy(ignore_index=-100)
+    assert cg.gradcheck(model, loss, x, y).passed
+    loss.forward(model.forward(x), y)
+    dx = model.backward(loss.backward())
+    assert np.all(dx[0, 4:] == 0) and np.all(dx[2, 1:] == 0)
