@@ -142,8 +142,9 @@ class Sequential(Layer):
         if lengths is not None:
             if not any(getattr(layer, "accepts_lengths", False) for layer in self.layers):
                 raise TypeError("lengths were given, but no layer of the model accepts lengths")
-            time = x.shape[1] if isinstance(x, np.ndarray) and x.ndim >= 2 else None
-            lengths = check_lengths(lengths, len(x) if hasattr(x, "__len__") else -1, time)
+            if not isinstance(x, np.ndarray) or x.ndim < 2:
+                raise ValueError("lengths need x of shape (batch, time, ...)")
+            lengths = check_lengths(lengths, x.shape[0], x.shape[1])
         for layer in self.layers:
             if lengths is not None and getattr(layer, "accepts_lengths", False):
                 x = layer.forward(x, training, lengths=lengths)
