@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from convergent import _core
 from convergent.reference import embedding as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 DTYPES = [np.float32, np.float64]
 # Embedding widths 1..2x the widest vector (16 floats) and beyond.
@@ -55,6 +57,26 @@ def test_backward_threads_bit_identical(isa, threads, dtype, rng):
         got.append(dw)
     assert np.array_equal(got[0], got[1])
     assert np.array_equal(got[0], ref.embedding_backward((vocab, dim), idx, dout))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    vocab=st.integers(1, 50),
+    dim=st.integers(1, 40),
+    n=st.integers(0, 300),
+    pad=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_scatter_add_property(vocab, dim, n, pad, seed):
+    """Any vocabulary, width and position count (0 included: the gradient is all zeros), with
+    and without a padding row: the same bits as np.add.at."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, vocab, n)
+    dout = rng.standard_normal((n, dim)).astype(np.float32)
+    padding = int(rng.integers(0, vocab)) if pad else None
+    dw = np.full((vocab, dim), np.nan, np.float32)
+    _core.embedding_backward(idx, dout, dw, padding)
+    assert np.array_equal(dw, ref.embedding_backward((vocab, dim), idx, dout, padding))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
