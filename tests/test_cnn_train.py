@@ -111,7 +111,7 @@ def test_demo_model_cnn(tmp_path, capsys):
     assert 0.5 < float(rows["Adam"][2]) <= 1.0 and rows["Adam"][3] == "2"
     assert cli.main(["demo", "--model", "cnn", "--optimizers", "lamb", "--no-progress"]) == 2
     with pytest.raises(SystemExit):
-        cli.main(["demo", "--model", "rnn"])
+        cli.main(["demo", "--model", "transformer"])
 
 
 def test_denoising_autoencoders_denoise(threads, capsys):

@@ -12,10 +12,17 @@ namespace cg {
 namespace bind {
 namespace {
 
-// labels: int64 (n,), C-contiguous, every value in [0, k). ValueError names the first bad one.
-py::array checked_labels(py::handle obj, std::size_t n, std::size_t k) {
+// labels: int64 (n,), C-contiguous, every value in [0, k) or equal to `ignore`. ValueError
+// names the first bad one.
+py::array checked_labels(py::handle obj, std::size_t n, std::size_t k, std::int64_t ignore) {
   py::array a = int64_vector(obj, "labels", n);
-  all_in_range(a, "target labels", k);
+  const std::int64_t* p = cptr<std::int64_t>(a);
+  for (std::size_t i = 0; i < n; ++i)
+    if ((p[i] < 0 || static_cast<std::size_t>(p[i]) >= k) && p[i] != ignore)
+      throw std::invalid_argument(
+          "target labels must be in [0, " + std::to_string(k) + ")" +
+          (ignore == kNoIgnoreLabel ? "" : " or equal ignore_index " + std::to_string(ignore)) +
+          ", found " + std::to_string(p[i]));
   return a;
 }
 
@@ -37,13 +44,14 @@ py::array plain_array(py::handle obj, const char* name, bool writable) {
 }
 
 template <class T>
-XentPart run_xent(const py::array& x, const py::array& t, py::array& d, double smoothing) {
+XentPart run_xent(const py::array& x, const py::array& t, py::array& d, double smoothing,
+                  std::int64_t ignore, std::size_t* counted) {
   const std::size_t n = dim(x, 0), k = dim(x, 1);
   const T* px = cptr<T>(x);
   const std::int64_t* pt = cptr<std::int64_t>(t);
   T* pd = mptr<T>(d);
   py::gil_scoped_release release;
-  return softmax_xent<T>(n, k, px, pt, pd, static_cast<T>(smoothing));
+  return softmax_xent<T>(n, k, px, pt, pd, static_cast<T>(smoothing), ignore, counted);
 }
 
 template <class T>
@@ -110,29 +118,49 @@ void register_train(py::module_& m) {
       "C-contiguous; index int64 in [0, len(src))).");
   m.def(
       "softmax_xent",
-      [](py::handle logits, py::handle labels, py::handle dlogits, double label_smoothing) {
+      [](py::handle logits, py::handle labels, py::handle dlogits, double label_smoothing,
+         py::object ignore_index) {
         if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
           throw std::invalid_argument("label_smoothing must be in [0, 1], got " +
                                       std::to_string(label_smoothing));
+        std::int64_t ignore = kNoIgnoreLabel;
+        if (!ignore_index.is_none()) {
+          if (!py::isinstance<py::int_>(ignore_index) || py::isinstance<py::bool_>(ignore_index))
+            throw py::type_error("ignore_index must be an int or None");
+          long long v = 0;
+          try {
+            v = ignore_index.cast<long long>();
+          } catch (const py::cast_error&) {
+            throw std::invalid_argument("ignore_index is out of the int64 range");
+          }
+          if (v == kNoIgnoreLabel)
+            throw std::invalid_argument("ignore_index must be > " + std::to_string(v));
+          ignore = v;
+        }
         const DType dt = float_dtype(logits, "logits");
         const py::array x = arg(logits, "logits", dt, false, 2);
         const std::size_t n = dim(x, 0), k = dim(x, 1);
         if (n == 0 || k == 0)
           throw std::invalid_argument("logits must have at least one row and one column, got " +
                                       shape_text(shape_of(x)));
-        const py::array t = checked_labels(labels, n, k);
+        const py::array t = checked_labels(labels, n, k, ignore);
         const std::vector<py::ssize_t> s = shape_of(x);
         py::array d = arg(dlogits, "dlogits", dt, true, 2, &s);
         no_overlap(d, "dlogits", x, "logits");
         no_overlap(d, "dlogits", t, "labels");
-        const XentPart p = dt == DType::f32 ? run_xent<float>(x, t, d, label_smoothing)
-                                            : run_xent<double>(x, t, d, label_smoothing);
-        return py::make_tuple(xent_loss(p, label_smoothing, n), p.correct);
+        std::size_t counted = n;
+        const XentPart p = dt == DType::f32
+                               ? run_xent<float>(x, t, d, label_smoothing, ignore, &counted)
+                               : run_xent<double>(x, t, d, label_smoothing, ignore, &counted);
+        const double value = counted ? xent_loss(p, label_smoothing, counted) : 0.0;
+        return py::make_tuple(value, p.correct);
       },
       py::arg("logits"), py::arg("labels"), py::arg("dlogits"), py::arg("label_smoothing") = 0.0,
-      "Softmax cross-entropy of logits (n, k) against int64 labels (n,) in [0, k), mean over "
-      "rows: writes dlogits = (softmax(logits) - q) / n, q = (1 - s) onehot + s / k, and returns "
-      "(loss, number of rows whose argmax is the label).");
+      py::arg("ignore_index") = py::none(),
+      "Softmax cross-entropy of logits (n, k) against int64 labels (n,) in [0, k) (or equal to "
+      "ignore_index: such rows count for nothing and get dlogits 0), mean over the c counted "
+      "rows: writes dlogits = (softmax(logits) - q) / c, q = (1 - s) onehot + s / k, and returns "
+      "(loss, number of counted rows whose argmax is the label); loss 0 when c is 0.");
   m.def(
       "abs_sq_sums",
       [](py::handle x) {

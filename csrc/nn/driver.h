@@ -137,12 +137,15 @@ void gather_rows(std::size_t rows, std::size_t row_bytes, const char* src,
 void gather_rows_shared(std::size_t rows, std::size_t row_bytes, const char* src,
                         const std::int64_t* index, char* dst, std::atomic<std::size_t>& next);
 
-// Softmax cross-entropy of x (rows x k logits) against labels t (each in [0, k)): writes the
-// gradient d = (softmax(x) - q) / rows and returns the row sums (see NnKernels::softmax_xent).
-// The sums are taken in fixed blocks of rows, in order: the same bits for any thread count.
+// Softmax cross-entropy of x (rows x k logits) against labels t (each in [0, k), or `ignore`):
+// writes the gradient d = (softmax(x) - q) / counted and returns the row sums (see
+// NnKernels::softmax_xent), where `counted` is the number of rows not labelled `ignore` (their d
+// is 0; when every row is ignored, d is 0 and the sums are 0). The sums are taken in fixed blocks
+// of rows, in order: the same bits for any thread count.
 template <class T>
 XentPart softmax_xent(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
-                      T smoothing);
+                      T smoothing, std::int64_t ignore = kNoIgnoreLabel,
+                      std::size_t* counted = nullptr);
 
 // The mean loss of `rows` rows from their sums: ((1 - s) nll + s smooth) / rows.
 inline double xent_loss(const XentPart& p, double smoothing, std::size_t rows) {

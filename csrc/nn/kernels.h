@@ -48,6 +48,9 @@ struct XentPart {
   std::int64_t correct = 0;
 };
 
+// The `ignore` label of a softmax cross-entropy without ignore_index: no checked label equals it.
+constexpr std::int64_t kNoIgnoreLabel = INT64_MIN;
+
 template <class T>
 struct NnKernels {
   GemmBlocking blocking;
@@ -71,10 +74,11 @@ struct NnKernels {
   void (*weight_penalty_grad)(std::size_t n, const T* w, T* g, T l1, T two_l2);
   // out[i] = act(x[i]) for i < n (the epilogue's activation alone).
   void (*activation)(std::size_t n, const T* x, T* out, Act act, T slope);
-  // Softmax cross-entropy of `rows` rows of k logits x against labels t (in [0, k), checked by
-  // the caller): writes d = (softmax(x) - q) * inv_n, q = (1 - ls) onehot(t) + ls / k.
+  // Softmax cross-entropy of `rows` rows of k logits x against labels t (each in [0, k) or
+  // equal to `ignore`, checked by the caller): writes d = (softmax(x) - q) * inv_n,
+  // q = (1 - ls) onehot(t) + ls / k; rows labelled `ignore` get d = 0 and add nothing.
   XentPart (*softmax_xent)(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
-                           T smoothing, T inv_n);
+                           T smoothing, T inv_n, std::int64_t ignore);
   // True when x[0:n] holds no NaN or infinity.
   bool (*all_finite)(std::size_t n, const T* x);
   // sums[0] = sum |x[i]|, sums[1] = sum x[i]^2 over x[0:n], in double.

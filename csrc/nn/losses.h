@@ -14,14 +14,19 @@ namespace CG_NS {
 
 // See NnKernels::softmax_xent. Per row: m = max x (NaN if any), z = x - m, e = exp(z),
 // s = sum e (double), log p_t = z_t - log s; d = ((e / s - (1 - ls)[j == t]) - ls/k) * inv_n.
+// A row whose label is `ignore` gets d = 0 and adds nothing to the sums.
 template <class T>
 XentPart softmax_xent_kernel(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t,
-                             T* d, T smoothing, T inv_n) {
+                             T* d, T smoothing, T inv_n, std::int64_t ignore) {
   using V = Vec<T>;
   XentPart part;
   const T on = T(1) - smoothing, off = smoothing / static_cast<T>(k);
   const V voff = V::set1(off), vinv = V::set1(inv_n);
   for (std::size_t r = 0; r < rows; ++r, x += k, d += k) {
+    if (t[r] == ignore) {
+      for_each_vec<V>(k, [&](std::size_t j, std::size_t w) { V::zero().storen(d + j, w); });
+      continue;
+    }
     // Row maximum and its first index (np.argmax: the first NaN wins).
     std::size_t arg = 0;
     T m = x[0];

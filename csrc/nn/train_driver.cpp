@@ -54,15 +54,19 @@ void gather_rows_shared(std::size_t rows, std::size_t row_bytes, const char* src
 
 template <class T>
 XentPart softmax_xent(std::size_t rows, std::size_t k, const T* x, const std::int64_t* t, T* d,
-                      T smoothing) {
+                      T smoothing, std::int64_t ignore, std::size_t* counted) {
   const NnKernels<T>& kr = nn_kernels<T>();
-  const T inv_n = T(1) / static_cast<T>(rows);
+  std::size_t valid = rows;
+  if (ignore != kNoIgnoreLabel)
+    for (std::size_t r = 0; r < rows; ++r) valid -= t[r] == ignore;
+  if (counted) *counted = valid;
+  const T inv_n = valid ? T(1) / static_cast<T>(valid) : T(0);
   // Fixed blocks of rows, summed in block order: the same bits for any thread count.
   const std::size_t blocks = (rows + kXentRows - 1) / kXentRows;
   std::vector<XentPart> parts(blocks);
   parallel_for(blocks, rows * k, kMinParallel, [&](std::size_t b) {
     const std::size_t r = b * kXentRows, n = std::min(kXentRows, rows - r);
-    parts[b] = kr.softmax_xent(n, k, x + r * k, t + r, d + r * k, smoothing, inv_n);
+    parts[b] = kr.softmax_xent(n, k, x + r * k, t + r, d + r * k, smoothing, inv_n, ignore);
   });
   XentPart total;
   for (const XentPart& p : parts) {
@@ -119,9 +123,9 @@ template void scale_clip<double>(std::size_t, double*, double, double);
 template void abs_sq_sums<float>(std::size_t, const float*, double*);
 template void abs_sq_sums<double>(std::size_t, const double*, double*);
 template XentPart softmax_xent<float>(std::size_t, std::size_t, const float*, const std::int64_t*,
-                                      float*, float);
+                                      float*, float, std::int64_t, std::size_t*);
 template XentPart softmax_xent<double>(std::size_t, std::size_t, const double*, const std::int64_t*,
-                                       double*, double);
+                                       double*, double, std::int64_t, std::size_t*);
 template bool all_finite<float>(std::size_t, const float*);
 template bool all_finite<double>(std::size_t, const double*);
 

@@ -374,7 +374,11 @@ def take_rows(
     src: npt.NDArray[Any], index: npt.NDArray[np.int64], out: npt.NDArray[Any]
 ) -> None: ...
 def softmax_xent(
-    logits: _Arr, labels: npt.NDArray[np.int64], dlogits: _Arr, label_smoothing: float = 0.0
+    logits: _Arr,
+    labels: npt.NDArray[np.int64],
+    dlogits: _Arr,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
 ) -> tuple[float, int]: ...
 def all_finite(arrays: Sequence[_Arr]) -> bool: ...
 def abs_sq_sums(x: _Arr) -> tuple[float, float]: ...
@@ -453,4 +457,10 @@ def check_muon(
     eps: float,
     ns_steps: int,
     adjust_lr_fn: str | None,
+) -> None: ...
+
+# ---- embeddings (csrc/nn/embedding_driver.cpp) -------------------------------------------------
+def embedding_forward(weight: _Arr, indices: npt.NDArray[np.int64], out: _Arr) -> None: ...
+def embedding_backward(
+    indices: npt.NDArray[np.int64], dout: _Arr, dweight: _Arr, padding_idx: int | None = None
 ) -> None: ...

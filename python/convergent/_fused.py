@@ -86,6 +86,7 @@ class FusedLoop:
             type(model) is not Sequential
             or not model.layers
             or type(loss) is not SoftmaxCrossEntropy
+            or loss.ignore_index is not None  # the C++ loop has no ignored labels
         ):
             return None
         if not all(type(layer) is Dense for layer in model.layers):

@@ -50,6 +50,8 @@ def _demo(args: argparse.Namespace) -> int:
         _core.set_num_threads(args.threads)
     if args.model == "cnn":
         from . import demo_cnn as demo  # the same optimizers on a small residual CNN
+    elif args.model == "rnn":
+        from . import demo_rnn as demo  # the same optimizers on a bidirectional GRU
     try:
         demo.run(
             names,
@@ -229,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     d.add_argument("--seed", type=int, default=0, help="data split and initial weights")
     d.add_argument(
-        "--model", choices=("mlp", "cnn"), default="mlp", help="digits model (default mlp)"
+        "--model",
+        choices=("mlp", "cnn", "rnn"),
+        default="mlp",
+        help="digits model: an MLP, a residual CNN, or a bidirectional GRU reading the rows "
+        "(default mlp)",
     )
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     d.add_argument("--threads", type=_positive_int, help="worker threads (default: the library's)")

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from .nn.lengths import forward_with_lengths
+
 __all__ = ["GradcheckError", "GradcheckReport", "TensorCheck", "gradcheck"]
 
 
@@ -170,21 +172,28 @@ def gradcheck(
     check_input: bool = True,
     seed: int = 0,
     raise_on_failure: bool = True,
+    lengths: np.ndarray | None = None,
 ) -> GradcheckReport:
     """Compares ``model.backward`` with float64 central differences of the loss.
 
     Checks every element of each parameter tensor, or a seeded random subset of ``max_checks``
     elements for bigger tensors (``max_checks=None``: all), and of the input ``X`` when
-    ``check_input``. Parameters and ``X`` must be float64 (``TypeError`` otherwise); ``X`` itself
-    is never modified. ``training`` selects the forward mode (see the module docstring for
-    stochastic layers). Returns a :class:`GradcheckReport`; raises :class:`GradcheckError` (an
-    ``AssertionError``) naming the failing tensors unless ``raise_on_failure=False``.
+    ``check_input``. Parameters and ``X`` must be float64 (``TypeError`` otherwise), except
+    that integer tokens ``X`` (a model starting with an ``Embedding``) are allowed and never
+    checked (they have no gradient); ``X`` itself is never modified. ``lengths`` (per-sample
+    lengths of a padded sequence batch) go to ``model.forward(x, training, lengths=...)``.
+    ``training`` selects the forward mode (see the module docstring for stochastic layers).
+    Returns a :class:`GradcheckReport`; raises :class:`GradcheckError` (an ``AssertionError``)
+    naming the failing tensors unless ``raise_on_failure=False``.
     """
     if not (isinstance(eps, (int, float)) and eps > 0):
         raise ValueError(f"eps must be a positive float, got {eps!r}")
     if max_checks is not None and (isinstance(max_checks, bool) or int(max_checks) < 1):
         raise ValueError(f"max_checks must be a positive int or None, got {max_checks!r}")
-    _require_float64(X, "input X")
+    if isinstance(X, np.ndarray) and X.dtype.kind in "iu":
+        check_input = False  # integer tokens (an Embedding's input): no gradient to check
+    else:
+        _require_float64(X, "input X")
     params = list(model.parameters())
     for p in params:
         _require_float64(p, "parameters")
@@ -197,7 +206,7 @@ def gradcheck(
     def evaluate(x: np.ndarray) -> tuple[np.ndarray, float]:
         if reseed is not None:
             reseed(np.random.default_rng(seed))
-        out = model.forward(x, training=training)
+        out = forward_with_lengths(model, x, training, lengths)
         value = float(loss.forward(out, y))
         if callable(penalty):
             value += float(penalty())
@@ -208,14 +217,15 @@ def gradcheck(
     xw = X.copy()
     try:
         evaluate(xw)
-        dx = np.array(model.backward(loss.backward()), dtype=np.float64)
+        dx = model.backward(loss.backward())
+        dx = None if dx is None else np.array(dx, dtype=np.float64)
         grads = [np.array(g, dtype=np.float64) for g in model.gradients()]
         if len(grads) != len(params):
             raise ValueError(
                 f"model.gradients() has {len(grads)} arrays for {len(params)} parameters"
             )
         targets = list(zip(names, params, grads))
-        if check_input:
+        if check_input and dx is not None:
             targets.append(("input", xw, dx))
         pick_rng = np.random.default_rng(seed)
         checks = []

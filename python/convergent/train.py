@@ -21,6 +21,7 @@ from ._fused import FusedLoop, get_momentum, scheduled_momentum_key, set_momentu
 from ._guard import _correct, _finite_and_clip
 from ._progress import _Progress
 from .callbacks import ReduceLROnPlateau
+from .nn.lengths import check_lengths, forward_with_lengths, takes_tokens
 
 __all__ = ["Checkpoint", "History", "fit", "load_checkpoint", "save_checkpoint"]
 
@@ -105,7 +106,7 @@ def _int(x: Any, name: str, lo: int) -> int:
     return int(x)
 
 
-def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _data(X: Any, y: Any, dtype: np.dtype, name: str, tokens: bool = False) -> tuple[Any, Any]:
     if not isinstance(X, np.ndarray) or X.ndim < 1 or X.dtype.kind not in "biuf":
         raise TypeError(f"{name} inputs must be a numeric numpy.ndarray with a batch axis")
     y = np.asarray(y)
@@ -115,6 +116,8 @@ def _data(X: Any, y: Any, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.nd
         )
     # real-valued targets (regression, BCE) take the model's dtype once, not per batch
     y = np.ascontiguousarray(y, dtype=dtype if y.dtype.kind == "f" else None)
+    if tokens and X.dtype.kind in "iu":  # integer tokens for an Embedding stay integers
+        return np.ascontiguousarray(X), y
     return np.ascontiguousarray(X, dtype=dtype), y
 
 
@@ -125,11 +128,12 @@ def _accepts(fn: Any, name: str) -> bool:
         return False
 
 
-def _evaluate(model, loss, X, y, batch_size, classify):
+def _evaluate(model, loss, X, y, batch_size, classify, lengths=None):
     total = correct = 0.0
     for start in range(0, len(X), batch_size):
         xb, yb = X[start : start + batch_size], y[start : start + batch_size]
-        pred = model.forward(xb, False)
+        lb = None if lengths is None else lengths[start : start + batch_size]
+        pred = forward_with_lengths(model, xb, False, lb)
         m = len(xb)
         total += (loss.forward(pred, yb) + model.penalty()) * m
         if classify:
@@ -144,8 +148,10 @@ class _EpochLoop:
     """The mini-batch loop of one epoch, with its reused batch buffers."""
 
     def __init__(self, model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                 clip_norm, clip_value, state, bar, callbacks, mkey) -> None:  # fmt: skip
+                 clip_norm, clip_value, state, bar, callbacks, mkey,
+                 lengths=None) -> None:  # fmt: skip
         self.model, self.loss, self.optimizer, self.X, self.y = model, loss, optimizer, X, y
+        self.lengths = lengths  # per-sample sequence lengths (int64), or None
         self.batch_size, self.shuffle, self.seed, self.schedule = (
             batch_size,
             shuffle,
@@ -166,7 +172,7 @@ class _EpochLoop:
         self.skipped = 0
         # Runs of steps in C++ (convergent/_fused.py) when nothing runs between the steps.
         self.fused = None
-        if not self.batch_cbs:
+        if not self.batch_cbs and lengths is None:  # the C++ loop knows no lengths
             self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size,
                                         clip_norm=clip_norm, clip_value=clip_value)  # fmt: skip
 
@@ -214,8 +220,11 @@ class _EpochLoop:
         start = i * bs
         stop = min(start + bs, len(X))
         m = stop - start
+        lb = None
         if order is None:
             xb, yb = X[start:stop], y[start:stop]
+            if self.lengths is not None:
+                lb = self.lengths[start:stop]
         else:
             idx = order[start:stop]
             xb, yb = self.xbuf[:m], self.ybuf[:m]
@@ -224,7 +233,9 @@ class _EpochLoop:
             else:  # a permutation's entries are in range: "clip" skips the bounds pass
                 X.take(idx, axis=0, out=xb, mode="clip")
             y.take(idx, axis=0, out=yb, mode="clip")
-        pred = model.forward(xb, True)
+            if self.lengths is not None:
+                lb = self.lengths[idx]
+        pred = forward_with_lengths(model, xb, True, lb)
         batch_loss = loss.forward(pred, yb) + model.penalty()
         c = _correct(loss, pred, yb, m) if self.classify else 0.0
         dpred = loss.backward()
@@ -265,6 +276,7 @@ def fit(
     progress=True,
     initial_epoch=0,
     verbose=None,
+    lengths=None,
 ) -> History:
     """Trains ``model`` with mini-batches of ``batch_size`` (the last one partial) for epochs
     ``initial_epoch .. epochs - 1``; returns a :class:`History`.
@@ -303,6 +315,13 @@ def fit(
       (up to 256 steps per call, or the steps between progress-bar updates;
       ``convergent/_fused.py``), with the same bits as the Python loop. A ``schedule`` is then
       called for a run's steps before the run starts (in step order, once per step).
+    - ``lengths``: per-sample lengths of padded sequences ``X`` (batch, time, ...): an integer
+      array (n,), each in ``[1, time]``, shuffled and sliced with the rows of ``X`` and passed
+      to ``model.forward(xb, training, lengths=lb)`` (the model must accept lengths: a
+      ``Sequential``; see ``convergent/nn/lengths.py``). ``validation_data`` is then
+      ``(X_val, y_val, lengths_val)`` and ``validation_split`` splits the lengths too. A model
+      starting with ``Embedding(mask_zero=True)`` derives its lengths from the zero padding and
+      needs none. Training with lengths never takes the fused C++ loop.
     """
     epochs = _int(epochs, "epochs", 0)
     batch_size = _int(batch_size, "batch_size", 1)
@@ -330,11 +349,23 @@ def fit(
         verbose = 1 if progress else 0
     params = model.parameters()
     dtype = params[0].dtype if params else np.dtype(np.float64)
-    X, y = _data(X, y, dtype, "training")
+    tokens = takes_tokens(model)
+    X, y = _data(X, y, dtype, "training", tokens)
+    lv = None
+    if lengths is not None:
+        lengths = check_lengths(lengths, len(X), X.shape[1] if X.ndim > 1 else None)
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        Xv, yv = _data(validation_data[0], validation_data[1], dtype, "validation")
+        pair = 2 if lengths is None else 3
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != pair:
+            raise TypeError(
+                "validation_data must be a pair (X_val, y_val)"
+                if pair == 2
+                else "validation_data must be (X_val, y_val, lengths_val) with lengths"
+            )
+        Xv, yv = _data(validation_data[0], validation_data[1], dtype, "validation", tokens)
+        if lengths is not None:
+            time = Xv.shape[1] if Xv.ndim > 1 else None
+            lv = check_lengths(validation_data[2], len(Xv), time, "validation lengths")
     elif validation_split > 0:
         split_at = int(math.floor(len(X) * (1.0 - validation_split)))
         if split_at == 0 or split_at == len(X):
@@ -343,6 +374,8 @@ def fit(
                 f"validation set for {len(X)} rows"
             )
         X, Xv, y, yv = X[:split_at], X[split_at:], y[:split_at], y[split_at:]
+        if lengths is not None:
+            lengths, lv = lengths[:split_at], lengths[split_at:]
     else:
         Xv = yv = None
     n = len(X)
@@ -371,7 +404,7 @@ def fit(
     bar = _Progress(int(verbose), epochs, steps)
     state.global_step = initial_epoch * steps
     loop = _EpochLoop(model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                      clip_norm, clip_value, state, bar, callbacks, mkey)  # fmt: skip
+                      clip_norm, clip_value, state, bar, callbacks, mkey, lengths)  # fmt: skip
     for cb in callbacks:
         cb.on_train_begin({})
     try:
@@ -385,7 +418,7 @@ def fit(
             logs = loop.epoch(epoch, groups)
             _set_mode(optimizer, "eval")  # validation, callbacks (checkpoints) and the end see x
             if Xv is not None:
-                logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
+                logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify, lv))
             if groups:
                 logs["lr"] = float(groups[0]["lr"])
                 if mkey:

@@ -5,6 +5,7 @@ from .base import Layer
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .init import INITIALIZERS, initialize
 from .losses import BinaryCrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from .noise import GaussianNoise
@@ -21,6 +22,7 @@ __all__ = [
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GaussianNoise",
     "GlobalAvgPool2D",

@@ -115,20 +115,31 @@ class MSELoss(Loss):
 
 class SoftmaxCrossEntropy(Loss):
     """Cross-entropy of the softmax of logits against integer class labels (torch
-    ``F.cross_entropy`` with mean reduction).
+    ``F.cross_entropy`` / ``CrossEntropyLoss`` with mean reduction).
 
-    ``pred``: logits of shape (batch, classes), float32/float64; ``target``: integer labels of
-    shape (batch,) in ``[0, classes)``. With ``log p = x - logsumexp(x)`` (stable: the row maximum
-    is subtracted before ``exp``) and the smoothed target distribution
+    ``pred``: logits of shape (batch, classes), or (batch, time, classes) for sequences (any
+    number of leading axes; the classes are the last axis), float32/float64; ``target``: integer
+    labels of shape ``pred.shape[:-1]`` in ``[0, classes)``. With ``log p = x - logsumexp(x)``
+    (stable: the row maximum is subtracted before ``exp``) and the smoothed target distribution
     ``q = (1 - s) onehot(target) + s / classes`` (``s = label_smoothing``, Szegedy et al. 2016):
-    ``L = -mean_rows sum_k q_k log p_k``, ``dpred = (softmax(x) - q) / batch``.
+    ``L = -mean_positions sum_k q_k log p_k``, ``dpred = (softmax(x) - q) / positions``.
 
-    Classification loss: ``predict(pred)`` is ``argmax(pred, axis=1)``.
+    ``ignore_index`` (an int or None): positions whose label equals it (padding of a sequence
+    batch) count for nothing: the mean is over the other positions (torch's ``ignore_index``)
+    and their gradient is 0. Labels outside ``[0, classes)`` other than ``ignore_index`` raise
+    ValueError before anything is computed. A batch in which every position is ignored has loss
+    0 and a zero gradient (torch returns NaN there).
+
+    Classification loss: ``predict(pred)`` is ``argmax(pred, axis=-1)``; ``accuracy`` is the
+    fraction of counted positions predicted right. ``batch_correct`` (used by ``fit``) is the
+    number of correct rows for 2-D logits without ignored labels; otherwise it is that fraction
+    times the batch size, so that ``fit``'s accuracy is the batch-size-weighted mean of the
+    batches' accuracies over their counted positions.
     """
 
     is_classification = True
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, ignore_index: int | None = None) -> None:
         if isinstance(label_smoothing, bool) or not isinstance(
             label_smoothing, (int, float, np.integer, np.floating)
         ):
@@ -137,65 +148,96 @@ class SoftmaxCrossEntropy(Loss):
             )
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        if ignore_index is not None and (
+            isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
+        ):
+            raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
+        if ignore_index is not None and not -(2**63) < int(ignore_index) < 2**63:
+            raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
         self.label_smoothing = float(label_smoothing)
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
 
-    @staticmethod
-    def _labels(target: Any, pred: np.ndarray, check_range: bool = True) -> np.ndarray:
-        """``target`` as C-contiguous int64 labels of shape (batch,); the range [0, classes) is
-        checked here when ``check_range`` (else by the kernel, before it writes anything)."""
+    def _labels(self, target: Any, pred: np.ndarray, check_range: bool = True) -> np.ndarray:
+        """``target`` as C-contiguous int64 labels of shape ``pred.shape[:-1]``; the range
+        [0, classes) (or ``ignore_index``) is checked here when ``check_range`` (else by the
+        kernel, before it writes anything)."""
         t = np.asarray(target)
         if t.dtype.kind not in "iu":
             raise TypeError(
                 f"target must be integer class labels, got dtype {t.dtype} "
                 f"(convert with target.astype(np.int64))"
             )
-        if t.shape != (pred.shape[0],):
+        if t.shape != pred.shape[:-1]:
             raise ValueError(
-                f"target must have shape ({pred.shape[0]},) for pred {pred.shape}, got {t.shape}"
+                f"target must have shape {pred.shape[:-1]} for pred {pred.shape}, got {t.shape}"
             )
-        if t.dtype.kind == "u" and t.size and int(t.max()) >= pred.shape[1]:
-            raise ValueError(f"target labels must be in [0, {pred.shape[1]}), found {t.max()}")
+        k, ign = pred.shape[-1], self.ignore_index
+        if t.dtype.kind == "u" and t.size and int(t.max()) >= k:
+            bad = t[t >= k] if ign is None else t[(t >= k) & (t != max(ign, 0))]
+            if bad.size:
+                raise ValueError(f"target labels must be in [0, {k}), found {bad.max()}")
         t = np.ascontiguousarray(t, dtype=np.int64)
         if check_range and t.size:
-            lo, hi = int(t.min()), int(t.max())
-            if lo < 0 or hi >= pred.shape[1]:
-                bad = lo if lo < 0 else hi
-                raise ValueError(f"target labels must be in [0, {pred.shape[1]}), found {bad}")
+            out = (t < 0) | (t >= k)
+            if ign is not None:
+                out &= t != ign
+            if out.any():
+                raise ValueError(f"target labels must be in [0, {k}), found {t[out][0]}")
         return t
 
     @staticmethod
     def _check_logits(pred: Any) -> None:
         _check_pred(pred)
-        if pred.ndim != 2:
-            raise ValueError(f"pred must be 2-D logits (batch, classes), got shape {pred.shape}")
+        if pred.ndim < 2:
+            raise ValueError(
+                "pred must be 2-D logits (batch, classes) or 3-D (batch, time, classes), got "
+                f"shape {pred.shape}"
+            )
 
     def forward(self, pred: np.ndarray, target: Any) -> float:
-        """The loss; also keeps the gradient for ``backward`` and sets ``batch_correct`` (rows
-        whose argmax is the target). One fused pass in C++ (``_core.softmax_xent``)."""
+        """The loss; also keeps the gradient for ``backward`` and sets ``batch_correct``. One
+        fused pass in C++ (``_core.softmax_xent``)."""
         self._check_logits(pred)
         labels = self._labels(target, pred, check_range=False)
-        x = np.ascontiguousarray(pred)
+        k = pred.shape[-1]
+        x = np.ascontiguousarray(pred).reshape(-1, k)
+        flat = labels.reshape(-1)
         d = np.empty(x.shape, x.dtype)
-        value, correct = _core.softmax_xent(x, labels, d, self.label_smoothing)
-        self._d, self.batch_correct = d, int(correct)
+        value, correct = _core.softmax_xent(x, flat, d, self.label_smoothing, self.ignore_index)
+        counted = flat.size
+        if self.ignore_index is not None:
+            counted -= int(np.count_nonzero(flat == self.ignore_index))
+        self._d = d.reshape(pred.shape)
+        if pred.ndim == 2 and counted == flat.size:
+            self.batch_correct = int(correct)
+        else:
+            self.batch_correct = int(correct) * pred.shape[0] / counted if counted else 0.0
         return float(value)
 
     def backward(self) -> np.ndarray:
         return self._saved("_d").copy()
 
     def predict(self, pred: np.ndarray) -> np.ndarray:
-        """Predicted class indices ``argmax(pred, axis=1)``, shape (batch,)."""
+        """Predicted class indices ``argmax(pred, axis=-1)``, shape ``pred.shape[:-1]``."""
         self._check_logits(pred)
-        return np.argmax(pred, axis=1)
+        return np.argmax(pred, axis=-1)
 
     def accuracy(self, pred: np.ndarray, target: Any) -> float:
-        """Fraction of rows with ``argmax(pred) == target``."""
+        """Fraction of the counted positions (label not ``ignore_index``) with
+        ``argmax(pred) == target`` (0.0 when none counts)."""
         self._check_logits(pred)
         labels = self._labels(target, pred)
-        return float(np.mean(self.predict(pred) == labels))
+        hit = self.predict(pred) == labels
+        if self.ignore_index is None:
+            return float(np.mean(hit))
+        keep = labels != self.ignore_index
+        return float(np.count_nonzero(hit & keep) / max(int(np.count_nonzero(keep)), 1))
 
     def get_config(self) -> dict[str, Any]:
-        return {"label_smoothing": self.label_smoothing}
+        cfg: dict[str, Any] = {"label_smoothing": self.label_smoothing}
+        if self.ignore_index is not None:
+            cfg["ignore_index"] = self.ignore_index
+        return cfg
 
 
 class BinaryCrossEntropy(Loss):

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._npz import read_npz, write_npz
 from .base import Layer
+from .lengths import check_lengths
 
 __all__ = ["Sequential", "build_layer", "layer_spec", "load", "register_layer"]
 
@@ -114,6 +115,7 @@ class Sequential(Layer):
         self.layers: list[Layer] = [build_layer(layer) for layer in layers]
         self.seed = None if seed is None else int(seed)
         self._rngs: list[np.random.Generator] = []
+        self.output_lengths: np.ndarray | None = None
         if self.seed is not None:
             for layer, child in zip(
                 self.layers, np.random.SeedSequence(self.seed).spawn(len(self.layers))
@@ -124,10 +126,34 @@ class Sequential(Layer):
                 layer.set_rng(rng)
                 self._rngs.append(rng)
 
+    #: forward takes ``lengths=`` (per-sample lengths of padded sequences; see nn/lengths.py).
+    accepts_lengths = True
+
     # ---- computation ------------------------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(
+        self, x: np.ndarray, training: bool = False, lengths: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Applies the layers in order. ``lengths`` (int64 ``(batch,)``, each in ``[1, time]``)
+        are the valid steps of each sample of a padded ``(batch, time, ...)`` batch: they go to
+        the layers that accept them (``accepts_lengths``, the recurrent layers); a layer that
+        derives lengths (``Embedding(mask_zero=True)``, its ``output_lengths``) replaces them
+        for the layers after it. TypeError when lengths are given and no layer accepts them.
+        The lengths in force after the last layer are kept in ``output_lengths``."""
+        if lengths is not None:
+            if not any(getattr(layer, "accepts_lengths", False) for layer in self.layers):
+                raise TypeError("lengths were given, but no layer of the model accepts lengths")
+            if not isinstance(x, np.ndarray) or x.ndim < 2:
+                raise ValueError("lengths need x of shape (batch, time, ...)")
+            lengths = check_lengths(lengths, x.shape[0], x.shape[1])
         for layer in self.layers:
-            x = layer.forward(x, training)
+            if lengths is not None and getattr(layer, "accepts_lengths", False):
+                x = layer.forward(x, training, lengths=lengths)
+            else:
+                x = layer.forward(x, training)
+            derived = getattr(layer, "output_lengths", None)
+            if derived is not None:
+                lengths = derived
+        self.output_lengths = lengths
         return x
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:

@@ -24,6 +24,7 @@ from .dense import (
     dense_penalty,
     gemm,
 )
+from .embedding import embedding_backward, embedding_forward, mask_zero_lengths
 from .normalization import batchnorm_backward, batchnorm_forward, dropout_forward
 from .optim import adagrad_step, adam_step, rmsprop_step, sgd_step
 from .optim_adam_family import adamax_step, nadam_mu, nadam_step, radam_step
@@ -59,11 +60,14 @@ __all__ = [
     "dense_forward",
     "dense_penalty",
     "dropout_forward",
+    "embedding_backward",
+    "embedding_forward",
     "gemm",
     "global_avgpool2d_backward",
     "global_avgpool2d_forward",
     "lion_step",
     "losses",
+    "mask_zero_lengths",
     "maxpool2d_backward",
     "maxpool2d_forward",
     "muon_step",

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["binary_cross_entropy", "mse", "softmax_cross_entropy"]
+__all__ = [
+    "binary_cross_entropy",
+    "mse",
+    "sequence_softmax_cross_entropy",
+    "softmax_cross_entropy",
+]
 
 
 def mse(pred, target):
@@ -45,3 +50,26 @@ def binary_cross_entropy(logits, target):
     log_sig_neg = -np.logaddexp(0.0, logits)
     loss = -np.sum(target * log_sig + (1.0 - target) * log_sig_neg) / logits.size
     return float(loss), (np.exp(log_sig) - target) / logits.size
+
+
+def sequence_softmax_cross_entropy(logits, labels, ignore_index=None, label_smoothing=0.0):
+    """Cross-entropy over the positions of sequence logits (..., K) with integer labels (...),
+    averaged over the positions whose label is not ``ignore_index`` (torch ``CrossEntropyLoss``
+    with ``ignore_index``, ``reduction="mean"``; with label smoothing the smoothed term is
+    averaged over the same positions).
+
+    With the c counted positions: ``L = (1/c) sum_{counted i} -sum_k q_ik log p_ik``;
+    ``dL/dx_i = (p_i - q_i) / c`` on counted positions, 0 on ignored ones. When no position
+    counts (c = 0) this returns ``L = 0`` and a zero gradient (torch gives NaN).
+    """
+    k = logits.shape[-1]
+    x = logits.reshape(-1, k)
+    t = np.asarray(labels).reshape(-1)
+    keep = np.ones(t.shape, bool) if ignore_index is None else t != ignore_index
+    grad = np.zeros_like(x)
+    c = int(keep.sum())
+    if c == 0:
+        return 0.0, grad.reshape(logits.shape)
+    value, g = softmax_cross_entropy(x[keep], t[keep], label_smoothing)
+    grad[keep] = g
+    return value, grad.reshape(logits.shape)
