@@ -197,7 +197,7 @@ def build_model(model: Any, input_shape: Any = None, opset: int = 17, lengths: b
     from .. import __version__
     from . import _images, _recurrent  # noqa: F401  (register their converters)
 
-    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not 13 <= opset:
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset < 13:
         raise ValueError(f"opset must be an int >= 13, got {opset!r}")
     dt = model_dtype(model) if dtype is None else np.dtype(dtype)
     if dt not in (np.float32, np.float64):
@@ -224,7 +224,9 @@ def build_model(model: Any, input_shape: Any = None, opset: int = 17, lengths: b
         for node in g.nodes:
             node.output[:] = ["output" if o == t.name else o for o in node.output]
             node.input[:] = ["output" if o == t.name else o for o in node.input]
-    outputs = [helper.make_tensor_value_info("output", g.elem_type, ["batch"] + [None] * (t.rank - 1))]
+    outputs = [
+        helper.make_tensor_value_info("output", g.elem_type, ["batch"] + [None] * (t.rank - 1))
+    ]
     graph = helper.make_graph(g.nodes, graph_name, inputs, outputs, initializer=g.initializers)
     onnx_model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", int(opset))],

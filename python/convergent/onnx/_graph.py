@@ -67,7 +67,7 @@ class Graph:
         """An initializer holding ``value`` (in the graph's float type unless ``dtype``)."""
         from onnx import numpy_helper
 
-        arr = np.ascontiguousarray(np.asarray(value, self.dtype if dtype is None else dtype))
+        arr = np.array(value, self.dtype if dtype is None else dtype, order="C")
         name = self.unique(base)
         self.initializers.append(numpy_helper.from_array(arr, name))
         return name
