@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,12 @@ def convert_layer(g: Graph, layer: Any, t: Tensor) -> Tensor:
     for cls in type(layer).__mro__:
         fn = CONVERTERS.get(cls.__name__)
         if fn is not None:
-            return fn(g, layer, t)
+            out = fn(g, layer, t)
+            shape = None
+            if t.shape is not None:  # the sizes after this layer, from the layer itself
+                dtype = np.int64 if t.name == "input" and g.tokens else g.dtype
+                shape = layer.forward(np.zeros(t.shape, dtype), training=False).shape
+            return replace(out, shape=shape)
     raise NotImplementedError(
         f"layer {type(layer).__name__} has no ONNX form (convergent.onnx converts "
         f"{', '.join(sorted(CONVERTERS))})"
@@ -207,7 +213,7 @@ def build_model(model: Any, input_shape: Any = None, opset: int = 17, lengths: b
         if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1):
             raise ValueError(f"input_shape[{i}] must be a positive int or None, got {d!r}")
     g = Graph(dt, opset)
-    tokens = type(_first_layer(model)).__name__ == "Embedding"
+    g.tokens = tokens = type(_first_layer(model)).__name__ == "Embedding"
     in_type = TensorProto.INT64 if tokens else g.elem_type
     dims = ["batch"] + [f"dim{i + 1}" if d is None else int(d) for i, d in enumerate(shape)]
     inputs = [helper.make_tensor_value_info(g.reserve("input"), in_type, dims)]
@@ -216,7 +222,8 @@ def build_model(model: Any, input_shape: Any = None, opset: int = 17, lengths: b
                                                     ["batch"]))  # fmt: skip
         g.lengths = "lengths"
     g.reserve("output")
-    t = Tensor("input", len(dims), tuple(range(len(dims))))
+    known = None if None in shape else (1, *shape)
+    t = Tensor("input", len(dims), tuple(range(len(dims))), known)
     t = natural(g, convert_layer(g, model, t))
     if t.name == "input":
         g.node("Identity", [t.name], "output", outputs=["output"])

@@ -29,6 +29,7 @@ class Tensor:
     name: str
     rank: int
     perm: tuple[int, ...]
+    shape: tuple[int, ...] | None = None  # ours (batch 1), when every size is known
 
     def axis(self, ours: int) -> int:
         """The ONNX axis of our axis ``ours`` (negative counts from the end)."""
@@ -50,6 +51,7 @@ class Graph:
         self.initializers: list[Any] = []
         self._used: set[str] = set()
         self.lengths: str | None = None  # the sequence_lens input of recurrent nodes
+        self.tokens = False  # the graph's input is token ids (an Embedding first)
 
     def unique(self, base: str) -> str:
         base = self.prefix + base
@@ -92,7 +94,7 @@ def to_layout(g: Graph, t: Tensor, perm: tuple[int, ...]) -> Tensor:
     if t.perm == tuple(perm):
         return t
     r = [t.perm.index(p) for p in perm]
-    return Tensor(g.node("Transpose", [t.name], "transpose", perm=r), t.rank, tuple(perm))
+    return Tensor(g.node("Transpose", [t.name], "transpose", perm=r), t.rank, tuple(perm), t.shape)
 
 
 def natural(g: Graph, t: Tensor) -> Tensor:

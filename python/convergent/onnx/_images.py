@@ -23,7 +23,18 @@ def _conv2d(g: Graph, layer: Any, t: Tensor) -> Tensor:
         "group": int(layer.groups),
     }
     if layer.padding == "same":  # Keras's "same": the odd pixel at the bottom/right
-        attrs["auto_pad"] = "SAME_UPPER"
+        (sh, sw), (dh, dw) = layer.stride, layer.dilation
+        if t.shape is not None or (sh, sw) == (1, 1):  # pads known (stride 1: d * (k - 1))
+            h, w_ = t.shape[1:3] if t.shape is not None else (1, 1)
+            top, bottom, left, right = layer.paddings(h, w_)
+            attrs["pads"] = [top, left, bottom, right]
+        elif (dh, dw) == (1, 1):
+            attrs["auto_pad"] = "SAME_UPPER"  # the pads depend on the input size
+        else:
+            raise ValueError(
+                "Conv2D with padding='same', stride > 1 and dilation > 1 needs the image size: "
+                "pass input_shape"
+            )
     else:
         ph, pw = (0, 0) if layer.padding == "valid" else layer.padding
         attrs["pads"] = [ph, pw, ph, pw]

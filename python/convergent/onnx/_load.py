@@ -3,10 +3,10 @@
 The graph is read as a chain of nodes from its input to its output; an ``Add`` of two computed
 values is a :class:`~convergent.nn.Residual` (its branches are the chains from their nearest
 common ancestor). Each tensor's layout is tracked as in the exporter (``onnx = transpose(ours,
-perm)``): Transpose nodes change it and make no layer; a 4-D graph input that goes straight into
-image operators is NCHW, so the loaded model takes NHWC images (``x.transpose(0, 2, 3, 1)``); a
-Flatten of NCHW values becomes our (NHWC-order) Flatten with the next Dense's weight rows
-permuted to match, so the outputs are the same.
+perm)``): Transpose nodes change it and make no layer; a 4-D graph input that goes straight
+into image operators is NCHW (unless convergent wrote the graph), so the loaded model takes NHWC
+images (``x.transpose(0, 2, 3, 1)``); a Flatten of NCHW values becomes our (NHWC-order) Flatten
+with the next Dense's weight rows permuted to match, so the outputs are the same.
 """
 
 from __future__ import annotations
@@ -223,7 +223,8 @@ def load(path: Any) -> Any:
     rank = len(dims)
     perm = tuple(range(rank))
     first = next((it[1] for it in items if it[0] == "node"), None)
-    if rank == 4 and not (first is not None and first.op_type == "Transpose"):
+    ours = model.producer_name == "convergent"  # our exports take our own layout
+    if rank == 4 and not ours and not (first is not None and first.op_type == "Transpose"):
         perm = NCHW  # an NCHW input: our model takes the NHWC transpose
     layers, st = _Builder(reader).build(items, State(rank, perm))
     if st.fidx is not None or st.pending:
