@@ -201,8 +201,13 @@ def build_model(model: Any, input_shape: Any = None, opset: int = 17, lengths: b
     from onnx import TensorProto, checker, helper
 
     from .. import __version__
+    from ..nn import Layer
     from . import _images, _recurrent  # noqa: F401  (register their converters)
 
+    if not isinstance(model, Layer):
+        raise TypeError(
+            f"model must be a convergent.nn.Sequential (or a layer), got {type(model).__name__}"
+        )
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset < 13:
         raise ValueError(f"opset must be an int >= 13, got {opset!r}")
     dt = model_dtype(model) if dtype is None else np.dtype(dtype)
@@ -257,7 +262,7 @@ def export(model: Any, path: Any, input_shape: Any = None, opset: int = 17, *,
     """
     from onnx import save_model
 
-    if hasattr(model, "model_") and hasattr(model, "_head"):
+    if type(model).__module__.startswith("convergent.sklearn"):
         from ._sklearn import estimator_model
 
         proto = estimator_model(model, opset=opset)

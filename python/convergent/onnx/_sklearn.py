@@ -115,7 +115,8 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
     _head(g, est, Tensor(operator.inputs[0].full_name, 2, (0, 1)),
           [o.full_name for o in operator.outputs])  # fmt: skip
     for init in g.initializers:
-        container.add_initializer(init.name, init.data_type, list(init.dims), init)
+        content = list(init.string_data) if init.data_type == 8 else init  # 8: STRING
+        container.add_initializer(init.name, init.data_type, list(init.dims), content)
     for node in g.nodes:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         container.add_node(node.op_type, list(node.input), list(node.output), name=node.name,
