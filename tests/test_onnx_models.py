@@ -45,8 +45,9 @@ def test_mlp_file_round_trip(rng, tmp_path, dtype):
 
 def _cnn(dtype, flatten):
     def block(c):
-        return nn.Residual([nn.Conv2D(c, c, 3, padding=1, dtype=dtype), nn.BatchNorm(c, dtype=dtype),
-                            nn.ReLU(), nn.Conv2D(c, c, 3, padding="same", dtype=dtype),
+        return nn.Residual([nn.Conv2D(c, c, 3, padding=1, dtype=dtype),
+                            nn.BatchNorm(c, dtype=dtype), nn.ReLU(),
+                            nn.Conv2D(c, c, 3, padding="same", dtype=dtype),
                             nn.BatchNorm(c, dtype=dtype)])  # fmt: skip
 
     down = nn.Residual(
