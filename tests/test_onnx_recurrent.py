@@ -122,6 +122,63 @@ def test_stacked_bidirectional_lstm_with_padded_lengths(rng):
     assert_close(run_ort(proto, {"input": tokens, "lengths": lengths})[0], model.forward(tokens))
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("dirs", [1, 2])
+def test_weight_mapping_inverts(rng, kind, dirs):
+    """load's mapping from ONNX's W, R, B back to our parameters undoes export's."""
+    from convergent.onnx._recurrent import GATES, onnx_weights, our_weights
+
+    gates, hidden, n_in = GATES[kind][1], 3, 5
+    shapes = [(n_in, gates * hidden), (hidden, gates * hidden), (gates * hidden,),
+              (gates * hidden,)] * dirs  # fmt: skip
+    params = [rng.standard_normal(s) for s in shapes]
+    w, r, b = onnx_weights(kind, params, hidden)
+    assert w.shape == (dirs, gates * hidden, n_in) and b.shape == (dirs, 2 * gates * hidden)
+    back = our_weights(kind, w, r, b, hidden)
+    for p, q in zip(params, back):
+        np.testing.assert_array_equal(p, q)
+    if gates > 1:  # the gate blocks really move
+        assert not np.array_equal(w[0], params[0].T)
+
+
+def _card_layer(kind):
+    """A layer with the agreed constructor of convergent's recurrent layers
+    (``(input_size, hidden_size, *, return_sequences, bidirectional, dtype)``, parameters in our
+    layout), computed by torch from those parameters: what load builds before the merge."""
+
+    class Card(_TorchRecurrent):
+        def __init__(self, input_size, hidden_size, *, return_sequences=False,
+                     bidirectional=False, dtype=np.float32):  # fmt: skip
+            super().__init__(_torch_rnn(kind, input_size, hidden_size, bidirectional, 0),
+                             return_sequences)  # fmt: skip
+            for k in self._params:
+                self._params[k] = np.zeros_like(self._params[k], dtype=dtype)
+
+        def forward(self, x, training=False):
+            with torch.no_grad():
+                for k, v in self._params.items():
+                    getattr(self.module, k).copy_(torch.from_numpy(v.T if v.ndim == 2 else v))
+            return super().forward(x, training)
+
+    Card.__name__ = Card.__qualname__ = kind
+    return Card
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_load_recurrent_with_the_agreed_interface(rng, monkeypatch, kind, bidirectional,
+                                                  return_sequences):  # fmt: skip
+    card = _card_layer(kind)
+    monkeypatch.setattr(nn, kind, card, raising=False)
+    layer = card(4, 3, return_sequences=return_sequences, bidirectional=bidirectional)
+    for p in layer.parameters():
+        p[...] = rng.uniform(-0.6, 0.6, p.shape)
+    dense = nn.Dense(3 * (1 + bidirectional), 2, seed=1)
+    model = nn.Sequential([layer] + ([] if return_sequences else [dense]), seed=None)
+    check_export(model, rng.standard_normal((2, 5, 4)).astype(np.float32))
+
+
 # ---- convergent's own layers (present once the recurrent layers are in this build) -----------
 @pytest.mark.skipif(not hasattr(nn, "LSTM"), reason="this build has no recurrent layers")
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])

@@ -72,6 +72,9 @@ class _Reader:
         self.output = g.output[0].name
         elem = self.input.type.tensor_type.elem_type
         self.dtype = {1: np.float32, 11: np.float64}.get(elem)
+        if self.dtype is None:  # token ids in: the float type of the weights
+            floats = [c.dtype for c in self.consts.values() if c.dtype.kind == "f"]
+            self.dtype = floats[0] if floats else np.float32
 
     def dynamic(self, node: Any) -> list[str]:
         return [i for i in node.input if i and i not in self.consts and i not in self.lengths]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._graph import NCHW, float_attr
-from ._recurrent import GATES
+from ._recurrent import our_weights
 
 __all__ = ["OPS", "LoadError"]
 
@@ -347,28 +347,23 @@ def _recurrent(b, node, a, st, nxt):
     _need(a.get("layout", 0) == 0 and not a.get("clip") and not a.get("input_forget"), node,
           "layout, clip or input_forget")  # fmt: skip
     acts = [x.decode() if isinstance(x, bytes) else x for x in a.get("activations", [])]
-    _need(all(x in ("Sigmoid", "Tanh") for x in acts), node, f"activations {acts}")
+    default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
+    _need(not acts or acts == default[node.op_type] * (len(acts) // len(default[node.op_type])),
+          node, f"activations {acts} (ours are ONNX's defaults)")  # fmt: skip
     if node.op_type == "GRU":
         _need(a.get("linear_before_reset", 0) == 1, node, "linear_before_reset=0 (torch's is 1)")
     hidden = int(a["hidden_size"])
     dirs = {"forward": 1, "bidirectional": 2}.get(a.get("direction", "forward"))
     _need(dirs is not None, node, "direction 'reverse'")
-    _, gates, order = GATES[kind]
-    inv = list(np.argsort(order))
-    w, r, bias = (np.asarray(b.const(node, k)) for k in (1, 2, 3))
+    w, r, bias = (b.const(node, k) for k in (1, 2, 3))
     seq = len(node.output) > 0 and bool(node.output[0])
     # our export's tail: Transpose to batch first, then Reshape merging the directions
     _need(len(nxt) == 2 and all(i[0] == "node" for i in nxt)
           and [i[1].op_type for i in nxt] == ["Transpose", "Reshape"], node,
           "the output must go through convergent's Transpose + Reshape")  # fmt: skip
-    params = []
-    for d in range(dirs):
-        blk = lambda m: np.concatenate([m[k * hidden : (k + 1) * hidden] for k in inv])  # noqa: E731
-        bd = bias[d] if bias.ndim == 2 else np.zeros(2 * gates * hidden, w.dtype)
-        params += [blk(w[d]).T, blk(r[d]).T, blk(bd[: gates * hidden]),
-                   blk(bd[gates * hidden:])]  # fmt: skip
+    params = our_weights(kind, np.asarray(w), np.asarray(r), bias, hidden)
     layer = getattr(nn, kind)(w.shape[2], hidden, return_sequences=seq, bidirectional=dirs == 2,
-                              dtype=b.dtype())  # fmt: skip
+                              dtype=w.dtype)  # fmt: skip
     for dst, src in zip(layer.parameters(), params):
         np.copyto(dst, src, casting="unsafe")
     return [layer], st.__class__(3 if seq else 2, (0, 1, 2) if seq else (0, 1)), 2

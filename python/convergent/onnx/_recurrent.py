@@ -27,7 +27,7 @@ import numpy as np
 from ._export import converter
 from ._graph import Graph, Tensor, natural
 
-__all__ = ["GATES", "onnx_weights"]
+__all__ = ["GATES", "onnx_weights", "our_weights"]
 
 # name -> (ONNX operator, number of gates, ONNX gate order as indices into torch's order)
 GATES = {"SimpleRNN": ("RNN", 1, [0]), "LSTM": ("LSTM", 4, [0, 3, 1, 2]),
@@ -56,6 +56,24 @@ def onnx_weights(kind: str, params: list[np.ndarray], hidden: int) -> tuple[np.n
         rs.append(_reorder(w_hh.T, order, hidden))
         bs.append(np.concatenate([_reorder(b_ih, order, hidden), _reorder(b_hh, order, hidden)]))
     return np.stack(ws), np.stack(rs), np.stack(bs)
+
+
+def our_weights(kind: str, w: np.ndarray, r: np.ndarray, b: np.ndarray | None,
+                hidden: int) -> list[np.ndarray]:  # fmt: skip
+    """Our parameters (4 per direction) from ONNX's ``W, R, B`` (``B`` None: zero biases):
+    the inverse of :func:`onnx_weights`."""
+    _, gates, order = GATES[kind]
+    inv = [int(i) for i in np.argsort(order)]
+    g = gates * hidden
+    if w.ndim != 3 or w.shape[1] != g or r.shape != (w.shape[0], g, hidden):
+        raise ValueError(f"{kind}: W {w.shape} / R {r.shape} do not have {gates} gates of "
+                         f"hidden size {hidden}")  # fmt: skip
+    params = []
+    for d in range(w.shape[0]):
+        bd = np.zeros(2 * g, w.dtype) if b is None else b[d]
+        params += [_reorder(w[d], inv, hidden).T, _reorder(r[d], inv, hidden).T,
+                   _reorder(bd[:g], inv, hidden), _reorder(bd[g:], inv, hidden)]  # fmt: skip
+    return params
 
 
 def _recurrent(g: Graph, layer: Any, t: Tensor) -> Tensor:
