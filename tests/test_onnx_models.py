@@ -200,3 +200,11 @@ def test_onnx_is_imported_lazily():
     code = ("import sys, convergent as cg; assert 'onnx' not in sys.modules; "
             "assert cg.onnx.export is not None; assert 'onnx' in sys.modules")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 21])
+def test_opsets(rng, opset):
+    model = _cnn(np.float32, flatten=True)
+    proto = check_export(model, rng.standard_normal((2, 16, 16, 3)).astype(np.float32),
+                         (16, 16, 3), opset=opset)  # fmt: skip
+    assert proto.opset_import[0].version == opset
