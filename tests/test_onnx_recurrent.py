@@ -14,8 +14,13 @@ import numpy as np
 import pytest
 from _onnx_helpers import assert_close, check_export, run_ort
 
+try:
+    import torch
+except ImportError:  # the tests of convergent's own layers still run
+    torch = None
+
 nn = cg.nn
-torch = pytest.importorskip("torch", reason="torch 2.13 is the reference for the gate orders")
+needs_torch = pytest.mark.skipif(torch is None, reason="torch 2.13 is the reference for the gates")
 
 
 def _torch_rnn(kind, input_size, hidden, bidirectional, seed):
@@ -86,6 +91,7 @@ class Embedding(nn.Layer):
 DOUBLES = {"LSTM": LSTM, "GRU": GRU, "SimpleRNN": SimpleRNN}
 
 
+@needs_torch
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("return_sequences", [False, True])
@@ -105,6 +111,7 @@ def test_gate_orders_against_torch(rng, kind, bidirectional, return_sequences, w
     assert_close(got, want)
 
 
+@needs_torch
 def test_stacked_bidirectional_lstm_with_padded_lengths(rng):
     """Embedding -> bidirectional LSTM (sequences) -> bidirectional LSTM -> Dense, lengths."""
     table = rng.standard_normal((11, 5)).astype(np.float32)
@@ -164,6 +171,7 @@ def _card_layer(kind):
     return Card
 
 
+@needs_torch
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("return_sequences", [False, True])
