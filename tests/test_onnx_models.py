@@ -165,6 +165,10 @@ def test_export_errors(tmp_path):
         cg.onnx.build_model(nn.Sequential([nn.Dense(3, 3), Custom()]))
     with pytest.raises(TypeError, match="model must be a convergent.nn.Sequential"):
         cg.onnx.export(object(), tmp_path / "never.onnx")
+    with pytest.raises(TypeError, match="input_shape"):
+        cg.onnx.build_model(nn.Sequential([nn.Dense(3, 3)]), 3)
+    with pytest.raises(TypeError, match="lengths"):
+        cg.onnx.build_model(nn.Sequential([nn.Dense(3, 3)]), lengths="yes")
     with pytest.raises(ValueError, match="opset"):
         cg.onnx.build_model(nn.Sequential([nn.Dense(3, 3)]), opset=9)
     with pytest.raises(ValueError, match="input_shape"):

@@ -87,6 +87,10 @@ def test_skl2onnx_pipeline(rng, labels):
     # the default: probabilities as a list of {class: probability} (ZipMap), as sklearn's MLP
     label, probs = run_ort(skl2onnx.to_onnx(pipe, X[:1]), {proto.graph.input[0].name: X[:3]})
     assert list(probs[0]) == list(pipe.classes_)
+    # nocl: the label is the index of the class
+    nocl = skl2onnx.to_onnx(pipe, X[:1], options={"zipmap": False, "nocl": True})
+    label, _ = run_ort(nocl, {proto.graph.input[0].name: X})
+    np.testing.assert_array_equal(pipe.classes_[label], pipe.predict(X))
 
 
 def test_skl2onnx_regressor_pipeline(rng):
@@ -101,3 +105,13 @@ def test_skl2onnx_regressor_pipeline(rng):
     proto = skl2onnx.to_onnx(pipe, X[:1])
     (pred,) = run_ort(proto, {proto.graph.input[0].name: X})
     assert_close(pred.ravel(), pipe.predict(X))
+
+
+def test_estimator_with_batch_norm_and_dropout(rng, tmp_path):
+    X, y = _data(rng, 3)
+    est = MLPClassifier((12, 8), batch_norm=True, dropout=0.2, max_iter=20, random_state=0)
+    est.fit(X, y)
+    X = X.astype(np.float32)
+    label, proba = run_ort(cg.onnx.export(est, tmp_path / "bn.onnx"), {"X": X})
+    np.testing.assert_array_equal(label, est.predict(X))
+    assert_close(proba, est.predict_proba(X))

@@ -213,6 +213,10 @@ def build_model(model: Any, input_shape: Any = None, opset: int = 17, lengths: b
     dt = model_dtype(model) if dtype is None else np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    if input_shape is not None and not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of sizes or None, got {input_shape!r}")
+    if not isinstance(lengths, bool):
+        raise TypeError(f"lengths must be a bool, got {type(lengths).__name__}")
     shape = infer_input_shape(model) if input_shape is None else tuple(input_shape)
     for i, d in enumerate(shape):
         if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1):
@@ -244,7 +248,8 @@ def build_model(model: Any, input_shape: Any = None, opset: int = 17, lengths: b
         graph, opset_imports=[helper.make_opsetid("", int(opset))],
         producer_name="convergent", producer_version=__version__,
     )  # fmt: skip
-    onnx_model.ir_version = min(onnx_model.ir_version, 9)  # readable by onnxruntime >= 1.16
+    # the oldest IR version with this opset: readable by as many runtimes as possible
+    onnx_model.ir_version = helper.find_min_ir_version_for(list(onnx_model.opset_import))
     checker.check_model(onnx_model, full_check=True)
     return onnx_model
 

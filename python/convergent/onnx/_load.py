@@ -148,6 +148,8 @@ class _Builder:
                     raise LoadError(f"the two inputs of {item[1].name!r} have different layouts")
                 if not block:
                     block, short = short, []
+                if not block:
+                    raise LoadError(f"node {item[1].name!r}: an Add of a value with itself")
                 layers.append(nn.Residual(_one(block), _one(short) if short else None))
                 st = sb
                 i += 1

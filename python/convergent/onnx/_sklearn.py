@@ -27,9 +27,10 @@ def _classes(g: Graph, est: Any) -> str:
     raise TypeError(f"classes of dtype {classes.dtype} have no ONNX label type (ints or strings)")
 
 
-def _head(g: Graph, est: Any, x: Tensor, outputs: list[str]) -> None:
+def _head(g: Graph, est: Any, x: Tensor, outputs: list[str], nocl: bool = False) -> None:
     """The estimator on ``x`` (n_samples, n_features): its network, then its output function,
-    writing ``outputs`` ([label, probabilities] or [variable])."""
+    writing ``outputs`` ([label, probabilities] or [variable]). ``nocl`` (skl2onnx's option):
+    the label is the class's index instead of the class."""
     logits = convert_layer(g, est.model_, x).name
     kind = est._head.kind
     if kind == "identity":
@@ -46,6 +47,9 @@ def _head(g: Graph, est: Any, x: Tensor, outputs: list[str]) -> None:
         g.node("Sigmoid", [logits], "probabilities", outputs=[proba])
         above = g.node("Greater", [proba, g.const(np.full((1, 1), 0.5), "half")], "above")
         g.node("Cast", [above], "label", outputs=[label], to=7)  # INT64
+        return
+    if nocl:
+        g.node("ArgMax", [proba], "label", outputs=[label], axis=1, keepdims=0)
         return
     idx = g.node("ArgMax", [proba], "argmax", axis=1, keepdims=0)
     g.node("Gather", [_classes(g, est), idx], "label", outputs=[label], axis=0)
@@ -77,16 +81,22 @@ def estimator_model(est: Any, opset: int = 17) -> Any:
     graph = helper.make_graph(g.nodes, type(est).__name__, [x], outs, initializer=g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
                               producer_name="convergent", producer_version=__version__)  # fmt: skip
-    model.ir_version = min(model.ir_version, 9)
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
     checker.check_model(model, full_check=True)
     return model
 
 
 # ---- skl2onnx --------------------------------------------------------------------------------
+def _nocl(scope: Any, est: Any) -> bool:
+    options = scope.get_options(est, {"nocl": False}) if _is_classifier(est) else {}
+    return bool(options.get("nocl", False))
+
+
 def _shapes(operator: Any) -> None:
     from skl2onnx.common.data_types import Int64TensorType, StringTensorType
 
     est = operator.raw_operator
+    nocl = _nocl(operator.scope_inst, est)
     n = operator.inputs[0].get_first_dimension()
     in_type = type(operator.inputs[0].type)
     if not _is_classifier(est):
@@ -94,7 +104,7 @@ def _shapes(operator: Any) -> None:
         return
     if est._head.kind == "logistic" and est.n_outputs_ > 1:
         operator.outputs[0].type = Int64TensorType([n, est.n_outputs_])
-    elif np.asarray(est.classes_).dtype.kind in "UO":
+    elif np.asarray(est.classes_).dtype.kind in "UO" and not nocl:
         operator.outputs[0].type = StringTensorType([n])
     else:
         operator.outputs[0].type = Int64TensorType([n])
@@ -113,7 +123,7 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
     prefix = scope.get_unique_operator_name(type(est).__name__) + "/"
     g = Graph(dtype, container.target_opset, prefix=prefix)
     _head(g, est, Tensor(operator.inputs[0].full_name, 2, (0, 1)),
-          [o.full_name for o in operator.outputs])  # fmt: skip
+          [o.full_name for o in operator.outputs], _nocl(scope, est))  # fmt: skip
     for init in g.initializers:
         content = list(init.string_data) if init.data_type == 8 else init  # 8: STRING
         container.add_initializer(init.name, init.data_type, list(init.dims), content)
@@ -134,6 +144,6 @@ def register_skl2onnx() -> bool:
         return False
     update_registered_converter(MLPClassifier, "ConvergentMLPClassifier", _shapes, _convert,
                                 options={"zipmap": [True, False, "columns"],
-                                         "nocl": [True, False]})  # fmt: skip
+                                         "nocl": [False, True]})  # fmt: skip
     update_registered_converter(MLPRegressor, "ConvergentMLPRegressor", _shapes, _convert)
     return True
