@@ -212,3 +212,9 @@ def test_opsets(rng, opset):
     proto = check_export(model, rng.standard_normal((2, 16, 16, 3)).astype(np.float32),
                          (16, 16, 3), opset=opset)  # fmt: skip
     assert proto.opset_import[0].version == opset
+
+
+def test_residual_at_the_input_transposes_once(rng):
+    model = nn.Sequential([nn.Residual(nn.Conv2D(3, 3, 3, padding=1)), nn.ReLU()], seed=1)
+    proto = check_export(model, rng.standard_normal((2, 6, 5, 3)).astype(np.float32))
+    assert ops(proto) == ["Transpose", "Conv", "Add", "Relu", "Transpose"]

@@ -52,6 +52,7 @@ class Graph:
         self._used: set[str] = set()
         self.lengths: str | None = None  # the sequence_lens input of recurrent nodes
         self.tokens = False  # the graph's input is token ids (an Embedding first)
+        self.transposed: dict[tuple[str, tuple[int, ...]], str] = {}
 
     def unique(self, base: str) -> str:
         base = self.prefix + base
@@ -93,8 +94,11 @@ def to_layout(g: Graph, t: Tensor, perm: tuple[int, ...]) -> Tensor:
     """``t`` in the layout ``perm`` (a Transpose node when it is in another one)."""
     if t.perm == tuple(perm):
         return t
-    r = [t.perm.index(p) for p in perm]
-    return Tensor(g.node("Transpose", [t.name], "transpose", perm=r), t.rank, tuple(perm), t.shape)
+    key = (t.name, tuple(perm))
+    if key not in g.transposed:  # one Transpose per value and layout (residual branches)
+        r = [t.perm.index(p) for p in perm]
+        g.transposed[key] = g.node("Transpose", [t.name], "transpose", perm=r)
+    return Tensor(g.transposed[key], t.rank, tuple(perm), t.shape)
 
 
 def natural(g: Graph, t: Tensor) -> Tensor:
