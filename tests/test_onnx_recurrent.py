@@ -208,3 +208,20 @@ def test_convergent_embedding(rng):
     tokens = rng.integers(0, 10, (3, 5))
     assert_close(run_ort(proto, {"input": tokens})[0], model.forward(tokens))
     np.testing.assert_array_equal(cg.onnx.load(proto).forward(tokens), model.forward(tokens))
+
+
+@pytest.mark.skipif(not hasattr(nn, "LSTM") or not hasattr(nn, "Embedding"),
+                    reason="this build has no recurrent layers")  # fmt: skip
+def test_convergent_stacked_bidirectional_lstm(rng):
+    model = nn.Sequential([
+        nn.Embedding(12, 5),
+        nn.LSTM(5, 4, return_sequences=True, bidirectional=True),
+        nn.LSTM(8, 3, bidirectional=True),
+        nn.Dense(6, 2),
+    ], seed=0)  # fmt: skip
+    tokens = rng.integers(1, 12, (3, 7))
+    proto = cg.onnx.build_model(model)
+    assert [n.op_type for n in proto.graph.node].count("LSTM") == 2
+    want = model.forward(tokens)
+    assert_close(run_ort(proto, {"input": tokens})[0], want)
+    np.testing.assert_array_equal(cg.onnx.load(proto).forward(tokens), want)
