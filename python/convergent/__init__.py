@@ -40,3 +40,12 @@ __all__ = [
     "set_num_threads",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    # convergent.onnx needs the optional onnx package: imported on first use of cg.onnx
+    if name == "onnx":
+        import importlib
+
+        return importlib.import_module(".onnx", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -272,6 +272,12 @@ class Sequential(Layer):
         }
         write_npz(path, self.state_dict(), meta)
 
+    def to_onnx(self, path: Any, input_shape: Any = None, opset: int = 17, **kw: Any) -> Any:
+        """Writes the model as ONNX (the ``onnx`` extra); see :func:`convergent.onnx.export`."""
+        from ..onnx import export
+
+        return export(self, path, input_shape, opset, **kw)
+
     def __repr__(self) -> str:
         inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential(seed={self.seed}){inner}"
