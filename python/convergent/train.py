@@ -144,7 +144,8 @@ class _EpochLoop:
     """The mini-batch loop of one epoch, with its reused batch buffers."""
 
     def __init__(self, model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                 clip_norm, clip_value, state, bar, callbacks, mkey) -> None:  # fmt: skip
+                 clip_norm, clip_value, state, bar, callbacks, mkey,
+                 dist=None) -> None:  # fmt: skip
         self.model, self.loss, self.optimizer, self.X, self.y = model, loss, optimizer, X, y
         self.batch_size, self.shuffle, self.seed, self.schedule = (
             batch_size,
@@ -166,7 +167,8 @@ class _EpochLoop:
         self.skipped = 0
         # Runs of steps in C++ (convergent/_fused.py) when nothing runs between the steps.
         self.fused = None
-        if not self.batch_cbs:
+        self.dist = dist  # convergent.distributed.DataParallel: the Python loop, one shard
+        if not self.batch_cbs and dist is None:
             self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size,
                                         clip_norm=clip_norm, clip_value=clip_value)  # fmt: skip
 
@@ -213,6 +215,9 @@ class _EpochLoop:
         model, loss, X, y, bs = self.model, self.loss, self.X, self.y, self.batch_size
         start = i * bs
         stop = min(start + bs, len(X))
+        if self.dist is not None:  # this rank's rows of the global batch
+            lo, hi = self.dist.shard(stop - start)
+            start, stop = start + lo, start + hi
         m = stop - start
         if order is None:
             xb, yb = X[start:stop], y[start:stop]
@@ -232,6 +237,8 @@ class _EpochLoop:
             model.backward(dpred, need_input_grad=False)
         else:
             model.backward(dpred)
+        if self.dist is not None:  # gradients, loss and correct count of the global batch
+            batch_loss, c = self.dist.allreduce(self.grads, batch_loss, c)
         if self.schedule is not None:
             lr = float(self.schedule(self.state.global_step))
             key = self.momentum_key
@@ -265,6 +272,7 @@ def fit(
     progress=True,
     initial_epoch=0,
     verbose=None,
+    comm=None,
 ) -> History:
     """Trains ``model`` with mini-batches of ``batch_size`` (the last one partial) for epochs
     ``initial_epoch .. epochs - 1``; returns a :class:`History`.
@@ -303,7 +311,20 @@ def fit(
       (up to 256 steps per call, or the steps between progress-bar updates;
       ``convergent/_fused.py``), with the same bits as the Python loop. A ``schedule`` is then
       called for a run's steps before the run starts (in step order, once per step).
+    - ``comm``: an mpi4py communicator (``convergent.distributed.init()``): data-parallel
+      training, every rank with the same data and arguments; see ``convergent.distributed``.
     """
+    dist = None
+    if comm is not None:  # agree across ranks before any check can fail on one rank only
+        from .distributed import DataParallel
+
+        dist = DataParallel(comm, model, X, y, validation_data, dict(
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            validation_split=validation_split, clip_grad_norm=clip_grad_norm,
+            clip_grad_value=clip_grad_value, initial_epoch=initial_epoch,
+            optimizer=type(optimizer).__name__, loss=type(loss).__name__,
+            schedule=type(schedule).__name__, callbacks=[type(c).__name__ for c in callbacks or ()],
+        ))  # fmt: skip
     epochs = _int(epochs, "epochs", 0)
     batch_size = _int(batch_size, "batch_size", 1)
     initial_epoch = _int(initial_epoch, "initial_epoch", 0)
@@ -363,6 +384,10 @@ def fit(
         "samples": n,
         "validation_split": float(validation_split),
     }
+    if dist is not None:
+        dist.start(model, optimizer, n, batch_size)
+        callbacks = dist.callbacks(callbacks)
+        verbose = verbose if dist.rank == 0 else 0
     history = History()
     history.params = dict(fit_params)
     state = TrainState(model, optimizer, fit_params, metrics, history)
@@ -371,7 +396,7 @@ def fit(
     bar = _Progress(int(verbose), epochs, steps)
     state.global_step = initial_epoch * steps
     loop = _EpochLoop(model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                      clip_norm, clip_value, state, bar, callbacks, mkey)  # fmt: skip
+                      clip_norm, clip_value, state, bar, callbacks, mkey, dist)  # fmt: skip
     for cb in callbacks:
         cb.on_train_begin({})
     try:
@@ -384,8 +409,11 @@ def fit(
             _set_mode(optimizer, "train")
             logs = loop.epoch(epoch, groups)
             _set_mode(optimizer, "eval")  # validation, callbacks (checkpoints) and the end see x
-            if Xv is not None:
-                logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
+            if dist is not None:
+                dist.sync_buffers(model)
+            if Xv is not None:  # under comm: each rank its shard, the sums reduced
+                evaluate = _evaluate if dist is None else dist.evaluator(_evaluate)
+                logs.update(evaluate(model, loss, Xv, yv, max(batch_size, 256), classify))
             if groups:
                 logs["lr"] = float(groups[0]["lr"])
                 if mkey:
@@ -404,6 +432,8 @@ def fit(
                 break
     finally:
         bar.close()
+        if dist is not None:
+            dist.close()
     _set_mode(optimizer, "eval")
     for cb in callbacks:
         cb.on_train_end({})
