@@ -39,7 +39,8 @@ def mpi_results(tmp_path_factory):
     out, ckpt = tmp / "out.npz", tmp / "ckpt"
     ckpt.mkdir()
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")  # fmt: skip
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1",
+               OMP_NUM_THREADS="1")  # fmt: skip
     pkg = os.path.dirname(os.path.dirname(os.path.abspath(cg.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([pkg, env.get("PYTHONPATH", "")])
     cmd = [mpiexec, "-n", "2", "--oversubscribe", sys.executable,

@@ -180,7 +180,12 @@ class DataParallel:
         self.buf = np.empty(int(self.offsets[-1]) + 2, dtype)
         self._swapped = _rowrng.install(model, self.window)
 
-    def close(self) -> None:
+    def close(self, history: Any = None) -> None:
+        """Gives the random layers their own generators back; records the world size, the
+        steps and the seconds spent in the gradient Allreduce in ``history.params["comm"]``."""
+        if history is not None:
+            history.params["comm"] = {"size": self.size, "steps": self.steps,
+                                      "allreduce_seconds": self.reduce_seconds}  # fmt: skip
         _rowrng.uninstall(self._swapped)
         self._swapped = []
         self.window.set(0, 0)

@@ -433,7 +433,7 @@ def fit(
     finally:
         bar.close()
         if dist is not None:
-            dist.close()
+            dist.close(history)
     _set_mode(optimizer, "eval")
     for cb in callbacks:
         cb.on_train_end({})

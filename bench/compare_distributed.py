@@ -1,0 +1,247 @@
+"""Scale-out on this machine: data-parallel training over MPI and a Dask grid search.
+
+1. MPI: the benchmark MLP (784-256-128-10 ReLU, Adam lr 1e-3, 60 000 random float32 samples,
+   global batch 256), one epoch per round, best round reported:
+   - "1 proc x 2 thr": ``cg.fit`` in one process with convergent's 2 threads (fused C++ loop);
+   - "1 proc x 1 thr": the same on one thread (the step compute of the scaling model);
+   - "2 ranks x 1 thr": ``mpiexec -n 2 --bind-to none`` with ``cg.fit(..., comm=...)``, one
+     thread per rank (Python step loop, one fused Allreduce per step). Reported: the time in
+     the Allreduce per step as measured inside fit (it includes waiting for the other rank),
+     the Allreduce of the same buffer alone (after a Barrier, so no waiting; the
+     bandwidth/latency of the scaling model: a fit ``t = a + b * bytes`` over 8 B .. 9.4 MB), and
+     the fraction of the Allreduce hidden behind the backward pass (0: it is not overlapped).
+2. Dask: GridSearchCV of 8 candidates (hidden (256,) and (512,) x learning_rate_init 1e-3,
+   3e-3 x alpha 1e-4, 1e-3) x 3 folds of ``convergent.sklearn.MLPClassifier`` (60 epochs each)
+   on digits: ``n_jobs=1`` with convergent's 2 threads vs ``joblib.parallel_backend("dask")``
+   on ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` (cluster start-up
+   reported apart, not in the ratio).
+
+Each contender runs in its own process (MPI ranks in their own). The machine is shared: run it
+when it is quiet, and compare rounds.
+
+    python bench/compare_distributed.py                      # both parts
+    python bench/compare_distributed.py --part mpi --rounds 3
+    python bench/compare_distributed.py --part dask
+
+As root, Open MPI needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 (set here for
+the mpiexec it starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SIZES = (784, 256, 128, 10)
+N, BATCH = 60_000, 256
+HERE = os.path.abspath(__file__)
+
+
+def data(n: int = N, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], n).astype(np.int64)
+    return X, y
+
+
+def _model():
+    import convergent as cg
+
+    d = cg.nn.Dense
+    model = cg.nn.Sequential(
+        [d(784, 256, "relu", init="he_uniform"), d(256, 128, "relu", init="he_uniform"),
+         d(128, 10)],
+        seed=0,
+    )  # fmt: skip
+    return model, cg.optim.Adam(model.parameters(), lr=1e-3)
+
+
+# ---- workers (each in its own process) ----------------------------------------------------
+def work_fit(threads: int, rounds: int, mpi: bool) -> dict:
+    import convergent as cg
+
+    cg.set_num_threads(threads)
+    comm = None
+    if mpi:
+        from convergent import distributed
+
+        comm = distributed.init()
+    X, y = data()
+    model, opt = _model()
+    loss = cg.nn.SoftmaxCrossEntropy()
+    kw = dict(batch_size=BATCH, progress=False, comm=comm)
+    cg.fit(model, loss, opt, X[: 20 * BATCH], y[: 20 * BATCH], epochs=1, **kw)  # warm-up
+    times, reduce_ms = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        h = cg.fit(model, loss, opt, X, y, epochs=1, **kw)
+        times.append(time.perf_counter() - t0)
+        if mpi:
+            c = h.history and h.params["comm"]
+            reduce_ms.append(c["allreduce_seconds"] / c["steps"] * 1e3)
+    out = {"epoch": min(times), "steps": -(-N // BATCH)}
+    if mpi:
+        out["reduce_in_fit_ms"] = float(np.median(reduce_ms))
+        out.update(_allreduce_alone(comm, sum(p.size for p in model.parameters()) + 2))
+        if comm.rank != 0:
+            return {}
+        out["size"] = comm.size
+    return out
+
+
+def _allreduce_alone(comm, grad_elems: int) -> dict:
+    """Allreduce(SUM, float32) after a Barrier: fastest of 40 calls per size; the latency is the
+    time for 8 bytes, the bandwidth ``bytes / (t - latency)`` at 10x the gradient's size."""
+    from mpi4py import MPI
+
+    sizes = [2, 1024, 16384, 65536, grad_elems, 4 * grad_elems, 10 * grad_elems]
+    med = []
+    for n in sizes:
+        buf = np.ones(n, np.float32)
+        ts = []
+        for _ in range(40):
+            comm.Barrier()
+            t = MPI.Wtime()
+            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            ts.append(MPI.Wtime() - t)
+        med.append(min(ts))  # the least disturbed call (the machine is shared)
+    latency = med[0]  # 8 bytes
+    return {
+        "alone_ms": med[sizes.index(grad_elems)] * 1e3,
+        "latency_us": latency * 1e6,
+        "bandwidth_GBs": sizes[-1] * 4 / (med[-1] - latency) * 1e-9,
+        "grad_bytes": grad_elems * 4,
+        "sizes": sizes,
+        "times_us": [t * 1e6 for t in med],
+    }
+
+
+def _grid(threads_per_fit: int):
+    from convergent.sklearn import MLPClassifier
+    from sklearn.model_selection import GridSearchCV
+
+    est = MLPClassifier(max_iter=60, n_iter_no_change=1000, tol=0.0, random_state=0)
+    grid = {"hidden_layer_sizes": [(256,), (512,)], "learning_rate_init": [1e-3, 3e-3],
+            "alpha": [1e-4, 1e-3]}  # fmt: skip
+    return GridSearchCV(est, grid, cv=3, n_jobs=1)
+
+
+def work_dask(use_dask: bool) -> dict:
+    import warnings
+
+    import convergent as cg
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    search = _grid(2)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: 60 epochs by design
+        if not use_dask:
+            cg.set_num_threads(2)
+            t0 = time.perf_counter()
+            search.fit(X, y)
+            out["search"] = time.perf_counter() - t0
+        else:
+            import joblib
+            from distributed import Client, LocalCluster
+
+            t0 = time.perf_counter()
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster):  # fmt: skip
+                out["startup"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                with joblib.parallel_backend("dask"):
+                    search.fit(X, y)
+                out["search"] = time.perf_counter() - t0
+    out["best"] = float(search.best_score_)
+    return out
+
+
+# ---- runner -------------------------------------------------------------------------------
+def _run(cmd: list[str], mpi: int = 0) -> dict:
+    # yield_when_idle: a rank waiting in the Allreduce gives its core away instead of spinning
+    # (on a shared machine the spinning rank slows the one it waits for)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_mpi_yield_when_idle="1")  # fmt: skip
+    if mpi:
+        mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+        cmd = [mpiexec, "-n", str(mpi), "--oversubscribe", "--bind-to", "none"] + cmd
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def run_mpi(rounds: int) -> None:
+    me = [sys.executable, HERE, "--worker"]
+    r = ["--rounds", str(rounds)]
+    single2 = _run(me + ["fit", "--threads", "2"] + r)
+    single1 = _run(me + ["fit", "--threads", "1"] + r)
+    rank1 = _run(me + ["mpi", "--threads", "1"] + r, mpi=1)
+    ranks = _run(me + ["mpi", "--threads", "1"] + r, mpi=2)
+    steps = ranks["steps"]
+    lines = [
+        f"MPI, benchmark MLP {'-'.join(map(str, SIZES))}, Adam, {N} samples, global batch "
+        f"{BATCH} ({steps} steps), best of {rounds} epochs:",
+        f"  1 proc x 2 thr : {single2['epoch']:.3f} s/epoch",
+        f"  1 proc x 1 thr : {single1['epoch']:.3f} s/epoch "
+        f"({single1['epoch'] / steps * 1e3:.3f} ms/step)",
+        f"  1 rank x 1 thr : {rank1['epoch']:.3f} s/epoch (comm of size 1: the Python step loop "
+        "and its Allreduce, no partner)",
+        f"  2 ranks x 1 thr: {ranks['epoch']:.3f} s/epoch = "
+        f"{ranks['epoch'] / single2['epoch']:.2f}x the 1 proc x 2 thr time",
+        f"  Allreduce per step inside fit (incl. waiting for the other rank): "
+        f"{ranks['reduce_in_fit_ms']:.3f} ms; alone after a Barrier: {ranks['alone_ms']:.3f} ms "
+        f"for {ranks['grad_bytes']} B; fraction hidden behind backward: 0 (not overlapped)",
+        f"  Allreduce here (shared memory, 2 ranks): latency {ranks['latency_us']:.1f} us, "
+        f"bandwidth {ranks['bandwidth_GBs']:.2f} GB/s; bytes: us = "
+        + ", ".join(f"{4 * n}: {t:.1f}" for n, t in zip(ranks["sizes"], ranks["times_us"])),
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def run_dask() -> None:
+    me = [sys.executable, HERE, "--worker"]
+    serial = _run(me + ["dask-serial"])
+    dask = _run(me + ["dask"])
+    print("Dask, GridSearchCV 8 candidates x 3 folds, MLPClassifier 60 epochs, digits:")
+    print(
+        f"  n_jobs=1, convergent 2 threads : {serial['search']:.2f} s (best {serial['best']:.4f})"
+    )
+    print(f"  dask, 2 workers x 1 thread     : {dask['search']:.2f} s (best {dask['best']:.4f})"
+          f" = {dask['search'] / serial['search']:.2f}x; cluster start-up {dask['startup']:.1f} s"
+          " (not included)")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=["mpi", "dask", "all"], default="all")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--worker", choices=["fit", "mpi", "dask-serial", "dask"])
+    args = ap.parse_args()
+    if args.worker in ("fit", "mpi"):
+        out = work_fit(args.threads, args.rounds, mpi=args.worker == "mpi")
+        if out:
+            print(json.dumps(out), flush=True)
+        return
+    if args.worker:
+        print(json.dumps(work_dask(args.worker == "dask")), flush=True)
+        return
+    if args.part in ("mpi", "all"):
+        run_mpi(args.rounds)
+    if args.part in ("dask", "all"):
+        run_dask()
+
+
+if __name__ == "__main__":
+    main()
