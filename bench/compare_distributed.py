@@ -86,6 +86,8 @@ def work_fit(threads: int, rounds: int, mpi: bool) -> dict:
             c = h.history and h.params["comm"]
             reduce_ms.append(c["allreduce_seconds"] / c["steps"] * 1e3)
     out = {"epoch": min(times), "steps": -(-N // BATCH)}
+    if not mpi and threads == 1:
+        out.update(_components(cg, model, opt, loss, X, y))
     if mpi:
         out["reduce_in_fit_ms"] = float(np.median(reduce_ms))
         out.update(_allreduce_alone(comm, sum(p.size for p in model.parameters()) + 2))
@@ -93,6 +95,65 @@ def work_fit(threads: int, rounds: int, mpi: bool) -> dict:
             return {}
         out["size"] = comm.size
     return out
+
+
+def _components(cg, model, opt, loss, X, y) -> dict:
+    """The step's parts on this thread (fastest of 60 calls, ms): forward + backward at several
+    batch sizes (fitted as ``f0 + f1 * rows``), the Adam step, and packing/unpacking the
+    gradients into one buffer (what a rank adds to a step besides the Allreduce)."""
+
+    def best(fn, reps=60):
+        ts = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        return min(ts) * 1e3
+
+    def fwd_bwd(b):
+        xb, yb = X[:b], y[:b]
+        pred = model.forward(xb, True)
+        loss.forward(pred, yb)
+        model.backward(loss.backward(), need_input_grad=False)
+
+    rows = [256, 128, 64, 32, 8, 4]
+    fb = [best(lambda b=b: fwd_bwd(b)) for b in rows]
+    f1, f0 = np.polyfit(rows, fb, 1)
+    grads = model.gradients()
+    buf = np.empty(sum(g.size for g in grads), np.float32)
+
+    def pack():
+        o = 0
+        for g in grads:
+            np.multiply(g, 0.5, out=buf[o : o + g.size].reshape(g.shape))
+            o += g.size
+        o = 0
+        for g in grads:
+            np.copyto(g, buf[o : o + g.size].reshape(g.shape))
+            o += g.size
+
+    return {"fwd_bwd_rows": rows, "fwd_bwd_ms": fb, "f0_ms": f0, "f1_ms": f1,
+            "adam_ms": best(lambda: opt.step(grads)), "pack_ms": best(pack)}  # fmt: skip
+
+
+def predict(c: dict, p: int, latency_s: float, bandwidth: float, grad_bytes: int,
+            weak: bool = False) -> float:  # fmt: skip
+    """Efficiency of p ranks against one process. Strong scaling (global batch BATCH):
+    T1 / (p * Tp) with T1 = F(BATCH) + adam and Tp = F(BATCH / p) + adam + pack + ring, where
+    F is forward + backward and ring = 2 (p - 1) / p * bytes / bandwidth + 2 (p - 1) * latency
+    (the Allreduce, not overlapped). Weak scaling (BATCH rows per rank, global batch p * BATCH):
+    T1 / Tp with Tp = F(BATCH) + adam + pack + ring."""
+    f = lambda rows: (c["f0_ms"] + c["f1_ms"] * rows) * 1e-3  # noqa: E731
+    t1 = f(BATCH) + c["adam_ms"] * 1e-3
+    ring = 2 * (p - 1) / p * grad_bytes / bandwidth + 2 * (p - 1) * latency_s
+    tp = f(BATCH if weak else BATCH / p) + (c["adam_ms"] + c["pack_ms"]) * 1e-3 + ring
+    return t1 / tp if weak else t1 / (p * tp)
+
+
+#: (name, latency s, bandwidth B/s): the first is measured by this script; the others are
+#: assumed, typical figures for the networks (not measured here).
+NETWORKS = [("10 GbE (assumed 25 us, 1.1 GB/s)", 25e-6, 1.1e9),
+            ("100 Gb/s InfiniBand (assumed 2 us, 11 GB/s)", 2e-6, 11e9)]  # fmt: skip
 
 
 def _allreduce_alone(comm, grad_elems: int) -> dict:
@@ -132,7 +193,7 @@ def _grid(threads_per_fit: int):
     return GridSearchCV(est, grid, cv=3, n_jobs=1)
 
 
-def work_dask(use_dask: bool) -> dict:
+def work_dask(use_dask: bool, threads: int = 2) -> dict:
     import warnings
 
     import convergent as cg
@@ -145,7 +206,7 @@ def work_dask(use_dask: bool) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: 60 epochs by design
         if not use_dask:
-            cg.set_num_threads(2)
+            cg.set_num_threads(threads)
             t0 = time.perf_counter()
             search.fit(X, y)
             out["search"] = time.perf_counter() - t0
@@ -206,20 +267,41 @@ def run_mpi(rounds: int) -> None:
         f"bandwidth {ranks['bandwidth_GBs']:.2f} GB/s; bytes: us = "
         + ", ".join(f"{4 * n}: {t:.1f}" for n, t in zip(ranks["sizes"], ranks["times_us"])),
     ]
+    c, gb = single1, ranks["grad_bytes"]
+    nets = [("shared memory here (measured)", ranks["latency_us"] * 1e-6,
+             ranks["bandwidth_GBs"] * 1e9)] + NETWORKS  # fmt: skip
+    lines += [
+        f"  step parts on 1 thread (ms): forward+backward {c['f0_ms']:.3f} + {c['f1_ms']:.5f} x "
+        f"rows (measured {dict(zip(c['fwd_bwd_rows'], [round(v, 3) for v in c['fwd_bwd_ms']]))})"
+        f", Adam step {c['adam_ms']:.3f}, gradient pack/unpack {c['pack_ms']:.3f}",
+        "  predicted efficiency (ring Allreduce, one rank x 1 thread per node):",
+    ]
+    for name, lat, bw in nets:
+        for weak in (False, True):
+            eff = [predict(c, p, lat, bw, gb, weak) for p in (2, 8, 64)]
+            kind = "256 rows per rank" if weak else "global batch 256"
+            lines.append(
+                f"    {name}, {kind}: "
+                + ", ".join(f"{p} nodes {e:.2f}" for p, e in zip((2, 8, 64), eff))
+            )
     print("\n".join(lines), flush=True)
 
 
 def run_dask() -> None:
     me = [sys.executable, HERE, "--worker"]
-    serial = _run(me + ["dask-serial"])
+    serial = _run(me + ["dask-serial", "--threads", "2"])
+    serial1 = _run(me + ["dask-serial", "--threads", "1"])
     dask = _run(me + ["dask"])
-    print("Dask, GridSearchCV 8 candidates x 3 folds, MLPClassifier 60 epochs, digits:")
-    print(
-        f"  n_jobs=1, convergent 2 threads : {serial['search']:.2f} s (best {serial['best']:.4f})"
-    )
-    print(f"  dask, 2 workers x 1 thread     : {dask['search']:.2f} s (best {dask['best']:.4f})"
-          f" = {dask['search'] / serial['search']:.2f}x; cluster start-up {dask['startup']:.1f} s"
-          " (not included)")  # fmt: skip
+    lines = [
+        "Dask, GridSearchCV 8 candidates x 3 folds, MLPClassifier 60 epochs, digits:",
+        f"  n_jobs=1, convergent 2 threads : {serial['search']:.2f} s (best {serial['best']:.4f})",
+        f"  n_jobs=1, convergent 1 thread  : {serial1['search']:.2f} s",
+        f"  dask, 2 workers x 1 thread     : {dask['search']:.2f} s (best {dask['best']:.4f}) = "
+        f"{dask['search'] / serial['search']:.2f}x the 2-thread n_jobs=1 time "
+        f"({dask['search'] / serial1['search']:.2f}x the 1-thread one); cluster start-up "
+        f"{dask['startup']:.1f} s (not included)",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 def main() -> None:
@@ -235,7 +317,7 @@ def main() -> None:
             print(json.dumps(out), flush=True)
         return
     if args.worker:
-        print(json.dumps(work_dask(args.worker == "dask")), flush=True)
+        print(json.dumps(work_dask(args.worker == "dask", args.threads)), flush=True)
         return
     if args.part in ("mpi", "all"):
         run_mpi(args.rounds)
