@@ -89,8 +89,9 @@ def work_fit(threads: int, rounds: int, mpi: bool) -> dict:
     if not mpi and threads == 1:
         out.update(_components(cg, model, opt, loss, X, y))
     if mpi:
-        out["reduce_in_fit_ms"] = float(np.median(reduce_ms))
-        out.update(_allreduce_alone(comm, sum(p.size for p in model.parameters()) + 2))
+        out["reduce_in_fit_ms"] = reduce_ms[int(np.argmin(times))]  # of the fastest epoch
+        if comm.size > 1:
+            out.update(_allreduce_alone(comm, sum(p.size for p in model.parameters()) + 2))
         if comm.rank != 0:
             return {}
         out["size"] = comm.size
@@ -183,14 +184,26 @@ def _allreduce_alone(comm, grad_elems: int) -> dict:
     }
 
 
-def _grid(threads_per_fit: int):
+def _grid(n_jobs: int | None):
     from convergent.sklearn import MLPClassifier
     from sklearn.model_selection import GridSearchCV
 
     est = MLPClassifier(max_iter=60, n_iter_no_change=1000, tol=0.0, random_state=0)
     grid = {"hidden_layer_sizes": [(256,), (512,)], "learning_rate_init": [1e-3, 3e-3],
             "alpha": [1e-4, 1e-3]}  # fmt: skip
-    return GridSearchCV(est, grid, cv=3, n_jobs=1)
+    return GridSearchCV(est, grid, cv=3, n_jobs=n_jobs)  # n_jobs=1 would bypass the backend
+
+
+def _warm_up() -> None:
+    import warnings
+
+    from convergent.sklearn import MLPClassifier
+    from sklearn.model_selection import GridSearchCV  # noqa: F401
+
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier((4,), max_iter=2).fit(rng.standard_normal((20, 3)), np.arange(20) % 2)
 
 
 def work_dask(use_dask: bool, threads: int = 2) -> dict:
@@ -201,7 +214,7 @@ def work_dask(use_dask: bool, threads: int = 2) -> dict:
 
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
-    search = _grid(2)
+    search = _grid(None if use_dask else 1)
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: 60 epochs by design
@@ -216,7 +229,8 @@ def work_dask(use_dask: bool, threads: int = 2) -> dict:
 
             t0 = time.perf_counter()
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster):  # fmt: skip
+                              dashboard_address=None) as cl, Client(cl) as client:  # fmt: skip
+                client.run(_warm_up)  # imports in the workers: a one-time cost, like start-up
                 out["startup"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 with joblib.parallel_backend("dask"):
@@ -299,7 +313,7 @@ def run_dask() -> None:
         f"  dask, 2 workers x 1 thread     : {dask['search']:.2f} s (best {dask['best']:.4f}) = "
         f"{dask['search'] / serial['search']:.2f}x the 2-thread n_jobs=1 time "
         f"({dask['search'] / serial1['search']:.2f}x the 1-thread one); cluster start-up "
-        f"{dask['startup']:.1f} s (not included)",
+        f"{dask['startup']:.1f} s with the workers' imports (not included)",
     ]
     print("\n".join(lines), flush=True)
 
