@@ -50,7 +50,7 @@ def _scores(search):
 
 def test_dask_search_equals_n_jobs_1():
     import joblib
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
@@ -65,10 +65,14 @@ def test_dask_search_equals_n_jobs_1():
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                      dashboard_address=None) as cluster,
-        Client(cluster),
+        Client(cluster) as client,
         joblib.parallel_backend("dask"),
+        get_task_stream(client) as stream,
     ):  # fmt: skip
         dask = _run(_searches(), X, y, yr)
+    # the cross-validation fits (4 x 3 + 3 x 2) ran on the two workers (the refits run here)
+    assert len({t["worker"] for t in stream.data}) == 2
+    assert len(stream.data) >= 12 + 6
     for s, d in zip(serial, dask):
         a, b = _scores(s), _scores(d)
         assert set(a) == set(b) and "mean_test_score" in a

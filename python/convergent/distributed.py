@@ -83,7 +83,8 @@ def _fingerprint(a: Any) -> tuple[Any, ...]:
     if arr.ndim == 0 or arr.dtype.kind not in "biuf":
         return (arr.shape, str(arr.dtype))
     step = max(1, len(arr) // 64)
-    return (arr.shape, str(arr.dtype), float(np.sum(arr[::step], dtype=np.float64)))
+    # repr: a NaN in the data must compare equal to itself across ranks
+    return (arr.shape, str(arr.dtype), repr(float(np.sum(arr[::step], dtype=np.float64))))
 
 
 def _signature(model: Any, X: Any, y: Any, validation_data: Any, args: dict[str, Any]) -> dict:
@@ -117,13 +118,9 @@ class DataParallel:
             import mpi4py  # noqa: F401  (the package only: importing mpi4py.MPI starts MPI)
         except ImportError:
             _mpi()  # the ImportError that says what to install
-        if not type(comm).__module__.startswith("mpi4py"):
-            raise TypeError(
-                "comm must be an mpi4py communicator such as convergent.distributed.init(), "
-                f"got {type(comm).__name__}"
-            )
-        MPI = _mpi()
-        if not isinstance(comm, MPI.Comm) or comm == MPI.COMM_NULL:
+        # (the module check first: importing mpi4py.MPI for a wrong argument would start MPI)
+        MPI = _mpi() if type(comm).__module__.startswith("mpi4py") else None
+        if MPI is None or not isinstance(comm, MPI.Comm) or comm == MPI.COMM_NULL:
             raise TypeError(
                 "comm must be an mpi4py communicator such as convergent.distributed.init(), "
                 f"got {type(comm).__name__}"
