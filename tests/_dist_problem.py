@@ -43,6 +43,22 @@ def callbacks():
     return [cg.callbacks.ReduceLROnPlateau(patience=1, factor=0.5, min_delta=10.0)]
 
 
+def noise_problem(seed=0):
+    """GaussianNoise (whole-batch draws) and RReLU (uniform draws) in float64, SGD momentum."""
+    model = cg.nn.Sequential(
+        [
+            cg.nn.Dense(FEATURES, 16, dtype=np.float64),
+            cg.nn.GaussianNoise(0.2),
+            cg.nn.RReLU(),
+            cg.nn.Dense(16, CLASSES, dtype=np.float64),
+        ],
+        seed=seed,
+    )
+    X, y, _, _ = data()
+    opt = cg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    return model, loss(), opt, dict(X=X, y=y, epochs=2, batch_size=BATCH, seed=5, progress=False)
+
+
 def batchnorm_problem(seed=0):
     model = cg.nn.Sequential(
         [

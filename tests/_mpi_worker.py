@@ -53,7 +53,20 @@ def main(out_path: str, ckpt_dir: str) -> None:
         all(np.array_equal(a, b) for a, b in zip(model3.parameters(), ck.model.parameters()))
     )
 
-    # 4. BatchNorm + GaussianNoise in float32: parameters and buffers identical on the ranks
+    # 4. other random layers: GaussianNoise and RReLU
+    nz_model, nz_loss, nz_opt, nz_kw = P.noise_problem(seed=rank)
+    cg.fit(nz_model, nz_loss, nz_opt, **nz_kw, comm=comm)
+    for i, p in enumerate(nz_model.parameters()):
+        arrays[f"noise/{i}"] = p.copy()
+
+    # 5. the example, 2 epochs
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples"))
+    import distributed_mlp
+
+    h = distributed_mlp.main(["--epochs", "2", "--ckpt", os.path.join(ckpt_dir, "example")])
+    meta["example_val_accuracy"] = comm.allgather(h.history["val_accuracy"][-1])
+
+    # 6. BatchNorm + GaussianNoise in float32: parameters and buffers identical on the ranks
     bn_model, bn_loss, bn_opt, bn_kw = P.batchnorm_problem(seed=rank)
     cg.fit(bn_model, bn_loss, bn_opt, **bn_kw, comm=comm)
     meta["bn_checksums"] = distributed.checksums(comm, bn_model)
@@ -62,7 +75,7 @@ def main(out_path: str, ckpt_dir: str) -> None:
         float(sum(np.sum(v, dtype=np.float64) for v in rm.values()))
     )
 
-    # 5. bad inputs: the same ValueError on every rank, no hang
+    # 7. bad inputs: the same ValueError on every rank, no hang
     errors = {}
     for name, make in P.bad_inputs(rank).items():
         m, lo, op, kw = make()
