@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from . import _rowrng
+from .nn.sequential import _accepts_need_input_grad
 
 __all__ = ["DataParallel", "checksums", "init"]
 
@@ -111,6 +112,9 @@ def _signature(model: Any, X: Any, y: Any, validation_data: Any, args: dict[str,
 
 class DataParallel:
     """The distributed side of one fit on one rank (made by :func:`convergent.fit`)."""
+
+    #: Gradient bytes per overlapped reduction at least (layers are grouped up to this size).
+    FUSION_BYTES = 1 << 16
 
     def __init__(self, comm: Any, model: Any, X: Any, y: Any, validation_data: Any,
                  args: dict[str, Any]) -> None:  # fmt: skip
@@ -175,6 +179,7 @@ class DataParallel:
                 optimizer.load_state_dict(sd)
         self.offsets = np.cumsum([0] + [g.size for g in grads])
         self.buf = np.empty(int(self.offsets[-1]) + 2, dtype)
+        self.groups = _fusion_groups(model, self.offsets, self.buf.itemsize, self.FUSION_BYTES)
         self._swapped = _rowrng.install(model, self.window)
 
     def close(self, history: Any = None) -> None:
@@ -196,18 +201,48 @@ class DataParallel:
         self._share = (hi - lo) / m
         return lo, hi
 
-    def allreduce(self, grads: list[np.ndarray], batch_loss: float, correct: float
-                  ) -> tuple[float, float]:  # fmt: skip
-        """Sums the gradients weighted by this rank's share of the batch (set by :meth:`shard`)
-        in one fused Allreduce; returns the global batch loss and correct count."""
-        buf, off, w = self.buf, self.offsets, self._share
-        for g, a, b in zip(grads, off[:-1], off[1:]):
-            np.multiply(g, w, out=buf[a:b].reshape(g.shape))
+    def backward(self, model: Any, dpred: Any, need_input_grad: bool, grads: list[np.ndarray],
+                 batch_loss: float, correct: float) -> tuple[float, float]:  # fmt: skip
+        """The backward pass, and the sum across ranks of the gradients weighted by this rank's
+        share of the batch (set by :meth:`shard`), its loss and correct count, in the one
+        buffer; returns the global batch loss and correct count.
+
+        For a ``Sequential``, the reduction of a group of layers' gradients starts
+        (``Iallreduce`` on its part of the buffer) as soon as backward has produced them, and
+        the remaining layers' backward runs meanwhile (``Testall`` between layers lets MPI make
+        progress); groups are cut when they reach ``FUSION_BYTES``, so small layers share one
+        reduction. Other models: backward, then one ``Allreduce`` of the whole buffer."""
+        MPI, comm, buf, off, w = self.MPI, self.comm, self.buf, self.offsets, self._share
         buf[-2] = batch_loss * w
         buf[-1] = correct
-        t0 = self.MPI.Wtime()
-        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
-        self.reduce_seconds += self.MPI.Wtime() - t0
+        reqs: list[Any] = []
+
+        def launch(g0: int, g1: int, a: int, b: int) -> None:
+            for g, lo, hi in zip(grads[g0:g1], off[g0:g1], off[g0 + 1 : g1 + 1]):
+                np.multiply(g, w, out=buf[lo:hi].reshape(g.shape))
+            reqs.append(comm.Iallreduce(MPI.IN_PLACE, buf[a:b], op=MPI.SUM))
+
+        if self.groups is None:
+            if need_input_grad:
+                model.backward(dpred)
+            else:
+                model.backward(dpred, need_input_grad=False)
+            launch(0, len(grads), 0, len(buf))
+        else:
+            layers, dout = model.layers, dpred
+            for k in range(len(layers) - 1, -1, -1):
+                if k or need_input_grad or not _accepts_need_input_grad(layers[0]):
+                    dout = layers[k].backward(dout)
+                else:
+                    layers[0].backward(dout, need_input_grad=False)
+                group = self.groups.get(k)
+                if group is not None:
+                    launch(*group)
+                elif reqs:
+                    MPI.Request.Testall(reqs)
+        t0 = MPI.Wtime()
+        MPI.Request.Waitall(reqs)
+        self.reduce_seconds += MPI.Wtime() - t0
         self.steps += 1
         for g, a, b in zip(grads, off[:-1], off[1:]):
             np.copyto(g, buf[a:b].reshape(g.shape))
@@ -253,6 +288,28 @@ def checksums(comm: Any, model: Any) -> list[float]:
     """Every rank's float64 sum of its model's parameters, gathered on every rank (a collective):
     the same number on all ranks when their parameters agree."""
     return comm.allgather(float(sum(np.sum(p, dtype=np.float64) for p in model.parameters())))
+
+
+def _fusion_groups(model: Any, offsets: Any, itemsize: int, fusion_bytes: int) -> Any:
+    """For a ``Sequential``: {layer index: (first gradient, end gradient, buffer start, buffer
+    end)}, the reductions to start once backward has passed that layer (walking the layers
+    from the last, a group closes when it holds ``fusion_bytes`` or at layer 0; the first group
+    also carries the loss and correct count at the end of the buffer). None for other models."""
+    from .nn.sequential import Sequential
+
+    if type(model) is not Sequential:
+        return None
+    counts = [len(layer.gradients()) for layer in model.layers]
+    first = np.cumsum([0] + counts)  # gradient index of each layer's first gradient
+    groups, end_g, end_b, size = {}, int(first[-1]), int(offsets[-1]) + 2, 0
+    for k in range(len(model.layers) - 1, -1, -1):
+        size += int(offsets[first[k + 1]] - offsets[first[k]]) * itemsize
+        if size >= fusion_bytes or k == 0:
+            start_b = int(offsets[first[k]])
+            if end_b > start_b:
+                groups[k] = (int(first[k]), end_g, start_b, end_b)
+            end_g, end_b, size = int(first[k]), start_b, 0
+    return groups or None
 
 
 def _buffers(model: Any) -> list[np.ndarray]:

@@ -233,12 +233,13 @@ class _EpochLoop:
         batch_loss = loss.forward(pred, yb) + model.penalty()
         c = _correct(loss, pred, yb, m) if self.classify else 0.0
         dpred = loss.backward()
-        if self.skip_input_grad:
+        if self.dist is not None:  # backward, reducing gradients, loss and correct count
+            need_dx = not self.skip_input_grad
+            batch_loss, c = self.dist.backward(model, dpred, need_dx, self.grads, batch_loss, c)
+        elif self.skip_input_grad:
             model.backward(dpred, need_input_grad=False)
         else:
             model.backward(dpred)
-        if self.dist is not None:  # gradients, loss and correct count of the global batch
-            batch_loss, c = self.dist.allreduce(self.grads, batch_loss, c)
         if self.schedule is not None:
             lr = float(self.schedule(self.state.global_step))
             key = self.momentum_key
