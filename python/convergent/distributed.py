@@ -19,13 +19,14 @@ What ``fit(..., comm=comm)`` does on every rank:
    each global batch of ``batch_size`` rows (the last one partial), takes the rows
    ``[r * m // p, (r + 1) * m // p)`` of its ``m`` rows. Random layers draw per global row
    (``convergent._rowrng``): rank ``r`` gets the numbers the one-process run draws for its rows.
-4. After the backward pass, each rank scales its gradients by ``m_r / m`` (its share of the
-   global batch), packs them with its weighted batch loss and correct count into one contiguous
-   buffer (Horovod's tensor fusion) and calls one ``Allreduce(SUM)`` on it: the sum is the
-   gradient of the mean loss over the global batch. The reduction is not overlapped with the
-   backward pass: it starts when the backward pass ends (Open MPI makes progress on a
-   non-blocking reduction only inside MPI calls, and with one thread per rank there is no spare
-   core to run it on; ``bench/compare_distributed.py`` measures its time per step).
+4. Each rank scales its gradients by ``m_r / m`` (its share of the global batch) and packs them
+   with its weighted batch loss and correct count into one contiguous buffer (Horovod's tensor
+   fusion); the buffer's sum across ranks is the gradient of the mean loss over the global
+   batch. For a ``Sequential`` the buffer is reduced in groups of layers (at least
+   ``DataParallel.FUSION_BYTES``), each with ``Iallreduce`` as soon as backward has produced
+   its gradients, overlapping the backward pass of the layers before it; other models get one
+   ``Allreduce`` after backward. (Open MPI progresses a non-blocking reduction only inside MPI
+   calls: ``Testall`` runs between layers. ``bench/compare_distributed.py`` measures the wait.)
 5. Every rank then applies the same non-finite guard, clipping, schedule and optimizer step to
    the same numbers, so the parameters stay identical (the tests compare checksums).
 6. Validation rows are split into contiguous shards, one per rank, and the loss and correct
