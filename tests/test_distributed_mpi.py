@@ -78,6 +78,8 @@ def test_random_layers_draw_per_global_row(mpi_results):
 def test_example_runs(mpi_results):
     meta, _, ckpt = mpi_results
     acc = meta["example_val_accuracy"]
+    if acc is None:
+        pytest.skip("the example needs scikit-learn (its digits data)")
     assert acc[0] == acc[1] and acc[0] > 0.8
     assert os.listdir(os.path.join(ckpt, "example")) == ["last.npz"]
 
