@@ -68,6 +68,7 @@ def test_bad_arguments():
 
 def test_optuna_search_cv_with_the_estimator():
     oi = pytest.importorskip("optuna_integration", reason="needs optuna-integration[sklearn]")
+    pytest.importorskip("sklearn", reason="needs scikit-learn")
     from convergent.sklearn import MLPClassifier
     from sklearn.datasets import load_digits
 
