@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "OptunaPruning", "ReduceLROnPlateau"]
 
 
 class Callback:
@@ -313,3 +313,47 @@ class ModelCheckpoint(Callback):
         path = self.path.format(epoch=epoch + 1, **logs)
         save_checkpoint(path, self.model, self.optimizer, epoch + 1, self.state)
         self.last_path = path
+
+
+class OptunaPruning(Callback):
+    """Reports ``monitor`` to an Optuna trial at the end of every epoch
+    (``trial.report(value, step=epoch)``) and stops pruned trials.
+
+    When ``trial.should_prune()`` says so, training stops after that epoch (``stop_training``);
+    then, at the end of the fit, ``optuna.TrialPruned`` is raised (``raise_pruned=True``, the
+    default), so an objective is just ``cg.fit(...)`` followed by its score. Put this callback
+    last in ``callbacks``: the ones after it do not get ``on_train_end`` once it raises. With
+    ``raise_pruned=False`` the fit returns normally and the objective reads ``pruned`` (and
+    ``pruned_epoch``) and raises ``optuna.TrialPruned`` itself. Needs optuna
+    (``pip install 'convergent[tune]'``).
+    """
+
+    def __init__(self, trial: Any, monitor: str = "val_loss", raise_pruned: bool = True) -> None:
+        try:
+            import optuna
+        except ImportError as e:
+            raise ImportError("OptunaPruning needs optuna: pip install 'convergent[tune]'") from e
+        if not callable(getattr(trial, "report", None)) or not callable(
+            getattr(trial, "should_prune", None)
+        ):
+            raise TypeError(f"trial must be an optuna Trial, got {type(trial).__name__}")
+        self._pruned_error = optuna.TrialPruned
+        self.trial = trial
+        self.monitor = str(monitor)
+        self.raise_pruned = bool(raise_pruned)
+        self.pruned = False
+        self.pruned_epoch: int | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        _check_monitor(self)
+        self.pruned, self.pruned_epoch = False, None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.trial.report(_monitor_value(self, logs), step=epoch)
+        if self.trial.should_prune():
+            self.pruned, self.pruned_epoch = True, epoch
+            self.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.pruned and self.raise_pruned:
+            raise self._pruned_error(f"trial pruned at epoch {self.pruned_epoch}")

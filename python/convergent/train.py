@@ -149,7 +149,7 @@ class _EpochLoop:
 
     def __init__(self, model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
                  clip_norm, clip_value, state, bar, callbacks, mkey,
-                 lengths=None) -> None:  # fmt: skip
+                 lengths=None, dist=None) -> None:  # fmt: skip
         self.model, self.loss, self.optimizer, self.X, self.y = model, loss, optimizer, X, y
         self.lengths = lengths  # per-sample sequence lengths (int64), or None
         self.batch_size, self.shuffle, self.seed, self.schedule = (
@@ -172,7 +172,9 @@ class _EpochLoop:
         self.skipped = 0
         # Runs of steps in C++ (convergent/_fused.py) when nothing runs between the steps.
         self.fused = None
-        if not self.batch_cbs and lengths is None:  # the C++ loop knows no lengths
+        self.dist = dist  # convergent.distributed.DataParallel: the Python loop, one shard
+        # the C++ loop knows neither lengths nor communicators
+        if not self.batch_cbs and lengths is None and dist is None:
             self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size,
                                         clip_norm=clip_norm, clip_value=clip_value)  # fmt: skip
 
@@ -219,6 +221,9 @@ class _EpochLoop:
         model, loss, X, y, bs = self.model, self.loss, self.X, self.y, self.batch_size
         start = i * bs
         stop = min(start + bs, len(X))
+        if self.dist is not None:  # this rank's rows of the global batch
+            lo, hi = self.dist.shard(stop - start)
+            start, stop = start + lo, start + hi
         m = stop - start
         lb = None
         if order is None:
@@ -239,7 +244,10 @@ class _EpochLoop:
         batch_loss = loss.forward(pred, yb) + model.penalty()
         c = _correct(loss, pred, yb, m) if self.classify else 0.0
         dpred = loss.backward()
-        if self.skip_input_grad:
+        if self.dist is not None:  # backward, reducing gradients, loss and correct count
+            need_dx = not self.skip_input_grad
+            batch_loss, c = self.dist.backward(model, dpred, need_dx, self.grads, batch_loss, c)
+        elif self.skip_input_grad:
             model.backward(dpred, need_input_grad=False)
         else:
             model.backward(dpred)
@@ -277,6 +285,7 @@ def fit(
     initial_epoch=0,
     verbose=None,
     lengths=None,
+    comm=None,
 ) -> History:
     """Trains ``model`` with mini-batches of ``batch_size`` (the last one partial) for epochs
     ``initial_epoch .. epochs - 1``; returns a :class:`History`.
@@ -322,7 +331,20 @@ def fit(
       ``(X_val, y_val, lengths_val)`` and ``validation_split`` splits the lengths too. A model
       starting with ``Embedding(mask_zero=True)`` derives its lengths from the zero padding and
       needs none. Training with lengths never takes the fused C++ loop.
+    - ``comm``: an mpi4py communicator (``convergent.distributed.init()``): data-parallel
+      training, every rank with the same data and arguments; see ``convergent.distributed``.
     """
+    dist = None
+    if comm is not None:  # agree across ranks before any check can fail on one rank only
+        from .distributed import DataParallel
+
+        dist = DataParallel(comm, model, X, y, validation_data, dict(
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            validation_split=validation_split, clip_grad_norm=clip_grad_norm,
+            clip_grad_value=clip_grad_value, initial_epoch=initial_epoch,
+            optimizer=type(optimizer).__name__, loss=type(loss).__name__,
+            schedule=type(schedule).__name__, callbacks=[type(c).__name__ for c in callbacks or ()],
+        ))  # fmt: skip
     epochs = _int(epochs, "epochs", 0)
     batch_size = _int(batch_size, "batch_size", 1)
     initial_epoch = _int(initial_epoch, "initial_epoch", 0)
@@ -396,6 +418,10 @@ def fit(
         "samples": n,
         "validation_split": float(validation_split),
     }
+    if dist is not None:
+        dist.start(model, optimizer, n, batch_size)
+        callbacks = dist.callbacks(callbacks)
+        verbose = verbose if dist.rank == 0 else 0
     history = History()
     history.params = dict(fit_params)
     state = TrainState(model, optimizer, fit_params, metrics, history)
@@ -404,7 +430,7 @@ def fit(
     bar = _Progress(int(verbose), epochs, steps)
     state.global_step = initial_epoch * steps
     loop = _EpochLoop(model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                      clip_norm, clip_value, state, bar, callbacks, mkey, lengths)  # fmt: skip
+                      clip_norm, clip_value, state, bar, callbacks, mkey, lengths, dist)  # fmt: skip
     for cb in callbacks:
         cb.on_train_begin({})
     try:
@@ -417,8 +443,11 @@ def fit(
             _set_mode(optimizer, "train")
             logs = loop.epoch(epoch, groups)
             _set_mode(optimizer, "eval")  # validation, callbacks (checkpoints) and the end see x
-            if Xv is not None:
-                logs.update(_evaluate(model, loss, Xv, yv, max(batch_size, 256), classify, lv))
+            if dist is not None:
+                dist.sync_buffers(model)
+            if Xv is not None:  # under comm: each rank its shard, the sums reduced
+                evaluate = _evaluate if dist is None else dist.evaluator(_evaluate)
+                logs.update(evaluate(model, loss, Xv, yv, max(batch_size, 256), classify, lv))
             if groups:
                 logs["lr"] = float(groups[0]["lr"])
                 if mkey:
@@ -437,6 +466,8 @@ def fit(
                 break
     finally:
         bar.close()
+        if dist is not None:
+            dist.close(history)
     _set_mode(optimizer, "eval")
     for cb in callbacks:
         cb.on_train_end({})

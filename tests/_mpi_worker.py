@@ -1,0 +1,99 @@
+"""Run by tests/test_distributed_mpi.py under ``mpiexec -n 2``: data-parallel fits and bad
+inputs; rank 0 writes what the test checks to the .npz given as argv[1] (JSON in "meta").
+
+Each scenario's model, data and fit arguments come from tests/_dist_problem.py, which the test
+also uses for the one-process runs it compares with.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _dist_problem as P  # noqa: E402
+import convergent as cg  # noqa: E402
+from convergent import distributed  # noqa: E402
+
+
+def main(out_path: str, ckpt_dir: str) -> None:
+    comm = distributed.init()
+    rank = comm.rank
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, object] = {"size": comm.size}
+
+    # 1. the reference problem (dropout, partial last batch, validation, LR on plateau)
+    model, loss, opt, fit_kw = P.problem(seed=rank)  # rank 1's seed differs: rank 0's is broadcast
+    distributed.DataParallel.FUSION_BYTES = 0  # one overlapped reduction per layer
+    hist = cg.fit(model, loss, opt, **fit_kw, callbacks=P.callbacks(), comm=comm)
+    distributed.DataParallel.FUSION_BYTES = 1 << 30  # below: one reduction after backward
+    meta["histories"] = comm.allgather(hist.history)
+    meta["checksums"] = distributed.checksums(comm, model)
+    for i, p in enumerate(model.parameters()):
+        arrays[f"run1/{i}"] = p.copy()
+
+    # 2. the same run again (same world size, other reduction groups): the same bits
+    model2, loss2, opt2, _ = P.problem(seed=0)
+    cg.fit(model2, loss2, opt2, **fit_kw, callbacks=P.callbacks(), comm=comm)
+    meta["repeat_equal"] = comm.allgather(
+        all(np.array_equal(a, b) for a, b in zip(model.parameters(), model2.parameters()))
+    )
+
+    # 3. checkpoints (rank 0 writes them) and a resume from epoch 2, read by every rank
+    model3, loss3, opt3, _ = P.problem(seed=0)
+    ckpt = cg.callbacks.ModelCheckpoint(os.path.join(ckpt_dir, "ckpt-{epoch}.npz"))
+    cg.fit(model3, loss3, opt3, **fit_kw, callbacks=[ckpt], comm=comm)
+    meta["ckpt_paths"] = comm.allgather(ckpt.last_path)
+    comm.Barrier()  # the files are written
+    ck = cg.train.load_checkpoint(os.path.join(ckpt_dir, "ckpt-2.npz"))
+    cg.fit(ck.model, P.loss(), ck.optimizer, **fit_kw, initial_epoch=ck.epoch, comm=comm)
+    meta["resume_equal"] = comm.allgather(
+        all(np.array_equal(a, b) for a, b in zip(model3.parameters(), ck.model.parameters()))
+    )
+
+    # 4. other random layers: GaussianNoise and RReLU
+    nz_model, nz_loss, nz_opt, nz_kw = P.noise_problem(seed=rank)
+    cg.fit(nz_model, nz_loss, nz_opt, **nz_kw, comm=comm)
+    for i, p in enumerate(nz_model.parameters()):
+        arrays[f"noise/{i}"] = p.copy()
+
+    # 5. the example, 2 epochs
+    meta["example_val_accuracy"] = None
+    if importlib.util.find_spec("sklearn") is not None:  # the example loads sklearn's digits
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples"))
+        import distributed_mlp
+
+        h = distributed_mlp.main(["--epochs", "2", "--ckpt", os.path.join(ckpt_dir, "example")])
+        meta["example_val_accuracy"] = comm.allgather(h.history["val_accuracy"][-1])
+
+    # 6. BatchNorm + GaussianNoise in float32: parameters and buffers identical on the ranks
+    bn_model, bn_loss, bn_opt, bn_kw = P.batchnorm_problem(seed=rank)
+    cg.fit(bn_model, bn_loss, bn_opt, **bn_kw, comm=comm)
+    meta["bn_checksums"] = distributed.checksums(comm, bn_model)
+    rm = bn_model.buffers()
+    meta["bn_buffer_sums"] = comm.allgather(
+        float(sum(np.sum(v, dtype=np.float64) for v in rm.values()))
+    )
+
+    # 7. bad inputs: the same ValueError on every rank, no hang
+    errors = {}
+    for name, make in P.bad_inputs(rank).items():
+        m, lo, op, kw = make()
+        try:
+            cg.fit(m, lo, op, **kw, comm=comm)
+            errors[name] = None
+        except (ValueError, TypeError) as e:
+            errors[name] = f"{type(e).__name__}: {e}"
+    meta["errors"] = comm.allgather(errors)
+
+    if rank == 0:
+        np.savez(out_path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
