@@ -257,7 +257,8 @@ class DataParallel:
         return lambda *args: self._evaluate(evaluate, *args)
 
     def _evaluate(self, evaluate: Any, model: Any, loss: Any, Xv: np.ndarray, yv: np.ndarray,
-                  batch_size: int, classify: bool, lengths: Any = None) -> dict[str, float]:  # fmt: skip
+                  batch_size: int, classify: bool,
+                  lengths: Any = None) -> dict[str, float]:  # fmt: skip
         nv, r, p = len(Xv), self.rank, self.size
         lo, hi = r * nv // p, (r + 1) * nv // p
         sums = np.zeros(2)

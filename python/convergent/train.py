@@ -430,7 +430,8 @@ def fit(
     bar = _Progress(int(verbose), epochs, steps)
     state.global_step = initial_epoch * steps
     loop = _EpochLoop(model, loss, optimizer, X, y, batch_size, shuffle, seed, schedule,
-                      clip_norm, clip_value, state, bar, callbacks, mkey, lengths, dist)  # fmt: skip
+                      clip_norm, clip_value, state, bar, callbacks, mkey,
+                      lengths, dist)  # fmt: skip
     for cb in callbacks:
         cb.on_train_begin({})
     try:
