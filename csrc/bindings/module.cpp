@@ -17,6 +17,7 @@ void register_train(py::module_& m);
 void register_train_loop(py::module_& m);
 void register_factormuon(py::module_& m);
 void register_conv(py::module_& m);
+void register_rnn(py::module_& m);
 }  // namespace bind
 }  // namespace cg
 
@@ -68,4 +69,5 @@ PYBIND11_MODULE(_core, m) {
   bind::register_train_loop(m);
   bind::register_factormuon(m);
   bind::register_conv(m);
+  bind::register_rnn(m);
 }

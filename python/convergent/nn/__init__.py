@@ -11,6 +11,7 @@ from .noise import GaussianNoise
 from .normalization import BatchNorm
 from .pooling import AvgPool2D, Flatten, GlobalAvgPool2D, MaxPool2D, UpSampling2D
 from .residual import Residual
+from .rnn import GRU, LSTM, SimpleRNN
 from .sequential import Sequential, load, register_layer
 
 __all__ = [
@@ -22,8 +23,10 @@ __all__ = [
     "Dense",
     "Dropout",
     "Flatten",
+    "GRU",
     "GaussianNoise",
     "GlobalAvgPool2D",
+    "LSTM",
     "Layer",
     "LeakyReLU",
     "Loss",
@@ -35,6 +38,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "Sigmoid",
+    "SimpleRNN",
     "Softmax",
     "SoftmaxCrossEntropy",
     "Tanh",
