@@ -11,9 +11,6 @@
 namespace cg {
 namespace {
 
-// Rows of the gate kernels go to the threads only past this many elements per step.
-constexpr std::size_t kMinParallelRows = std::size_t(1) << 14;
-
 template <class T>
 T* grow(std::vector<T>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
@@ -24,37 +21,56 @@ std::size_t row_length(const std::vector<std::int64_t>& lengths, std::size_t b, 
   return lengths.empty() ? steps : static_cast<std::size_t>(lengths[b]);
 }
 
+// Sizes the direction's buffers and computes its input projections (one GEMM, all threads).
 template <class T>
-void forward_dir(const RnnDims& d, std::size_t dir, const T* x, const RnnParams<T>& p, T* y, T* hn,
-                 T* cn, RnnWork<T>& w) {
-  const RnnKernels<T>& k = rnn_kernels<T>();
+void project_dir(const RnnDims& d, std::size_t dir, const T* x, const RnnParams<T>& p,
+                 RnnWork<T>& w) {
   const std::size_t B = d.batch, S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
-  const std::size_t oh = d.dirs * H, off = dir * H;
-  const bool rev = dir == 1, lstm = d.cell == RnnCell::lstm, gru = d.cell == RnnCell::gru;
+  const bool lstm = d.cell == RnnCell::lstm, gru = d.cell == RnnCell::gru;
   auto& b = w.dir[dir];
   T* gx = grow(b.gx, B * S * GH);
-  T* gates = grow(b.gates, B * S * GH);
-  T* hp = grow(b.hp, B * S * H);
-  T* cp = lstm ? grow(b.cp, B * S * H) : nullptr;
-  T* tc = lstm ? grow(b.tc, B * S * H) : nullptr;
-  T* ghn = gru ? grow(b.ghn, B * S * H) : nullptr;
-  T* gh = grow(b.gh, B * GH);
+  grow(b.gates, B * S * GH);
+  grow(b.hp, B * S * H);
+  if (lstm) grow(b.cp, B * S * H), grow(b.tc, B * S * H);
+  if (gru) grow(b.ghn, B * S * H);
+  grow(b.gh, B * GH);
   GemmArgs<T> proj = gemm_args<T>(B * S, GH, d.input, x, d.input, false, p.w_ih, GH, false, gx, GH);
   proj.bias = p.b_ih;
   gemm(proj);
+}
+
+// The forward sweep of rows [r0, r1) of one direction, on the calling thread. Each row's
+// arithmetic does not depend on the other rows (the GEMM never splits K), so any partition of
+// the rows gives the same bits.
+template <class T>
+void sweep_forward(const RnnDims& d, std::size_t dir, std::size_t r0, std::size_t r1,
+                   const RnnParams<T>& p, T* y, T* hn, T* cn, RnnWork<T>& w) {
+  const RnnKernels<T>& k = rnn_kernels<T>();
+  const std::size_t S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
+  const std::size_t oh = d.dirs * H, off = dir * H;
+  const bool rev = dir == 1, lstm = d.cell == RnnCell::lstm, gru = d.cell == RnnCell::gru;
+  auto& b = w.dir[dir];
+  const T* gx = b.gx.data();
+  T* gates = b.gates.data();
+  T* hp = b.hp.data();
+  T* cp = lstm ? b.cp.data() : nullptr;
+  T* tc = lstm ? b.tc.data() : nullptr;
+  T* ghn = gru ? b.ghn.data() : nullptr;
+  T* gh = b.gh.data();
   const std::size_t first = rev ? S - 1 : 0;
-  for (std::size_t r = 0; r < B; ++r) {
+  for (std::size_t r = r0; r < r1; ++r) {
     std::memset(hp + (r * S + first) * H, 0, H * sizeof(T));
     if (lstm) std::memset(cp + (r * S + first) * H, 0, H * sizeof(T));
   }
   for (std::size_t s = 0; s < S; ++s) {
     const std::size_t t = rev ? S - 1 - s : s;
-    GemmArgs<T> rec = gemm_args<T>(B, GH, H, hp + t * H, S * H, false, p.w_hh, GH, false, gh, GH);
+    GemmArgs<T> rec = gemm_args<T>(r1 - r0, GH, H, hp + (r0 * S + t) * H, S * H, false, p.w_hh, GH,
+                                   false, gh + r0 * GH, GH);
     rec.bias = p.b_hh;
     gemm(rec);
     const bool has_next = rev ? t > 0 : t + 1 < S;
     const std::size_t nt = rev ? t - 1 : t + 1;
-    parallel_for(B, B * GH, kMinParallelRows, [&](std::size_t r) {
+    for (std::size_t r = r0; r < r1; ++r) {
       const std::size_t row = r * S + t;
       const T* h_prev = hp + row * H;
       T* h_dst = has_next ? hp + (r * S + nt) * H : hn + r * oh + off;
@@ -65,7 +81,7 @@ void forward_dir(const RnnDims& d, std::size_t dir, const T* x, const RnnParams<
           std::memcpy(has_next ? cp + (r * S + nt) * H : cn + r * oh + off, cp + row * H,
                       H * sizeof(T));
         if (y_dst) std::memset(y_dst, 0, H * sizeof(T));
-        return;
+        continue;
       }
       const T* gxr = gx + row * GH;
       const T* ghr = gh + r * GH;
@@ -80,8 +96,20 @@ void forward_dir(const RnnDims& d, std::size_t dir, const T* x, const RnnParams<
         k.rnn_forward(H, gxr, ghr, hv, y_dst, d.cell == RnnCell::relu);
         std::memcpy(h_dst, hv, H * sizeof(T));
       }
-    });
+    }
   }
+}
+
+// The sweeps of every direction, the rows of each split in `chunks` parts, as work items on the
+// threads (one item per thread when threads = dirs * chunks): no synchronization between steps.
+template <class F>
+void sweep_items(std::size_t dirs, std::size_t batch, F&& body) {
+  const std::size_t threads = static_cast<std::size_t>(std::max(get_num_threads(), 1));
+  const std::size_t chunks = std::max<std::size_t>(1, std::min(batch, threads / dirs));
+  parallel_for(dirs * chunks, 1, 0, [&](std::size_t i) {
+    const std::size_t dir = i / chunks, c = i % chunks;
+    body(dir, batch * c / chunks, batch * (c + 1) / chunks);
+  });
 }
 
 // Column sums of a (rows x cols, contiguous) into db, rows in order (the activation backward
@@ -91,33 +119,35 @@ void column_sums(std::size_t rows, std::size_t cols, T* a, T* db) {
   act_backward_pass<T>(rows, cols, a, a, a, db, ActGrad<T>{});
 }
 
+// The backward sweep of rows [r0, r1) of one direction, on the calling thread (any partition
+// of the rows gives the same bits, as for sweep_forward).
 template <class T>
-void backward_dir(std::size_t dir, const T* x, const RnnParams<T>& p, const T* dy,
-                  const RnnGrads<T>& g, RnnWork<T>& w) {
+void sweep_backward(std::size_t dir, std::size_t r0, std::size_t r1, const RnnParams<T>& p,
+                    const T* dy, RnnWork<T>& w) {
   const RnnKernels<T>& k = rnn_kernels<T>();
   const RnnDims& d = w.dims;
-  const std::size_t B = d.batch, S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
+  const std::size_t S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
   const std::size_t oh = d.dirs * H, off = dir * H;
   const bool rev = dir == 1, lstm = d.cell == RnnCell::lstm, gru = d.cell == RnnCell::gru;
   auto& b = w.dir[dir];
   T* dgx = b.gx.data();  // the projections are no longer needed: dG of the inputs goes there
-  T* dgh = gru ? grow(b.dgh, B * S * GH) : dgx;
-  T* carry = grow(b.carry, B * H);
-  T* dc = lstm ? grow(b.dc, B * H) : nullptr;
-  std::fill(carry, carry + B * H, T(0));
-  if (lstm) std::fill(dc, dc + B * H, T(0));
+  T* dgh = gru ? b.dgh.data() : dgx;
+  T* carry = b.carry.data();
+  T* dc = lstm ? b.dc.data() : nullptr;
+  std::fill(carry + r0 * H, carry + r1 * H, T(0));
+  if (lstm) std::fill(dc + r0 * H, dc + r1 * H, T(0));
   const T* gates = b.gates.data();
   const T* hp = b.hp.data();
   for (std::size_t s = 0; s < S; ++s) {
     const std::size_t t = rev ? s : S - 1 - s;
-    parallel_for(B, B * GH, kMinParallelRows, [&](std::size_t r) {
+    for (std::size_t r = r0; r < r1; ++r) {
       const std::size_t row = r * S + t, len = row_length(w.lengths, r, S);
       if (t >= len) {  // padded step: no gradient, nothing carried
         std::memset(dgx + row * GH, 0, GH * sizeof(T));
         if (gru) std::memset(dgh + row * GH, 0, GH * sizeof(T));
         std::memset(carry + r * H, 0, H * sizeof(T));
         if (lstm) std::memset(dc + r * H, 0, H * sizeof(T));
-        return;
+        continue;
       }
       const T* dyr = d.seq ? dy + row * oh + off : nullptr;
       const T* dlast = !d.seq && t == (rev ? 0 : len - 1) ? dy + r * oh + off : nullptr;
@@ -130,15 +160,26 @@ void backward_dir(std::size_t dir, const T* x, const RnnParams<T>& p, const T* d
       else
         k.rnn_backward(H, gates + row * H, carry + r * H, dyr, dlast, dgx + row * GH,
                        d.cell == RnnCell::relu);
-    });
+    }
     if (s + 1 == S) break;  // the gradient of the initial state is not needed
-    GemmArgs<T> rec =
-        gemm_args<T>(B, H, GH, dgh + t * GH, S * GH, false, p.w_hh, GH, true, carry, H);
+    GemmArgs<T> rec = gemm_args<T>(r1 - r0, H, GH, dgh + (r0 * S + t) * GH, S * GH, false, p.w_hh,
+                                   GH, true, carry + r0 * H, H);
     rec.accumulate = gru;  // GRU: the direct part dh*z is already there
     gemm(rec);
   }
+}
+
+// The weight gradients of one direction after its sweep: single GEMMs over all steps.
+template <class T>
+void weight_grads(std::size_t dir, const T* x, const RnnGrads<T>& g, RnnWork<T>& w) {
+  const RnnDims& d = w.dims;
+  const std::size_t B = d.batch, S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
+  const bool gru = d.cell == RnnCell::gru;
+  auto& b = w.dir[dir];
+  T* dgx = b.gx.data();
+  T* dgh = gru ? b.dgh.data() : dgx;
   gemm(gemm_args<T>(d.input, GH, B * S, x, d.input, true, dgx, GH, false, g.w_ih, GH));
-  gemm(gemm_args<T>(H, GH, B * S, hp, H, true, dgh, GH, false, g.w_hh, GH));
+  gemm(gemm_args<T>(H, GH, B * S, b.hp.data(), H, true, dgh, GH, false, g.w_hh, GH));
   column_sums(B * S, GH, dgx, g.b_ih);
   if (gru)
     column_sums(B * S, GH, dgh, g.b_hh);
@@ -154,11 +195,10 @@ void rnn_forward(const RnnDims& d, const T* x, const std::int64_t* lengths, cons
   w.has_forward = false;
   w.dims = d;
   w.lengths.assign(lengths ? lengths : nullptr, lengths ? lengths + d.batch : nullptr);
-  if (d.dirs == 2)
-    parallel_pair([&] { forward_dir(d, 0, x, p[0], y, hn, cn, w); },
-                  [&] { forward_dir(d, 1, x, p[1], y, hn, cn, w); });
-  else
-    forward_dir(d, 0, x, p[0], y, hn, cn, w);
+  for (std::size_t i = 0; i < d.dirs; ++i) project_dir(d, i, x, p[i], w);
+  sweep_items(d.dirs, d.batch, [&](std::size_t dir, std::size_t r0, std::size_t r1) {
+    sweep_forward(d, dir, r0, r1, p[dir], y, hn, cn, w);
+  });
   w.has_forward = true;
 }
 
@@ -166,15 +206,19 @@ template <class T>
 void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, const RnnGrads<T>* g,
                   RnnWork<T>& w) {
   const RnnDims& d = w.dims;
-  if (d.dirs == 2)
-    parallel_pair([&] { backward_dir(0, x, p[0], dy, g[0], w); },
-                  [&] { backward_dir(1, x, p[1], dy, g[1], w); });
-  else
-    backward_dir(0, x, p[0], dy, g[0], w);
-  if (!dx) return;
-  const std::size_t GH = rnn_gate_count(d.cell) * d.hidden, rows = d.batch * d.steps;
+  const std::size_t B = d.batch, S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
   for (std::size_t i = 0; i < d.dirs; ++i) {
-    GemmArgs<T> a = gemm_args<T>(rows, d.input, GH, w.dir[i].gx.data(), GH, false, p[i].w_ih, GH,
+    if (d.cell == RnnCell::gru) grow(w.dir[i].dgh, B * S * GH);
+    grow(w.dir[i].carry, B * H);
+    if (d.cell == RnnCell::lstm) grow(w.dir[i].dc, B * H);
+  }
+  sweep_items(d.dirs, B, [&](std::size_t dir, std::size_t r0, std::size_t r1) {
+    sweep_backward(dir, r0, r1, p[dir], dy, w);
+  });
+  for (std::size_t i = 0; i < d.dirs; ++i) weight_grads(i, x, g[i], w);
+  if (!dx) return;
+  for (std::size_t i = 0; i < d.dirs; ++i) {
+    GemmArgs<T> a = gemm_args<T>(B * S, d.input, GH, w.dir[i].gx.data(), GH, false, p[i].w_ih, GH,
                                  true, dx, d.input);
     a.accumulate = i > 0;
     gemm(a);
