@@ -454,3 +454,28 @@ def check_muon(
     ns_steps: int,
     adjust_lr_fn: str | None,
 ) -> None: ...
+
+# Recurrent layers (SimpleRNN, LSTM, GRU); see convergent.nn.rnn.
+class RnnWorkspace:
+    def __init__(self) -> None: ...
+    @property
+    def has_forward(self) -> bool: ...
+
+def rnn_forward(
+    workspace: RnnWorkspace,
+    cell: str,
+    x: _Arr,
+    lengths: npt.NDArray[np.int64] | None,
+    params: Sequence[_Arr],
+    y: _Arr | None,
+    hn: _Arr,
+    cn: _Arr | None,
+) -> None: ...
+def rnn_backward(
+    workspace: RnnWorkspace,
+    x: _Arr,
+    params: Sequence[_Arr],
+    dout: _Arr,
+    dx: _Arr | None,
+    grads: Sequence[_Arr],
+) -> None: ...
