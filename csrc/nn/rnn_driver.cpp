@@ -17,6 +17,63 @@ T* grow(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
+std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
+
+// The K block of the recurrent products (as the GEMM driver: KC rebalanced into near-equal
+// blocks); depends on K and the ISA only.
+std::size_t rec_kc(std::size_t k, std::size_t kc) {
+  if (k <= kc) return k;
+  const std::size_t blocks = (k + kc - 1) / kc;
+  return (k + blocks - 1) / blocks;
+}
+
+// The recurrent weight op(W) (k x n) packed once per sweep for the GEMM microkernel: for each K
+// block of rec_kc, the ceil(n/nr) micro-panels of nn_kernels' pack_b. Every step then multiplies
+// by it without packing it again.
+template <class T>
+void pack_recurrent(std::size_t k, std::size_t n, const T* w, std::size_t ldw, bool trans,
+                    std::vector<T>& dst) {
+  const NnKernels<T>& kr = nn_kernels<T>();
+  const GemmBlocking& bl = kr.blocking;
+  const std::size_t kc = rec_kc(k, bl.kc), np = round_up(n, bl.nr);
+  T* d = grow(dst, k * np);
+  for (std::size_t pc = 0; pc < k; pc += kc) {
+    const std::size_t kb = std::min(kc, k - pc);
+    kr.pack_b(kb, n, trans ? w + pc : w + pc * ldw, ldw, trans, d + pc * np);
+  }
+}
+
+// c (m x n, row stride ldc) = a (m x k, row stride lda) @ the packed weight (+ c when
+// accumulate) (+ bias), on the calling thread: the GEMM driver's loops with B already packed.
+// Each element's sum runs over the same K blocks in the same order for any m, so the rows of a
+// batch may be split in any way.
+template <class T>
+void recurrent_gemm(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
+                    const T* packed, T* c, std::size_t ldc, const T* bias, bool accumulate,
+                    std::vector<T>& abuf) {
+  const NnKernels<T>& kr = nn_kernels<T>();
+  const GemmBlocking& bl = kr.blocking;
+  const std::size_t kc = rec_kc(k, bl.kc), np = round_up(n, bl.nr);
+  T* ap = grow(abuf, round_up(std::min(m, bl.mc), bl.mr) * kc);
+  for (std::size_t pc = 0; pc < k; pc += kc) {
+    const std::size_t kb = std::min(kc, k - pc);
+    MicroEpilogue<T> e;
+    e.load_c = accumulate || pc > 0;
+    e.last = pc + kb >= k;
+    const T* bp = packed + pc * np;
+    for (std::size_t ic = 0; ic < m; ic += bl.mc) {
+      const std::size_t mc = std::min(bl.mc, m - ic);
+      kr.pack_a(mc, kb, a + ic * lda + pc, lda, false, ap);
+      for (std::size_t jr = 0; jr < n; jr += bl.nr) {
+        e.bias = bias ? bias + jr : nullptr;
+        for (std::size_t ir = 0; ir < mc; ir += bl.mr)
+          kr.micro(kb, ap + ir * kb, bp + jr * kb, c + (ic + ir) * ldc + jr, ldc,
+                   std::min(bl.mr, mc - ir), std::min(bl.nr, n - jr), e);
+      }
+    }
+  }
+}
+
 std::size_t row_length(const std::vector<std::int64_t>& lengths, std::size_t b, std::size_t steps) {
   return lengths.empty() ? steps : static_cast<std::size_t>(lengths[b]);
 }
@@ -37,6 +94,7 @@ void project_dir(const RnnDims& d, std::size_t dir, const T* x, const RnnParams<
   GemmArgs<T> proj = gemm_args<T>(B * S, GH, d.input, x, d.input, false, p.w_ih, GH, false, gx, GH);
   proj.bias = p.b_ih;
   gemm(proj);
+  pack_recurrent(H, GH, p.w_hh, GH, false, b.whh);
 }
 
 // The forward sweep of rows [r0, r1) of one direction, on the calling thread. Each row's
@@ -44,7 +102,7 @@ void project_dir(const RnnDims& d, std::size_t dir, const T* x, const RnnParams<
 // the rows gives the same bits.
 template <class T>
 void sweep_forward(const RnnDims& d, std::size_t dir, std::size_t r0, std::size_t r1,
-                   const RnnParams<T>& p, T* y, T* hn, T* cn, RnnWork<T>& w) {
+                   const RnnParams<T>& p, T* y, T* hn, T* cn, std::vector<T>& abuf, RnnWork<T>& w) {
   const RnnKernels<T>& k = rnn_kernels<T>();
   const std::size_t S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
   const std::size_t oh = d.dirs * H, off = dir * H;
@@ -102,13 +160,14 @@ void sweep_forward(const RnnDims& d, std::size_t dir, std::size_t r0, std::size_
 
 // The sweeps of every direction, the rows of each split in `chunks` parts, as work items on the
 // threads (one item per thread when threads = dirs * chunks): no synchronization between steps.
-template <class F>
-void sweep_items(std::size_t dirs, std::size_t batch, F&& body) {
+template <class T, class F>
+void sweep_items(std::size_t dirs, std::size_t batch, RnnWork<T>& w, F&& body) {
   const std::size_t threads = static_cast<std::size_t>(std::max(get_num_threads(), 1));
   const std::size_t chunks = std::max<std::size_t>(1, std::min(batch, threads / dirs));
+  if (w.abuf.size() < dirs * chunks) w.abuf.resize(dirs * chunks);
   parallel_for(dirs * chunks, 1, 0, [&](std::size_t i) {
     const std::size_t dir = i / chunks, c = i % chunks;
-    body(dir, batch * c / chunks, batch * (c + 1) / chunks);
+    body(dir, batch * c / chunks, batch * (c + 1) / chunks, w.abuf[i]);
   });
 }
 
@@ -122,8 +181,8 @@ void column_sums(std::size_t rows, std::size_t cols, T* a, T* db) {
 // The backward sweep of rows [r0, r1) of one direction, on the calling thread (any partition
 // of the rows gives the same bits, as for sweep_forward).
 template <class T>
-void sweep_backward(std::size_t dir, std::size_t r0, std::size_t r1, const RnnParams<T>& p,
-                    const T* dy, RnnWork<T>& w) {
+void sweep_backward(std::size_t dir, std::size_t r0, std::size_t r1, const T* dy,
+                    std::vector<T>& abuf, RnnWork<T>& w) {
   const RnnKernels<T>& k = rnn_kernels<T>();
   const RnnDims& d = w.dims;
   const std::size_t S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
@@ -162,10 +221,9 @@ void sweep_backward(std::size_t dir, std::size_t r0, std::size_t r1, const RnnPa
                        d.cell == RnnCell::relu);
     }
     if (s + 1 == S) break;  // the gradient of the initial state is not needed
-    GemmArgs<T> rec = gemm_args<T>(r1 - r0, H, GH, dgh + (r0 * S + t) * GH, S * GH, false, p.w_hh,
-                                   GH, true, carry + r0 * H, H);
-    rec.accumulate = gru;  // GRU: the direct part dh*z is already there
-    gemm(rec);
+    // GRU accumulates: the direct part dh*z is already in the carry
+    recurrent_gemm(r1 - r0, H, GH, dgh + (r0 * S + t) * GH, S * GH, b.whh.data(), carry + r0 * H, H,
+                   static_cast<const T*>(nullptr), gru, abuf);
   }
 }
 
@@ -196,9 +254,10 @@ void rnn_forward(const RnnDims& d, const T* x, const std::int64_t* lengths, cons
   w.dims = d;
   w.lengths.assign(lengths ? lengths : nullptr, lengths ? lengths + d.batch : nullptr);
   for (std::size_t i = 0; i < d.dirs; ++i) project_dir(d, i, x, p[i], w);
-  sweep_items(d.dirs, d.batch, [&](std::size_t dir, std::size_t r0, std::size_t r1) {
-    sweep_forward(d, dir, r0, r1, p[dir], y, hn, cn, w);
-  });
+  sweep_items(d.dirs, d.batch, w,
+              [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
+                sweep_forward(d, dir, r0, r1, p[dir], y, hn, cn, abuf, w);
+              });
   w.has_forward = true;
 }
 
@@ -211,10 +270,12 @@ void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, const R
     if (d.cell == RnnCell::gru) grow(w.dir[i].dgh, B * S * GH);
     grow(w.dir[i].carry, B * H);
     if (d.cell == RnnCell::lstm) grow(w.dir[i].dc, B * H);
+    pack_recurrent(GH, H, p[i].w_hh, GH, true, w.dir[i].whh);  // W_hh^T (G*H x H)
   }
-  sweep_items(d.dirs, B, [&](std::size_t dir, std::size_t r0, std::size_t r1) {
-    sweep_backward(dir, r0, r1, p[dir], dy, w);
-  });
+  sweep_items(d.dirs, B, w,
+              [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
+                sweep_backward(dir, r0, r1, dy, abuf, w);
+              });
   for (std::size_t i = 0; i < d.dirs; ++i) weight_grads(i, x, g[i], w);
   if (!dx) return;
   for (std::size_t i = 0; i < d.dirs; ++i) {

@@ -57,7 +57,9 @@ struct RnnWork {
     std::vector<T> gh;     // one step's recurrent projection (batch, G*H)
     std::vector<T> carry;  // gradient reaching h_{t-1} (batch, H)
     std::vector<T> dc;     // LSTM: gradient reaching c_{t-1}
+    std::vector<T> whh;    // W_hh (forward) or W_hh^T (backward) packed for the GEMM microkernel
   } dir[2];
+  std::vector<std::vector<T>> abuf;  // packed rows of h_{t-1} or dG_t, one per work item
 };
 
 // y (batch, steps, dirs*H) when dims.seq (else null); hn (batch, dirs*H) the final states (the
