@@ -122,10 +122,8 @@ void sweep_forward(const RnnDims& d, std::size_t dir, std::size_t r0, std::size_
   }
   for (std::size_t s = 0; s < S; ++s) {
     const std::size_t t = rev ? S - 1 - s : s;
-    GemmArgs<T> rec = gemm_args<T>(r1 - r0, GH, H, hp + (r0 * S + t) * H, S * H, false, p.w_hh, GH,
-                                   false, gh + r0 * GH, GH);
-    rec.bias = p.b_hh;
-    gemm(rec);
+    recurrent_gemm(r1 - r0, GH, H, hp + (r0 * S + t) * H, S * H, b.whh.data(), gh + r0 * GH, GH,
+                   p.b_hh, false, abuf);
     const bool has_next = rev ? t > 0 : t + 1 < S;
     const std::size_t nt = rev ? t - 1 : t + 1;
     for (std::size_t r = r0; r < r1; ++r) {
