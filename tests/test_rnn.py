@@ -236,6 +236,19 @@ def test_save_load_and_config(cell, tmp_path, rng):
                                                      if cell != "relu" else 4)  # fmt: skip
 
 
+def test_deepcopy_runs_like_the_original(rng):
+    import copy
+
+    layer = cg.nn.LSTM(3, 4, bidirectional=True, return_sequences=True, seed=0)
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    y = layer.forward(x, training=True).copy()
+    twin = copy.deepcopy(layer)
+    with pytest.raises(RuntimeError, match="before forward"):
+        twin.backward(np.ones_like(y))
+    assert twin.forward(x, training=True).tobytes() == y.tobytes()
+    assert twin.backward(np.ones_like(y)).tobytes() == layer.backward(np.ones_like(y)).tobytes()
+
+
 def test_reset_parameters_torch_bound():
     layer = cg.nn.GRU(3, 16, bidirectional=True, seed=0)
     before = [p.copy() for p in layer.parameters()]

@@ -100,6 +100,17 @@ class _Recurrent(Layer):
         self._dx: np.ndarray | None = None
         self.reset_parameters(np.random.default_rng(seed))
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled workspace and the last pass's buffers are not copied (copy.deepcopy)
+        state = self.__dict__.copy()
+        for key in ("_ws", "_x", "_out", "_hn", "_cn", "_dx"):
+            state[key] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._ws = _core.RnnWorkspace()
+
     # ---- configuration ----------------------------------------------------------------------
     @property
     def _cell(self) -> str:
