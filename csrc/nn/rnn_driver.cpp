@@ -251,6 +251,16 @@ void rnn_forward(const RnnDims& d, const T* x, const std::int64_t* lengths, cons
   w.has_forward = false;
   w.dims = d;
   w.lengths.assign(lengths ? lengths : nullptr, lengths ? lengths + d.batch : nullptr);
+  if (lengths) {  // padded steps' inputs may hold anything (NaN, inf): a copy with zeros there
+    const std::size_t row = d.steps * d.input;
+    T* xz = grow(w.xz, d.batch * row);
+    for (std::size_t r = 0; r < d.batch; ++r) {
+      const std::size_t valid = static_cast<std::size_t>(lengths[r]) * d.input;
+      std::copy(x + r * row, x + r * row + valid, xz + r * row);
+      std::fill(xz + r * row + valid, xz + (r + 1) * row, T(0));
+    }
+    x = xz;
+  }
   for (std::size_t i = 0; i < d.dirs; ++i) project_dir(d, i, x, p[i], w);
   sweep_items(d.dirs, d.batch, w,
               [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
@@ -264,6 +274,7 @@ void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, const R
                   RnnWork<T>& w) {
   const RnnDims& d = w.dims;
   const std::size_t B = d.batch, S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
+  if (!w.lengths.empty()) x = w.xz.data();  // the copy with the padded steps zeroed
   for (std::size_t i = 0; i < d.dirs; ++i) {
     if (d.cell == RnnCell::gru) grow(w.dir[i].dgh, B * S * GH);
     grow(w.dir[i].carry, B * H);

@@ -46,6 +46,7 @@ struct RnnWork {
   RnnDims dims;
   bool has_forward = false;
   std::vector<std::int64_t> lengths;  // empty: every row has all the steps
+  std::vector<T> xz;                  // with lengths: x with its padded steps zeroed
   struct Dir {
     std::vector<T> gx;     // input projections, then dG of the inputs (batch*steps, G*H)
     std::vector<T> gates;  // gate activations (batch*steps, G*H); h_t for the Elman cell
