@@ -1,6 +1,7 @@
 // The recurrent cells' gate kernels on Vec<T> (see nn/rnn_kernels.h): one row of H hidden units,
 // a vector of units at a time, with sigmoid and tanh of nn/activations.h. The formulas are those
-// of convergent.reference.rnn, operation for operation (no contraction into FMA).
+// of convergent.reference.rnn (the same operations up to the grouping of products; no
+// contraction into FMA).
 #pragma once
 #include "common/simd.h"
 #include "nn/activations.h"
