@@ -322,3 +322,31 @@ def test_constructor_validation():
     with pytest.raises(ValueError, match="nonlinearity"):
         cg.nn.SimpleRNN(2, 3, nonlinearity="sigmoid")
     assert cg.nn.LSTM.accepts_lengths and cg.nn.GRU.accepts_lengths
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "tanh"])
+def test_initial_state_zeros_and_bad_values(cell, rng):
+    layer = make(cell, 3, 4, bidirectional=True, return_sequences=True, seed=0)
+    x = rng.standard_normal((2, 5, 3))
+    lens = np.array([5, 3], np.int64)
+    dout = rng.standard_normal((2, 5, 8))
+    y, _, _, dx, grads = run_layer(layer, x, lens, dout)
+    zeros = np.zeros((2, 8))
+    init = (zeros, zeros.copy()) if cell == "lstm" else zeros
+    y0 = layer.forward(x, training=True, lengths=lens, initial_state=init).copy()
+    assert y0.tobytes() == y.tobytes()
+    assert layer.backward(dout).tobytes() == dx.tobytes()
+    assert layer.initial_state_grad[0].shape == (2, 8)
+    for g, g0 in zip(grads, layer.gradients()):
+        assert g.tobytes() == g0.tobytes()
+    bad = [(TypeError, zeros.astype(np.float32)), (ValueError, np.zeros((2, 4))),
+           (TypeError, [[0.0] * 8] * 2)]  # fmt: skip
+    if cell == "lstm":
+        bad = [(TypeError, zeros)] + [(e, (v, zeros)) for e, v in bad]
+    for exc, value in bad:
+        with pytest.raises(exc, match="initial_state"):
+            layer.forward(x, training=True, initial_state=value)
+    assert layer.final_state[0].shape == (2, 8)
+    assert layer.backward(dout).tobytes() == dx.tobytes()  # still the last good forward
+    with pytest.raises(RuntimeError, match="initial_state"):
+        make(cell, 3, 4).initial_state_grad  # noqa: B018

@@ -126,3 +126,49 @@ def test_load_torch_state_dict_checks_everything_first():
         layer.load_torch_state_dict(wrong)
     for a, p in zip(before, layer.parameters()):
         assert a.tobytes() == p.tobytes()
+
+
+@pytest.mark.parametrize("cell", list(KINDS))
+@pytest.mark.parametrize("bi", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("use_len", [False, True], ids=["full", "lengths"])
+def test_initial_state_and_its_gradient_equal_torch(cell, bi, use_len):
+    ours_cls, torch_cls, kw = KINDS[cell]
+    rng = np.random.default_rng([len(cell), bi, use_len, 9])
+    b, t, d, h = 4, 5, 3, 6
+    dirs = 2 if bi else 1
+    torch.manual_seed(2)
+    mod = torch_cls(d, h, batch_first=True, bidirectional=bi).double()
+    layer = ours_cls(d, h, bidirectional=bi, return_sequences=True, dtype=np.float64, **kw)
+    layer.load_torch_state_dict(mod.state_dict())
+    x = rng.standard_normal((b, t, d))
+    lens = np.array([5, 2, 1, 4], np.int64) if use_len else None
+    h0 = rng.standard_normal((dirs, b, h))
+    c0 = rng.standard_normal((dirs, b, h))
+    dout = rng.standard_normal((b, t, dirs * h))
+    th0 = torch.tensor(h0, requires_grad=True)
+    tc0 = torch.tensor(c0, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    inp = tx
+    if use_len:
+        inp = torch.nn.utils.rnn.pack_padded_sequence(
+            tx, torch.tensor(lens), batch_first=True, enforce_sorted=False
+        )
+    out, state = mod(inp, (th0, tc0) if cell == "lstm" else th0)
+    if use_len:
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t)
+    (out * torch.tensor(dout)).sum().backward()
+
+    def ours(a):  # (dirs, batch, H) -> (batch, dirs*H)
+        return np.ascontiguousarray(a.transpose(1, 0, 2).reshape(b, dirs * h))
+
+    init = (ours(h0), ours(c0)) if cell == "lstm" else ours(h0)
+    y = layer.forward(x, training=True, lengths=lens, initial_state=init)
+    np.testing.assert_allclose(y, out.detach().numpy(), **TOL)
+    hn = state[0] if cell == "lstm" else state
+    np.testing.assert_allclose(layer.final_state[0], ours(hn.detach().numpy()), **TOL)
+    np.testing.assert_allclose(layer.backward(dout), tx.grad.numpy(), **TOL)
+    dh0, dc0 = layer.initial_state_grad
+    np.testing.assert_allclose(dh0, ours(th0.grad.numpy()), **TOL)
+    if cell == "lstm":
+        np.testing.assert_allclose(dc0, ours(tc0.grad.numpy()), **TOL)
+    ours_vs_torch_grads(layer, {k: v.grad.numpy() for k, v in mod.named_parameters()})

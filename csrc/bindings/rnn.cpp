@@ -95,23 +95,27 @@ RnnWork<double>& work<double>(RnnWorkspace& w) {
 
 template <class T>
 void run_forward(RnnWorkspace& ws, const RnnDims& d, const py::array& x, const std::int64_t* len,
-                 const std::vector<py::array>& pa, py::array* y, py::array& hn, py::array* cn) {
+                 const std::vector<py::array>& pa, const py::array* h0, const py::array* c0,
+                 py::array* y, py::array& hn, py::array* cn) {
   RnnParams<T> p[2];
   params_of<T>(pa, p);
   const T* px = cptr<T>(x);
   T* py_ = y ? mptr<T>(*y) : nullptr;
   T* ph = mptr<T>(hn);
   T* pc = cn ? mptr<T>(*cn) : nullptr;
+  const T* ph0 = h0 ? cptr<T>(*h0) : nullptr;
+  const T* pc0 = c0 ? cptr<T>(*c0) : nullptr;
   RnnWork<T>& w = work<T>(ws);
   {
     py::gil_scoped_release release;
-    rnn_forward<T>(d, px, len, p, py_, ph, pc, w);
+    rnn_forward<T>(d, px, len, p, ph0, pc0, py_, ph, pc, w);
   }
 }
 
 template <class T>
 void run_backward(RnnWorkspace& ws, const py::array& x, const std::vector<py::array>& pa,
-                  const py::array& dy, py::array* dx, std::vector<py::array>& ga) {
+                  const py::array& dy, py::array* dx, py::array* dh0, py::array* dc0,
+                  std::vector<py::array>& ga) {
   RnnParams<T> p[2];
   params_of<T>(pa, p);
   RnnGrads<T> g[2];
@@ -121,9 +125,11 @@ void run_backward(RnnWorkspace& ws, const py::array& x, const std::vector<py::ar
   const T* px = cptr<T>(x);
   const T* pd = cptr<T>(dy);
   T* pdx = dx ? mptr<T>(*dx) : nullptr;
+  T* pdh0 = dh0 ? mptr<T>(*dh0) : nullptr;
+  T* pdc0 = dc0 ? mptr<T>(*dc0) : nullptr;
   RnnWork<T>& w = work<T>(ws);
   py::gil_scoped_release release;
-  rnn_backward<T>(px, p, pd, pdx, g, w);
+  rnn_backward<T>(px, p, pd, pdx, pdh0, pdc0, g, w);
 }
 
 }  // namespace
@@ -137,7 +143,8 @@ void register_rnn(py::module_& m) {
   m.def(
       "rnn_forward",
       [](RnnWorkspace& ws, const std::string& cell, py::handle x, py::handle lengths,
-         py::handle params, py::handle y, py::handle hn, py::handle cn) {
+         py::handle params, py::handle y, py::handle hn, py::handle cn, py::handle h0,
+         py::handle c0) {
         const DType dt = float_dtype(x, "x");
         const py::array xa = arg(x, "x", dt, false, 3);
         RnnDims d;
@@ -170,6 +177,12 @@ void register_rnn(py::module_& m) {
           throw std::invalid_argument(lstm ? "cn is required for the LSTM cell"
                                            : "cn must be None for this cell");
         if (lstm) ca = arg(cn, "cn", dt, true, 2, &hs);
+        py::array h0a, c0a;
+        if (!h0.is_none()) h0a = arg(h0, "h0", dt, false, 2, &hs);
+        if (!c0.is_none()) {
+          if (!lstm) throw std::invalid_argument("c0 must be None for this cell");
+          c0a = arg(c0, "c0", dt, false, 2, &hs);
+        }
         std::vector<std::pair<py::array, const char*>> outs{{ha, "hn"}};
         if (d.seq) outs.emplace_back(ya, "y");
         if (lstm) outs.emplace_back(ca, "cn");
@@ -177,29 +190,37 @@ void register_rnn(py::module_& m) {
           no_overlap(outs[i].first, outs[i].second, xa, "x");
           for (std::size_t j = 0; j < pa.size(); ++j)
             no_overlap(outs[i].first, outs[i].second, pa[j], "params");
+          if (!h0.is_none()) no_overlap(outs[i].first, outs[i].second, h0a, "h0");
+          if (!c0.is_none()) no_overlap(outs[i].first, outs[i].second, c0a, "c0");
           for (std::size_t j = i + 1; j < outs.size(); ++j)
             no_overlap(outs[i].first, outs[i].second, outs[j].first, outs[j].second);
         }
         ws.has_forward = false;
         if (dt == DType::f32)
-          run_forward<float>(ws, d, xa, plen, pa, d.seq ? &ya : nullptr, ha, lstm ? &ca : nullptr);
+          run_forward<float>(ws, d, xa, plen, pa, h0.is_none() ? nullptr : &h0a,
+                             c0.is_none() ? nullptr : &c0a, d.seq ? &ya : nullptr, ha,
+                             lstm ? &ca : nullptr);
         else
-          run_forward<double>(ws, d, xa, plen, pa, d.seq ? &ya : nullptr, ha, lstm ? &ca : nullptr);
+          run_forward<double>(ws, d, xa, plen, pa, h0.is_none() ? nullptr : &h0a,
+                              c0.is_none() ? nullptr : &c0a, d.seq ? &ya : nullptr, ha,
+                              lstm ? &ca : nullptr);
         ws.dims = d;
         ws.dtype = dt;
         ws.has_forward = true;
       },
       py::arg("workspace"), py::arg("cell"), py::arg("x"), py::arg("lengths"), py::arg("params"),
-      py::arg("y"), py::arg("hn"), py::arg("cn"),
+      py::arg("y"), py::arg("hn"), py::arg("cn"), py::arg("h0") = py::none(),
+      py::arg("c0") = py::none(),
       "Forward pass of a recurrent layer over x (batch, steps, input): params = [w_ih (input, "
       "G*H), w_hh (H, G*H), b_ih, b_hh] per direction (4 or 8 arrays, torch gate order); y "
       "(batch, steps, dirs*H) the outputs of every step or None; hn (and cn for 'lstm', else "
-      "None) (batch, dirs*H) the final states. lengths: None or int64 (batch,) in [1, steps]; "
+      "None) (batch, dirs*H) the final states; h0, c0 the initial states (None: zeros). lengths: "
+      "None or int64 (batch,) in [1, steps]; "
       "padded steps output 0 and carry the state. Kept in `workspace` for rnn_backward.");
   m.def(
       "rnn_backward",
       [](RnnWorkspace& ws, py::handle x, py::handle params, py::handle dout, py::handle dx,
-         py::handle grads) {
+         py::handle grads, py::handle dh0, py::handle dc0) {
         if (!ws.has_forward) throw std::invalid_argument("rnn_backward called before rnn_forward");
         const DType dt = ws.dtype;
         RnnDims d = ws.dims;
@@ -217,6 +238,28 @@ void register_rnn(py::module_& m) {
         const py::array da = arg(dout, "dout", dt, false, ds.size(), &ds);
         py::array dxa;
         if (!dx.is_none()) dxa = arg(dx, "dx", dt, true, 3, &xs);
+        const Shape hs{ss(d.batch), ss(oh)};
+        py::array dh0a, dc0a;
+        if (!dh0.is_none()) dh0a = arg(dh0, "dh0", dt, true, 2, &hs);
+        if (!dc0.is_none()) {
+          if (d.cell != RnnCell::lstm || dh0.is_none())
+            throw std::invalid_argument("dc0 needs dh0 and the LSTM cell");
+          dc0a = arg(dc0, "dc0", dt, true, 2, &hs);
+        }
+        std::vector<std::pair<py::array, const char*>> outs;
+        if (!dx.is_none()) outs.emplace_back(dxa, "dx");
+        if (!dh0.is_none()) outs.emplace_back(dh0a, "dh0");
+        if (!dc0.is_none()) outs.emplace_back(dc0a, "dc0");
+        for (std::size_t i = 0; i < outs.size(); ++i) {
+          no_overlap(outs[i].first, outs[i].second, xa, "x");
+          no_overlap(outs[i].first, outs[i].second, da, "dout");
+          for (std::size_t j = 0; j < pa.size(); ++j)
+            no_overlap(outs[i].first, outs[i].second, pa[j], "params");
+          for (std::size_t j = 0; j < ga.size(); ++j)
+            no_overlap(outs[i].first, outs[i].second, ga[j], "grads");
+          for (std::size_t j = i + 1; j < outs.size(); ++j)
+            no_overlap(outs[i].first, outs[i].second, outs[j].first, outs[j].second);
+        }
         for (std::size_t i = 0; i < ga.size(); ++i) {
           const std::string gi = item_name("grads", i);
           no_overlap(ga[i], gi.c_str(), xa, "x");
@@ -227,21 +270,20 @@ void register_rnn(py::module_& m) {
             no_overlap(ga[i], gi.c_str(), ga[j], "grads");
           if (!dx.is_none()) no_overlap(ga[i], gi.c_str(), dxa, "dx");
         }
-        if (!dx.is_none()) {
-          no_overlap(dxa, "dx", xa, "x");
-          no_overlap(dxa, "dx", da, "dout");
-          for (std::size_t j = 0; j < pa.size(); ++j) no_overlap(dxa, "dx", pa[j], "params");
-        }
         if (dt == DType::f32)
-          run_backward<float>(ws, xa, pa, da, dx.is_none() ? nullptr : &dxa, ga);
+          run_backward<float>(ws, xa, pa, da, dx.is_none() ? nullptr : &dxa,
+                              dh0.is_none() ? nullptr : &dh0a, dc0.is_none() ? nullptr : &dc0a, ga);
         else
-          run_backward<double>(ws, xa, pa, da, dx.is_none() ? nullptr : &dxa, ga);
+          run_backward<double>(ws, xa, pa, da, dx.is_none() ? nullptr : &dxa,
+                               dh0.is_none() ? nullptr : &dh0a, dc0.is_none() ? nullptr : &dc0a,
+                               ga);
       },
       py::arg("workspace"), py::arg("x"), py::arg("params"), py::arg("dout"), py::arg("dx"),
-      py::arg("grads"),
+      py::arg("grads"), py::arg("dh0") = py::none(), py::arg("dc0") = py::none(),
       "Backward pass of the last rnn_forward on `workspace` (same x and params): dout is the "
       "gradient of y (batch, steps, dirs*H) or, without y, of hn (batch, dirs*H); writes grads "
-      "(aligned with params) and dx (or None to skip it).");
+      "(aligned with params), dx and the initial states' gradients dh0, dc0 (each None to skip "
+      "it).");
 }
 
 }  // namespace bind

@@ -102,7 +102,8 @@ void project_dir(const RnnDims& d, std::size_t dir, const T* x, const RnnParams<
 // the rows gives the same bits.
 template <class T>
 void sweep_forward(const RnnDims& d, std::size_t dir, std::size_t r0, std::size_t r1,
-                   const RnnParams<T>& p, T* y, T* hn, T* cn, std::vector<T>& abuf, RnnWork<T>& w) {
+                   const RnnParams<T>& p, const T* h0, const T* c0, T* y, T* hn, T* cn,
+                   std::vector<T>& abuf, RnnWork<T>& w) {
   const RnnKernels<T>& k = rnn_kernels<T>();
   const std::size_t S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
   const std::size_t oh = d.dirs * H, off = dir * H;
@@ -117,8 +118,16 @@ void sweep_forward(const RnnDims& d, std::size_t dir, std::size_t r0, std::size_
   T* gh = b.gh.data();
   const std::size_t first = rev ? S - 1 : 0;
   for (std::size_t r = r0; r < r1; ++r) {
-    std::memset(hp + (r * S + first) * H, 0, H * sizeof(T));
-    if (lstm) std::memset(cp + (r * S + first) * H, 0, H * sizeof(T));
+    T* h = hp + (r * S + first) * H;
+    T* c = lstm ? cp + (r * S + first) * H : nullptr;
+    if (h0)
+      std::memcpy(h, h0 + r * oh + off, H * sizeof(T));
+    else
+      std::memset(h, 0, H * sizeof(T));
+    if (c && c0)
+      std::memcpy(c, c0 + r * oh + off, H * sizeof(T));
+    else if (c)
+      std::memset(c, 0, H * sizeof(T));
   }
   for (std::size_t s = 0; s < S; ++s) {
     const std::size_t t = rev ? S - 1 - s : s;
@@ -179,7 +188,7 @@ void column_sums(std::size_t rows, std::size_t cols, T* a, T* db) {
 // The backward sweep of rows [r0, r1) of one direction, on the calling thread (any partition
 // of the rows gives the same bits, as for sweep_forward).
 template <class T>
-void sweep_backward(std::size_t dir, std::size_t r0, std::size_t r1, const T* dy,
+void sweep_backward(std::size_t dir, std::size_t r0, std::size_t r1, const T* dy, T* dh0, T* dc0,
                     std::vector<T>& abuf, RnnWork<T>& w) {
   const RnnKernels<T>& k = rnn_kernels<T>();
   const RnnDims& d = w.dims;
@@ -218,10 +227,16 @@ void sweep_backward(std::size_t dir, std::size_t r0, std::size_t r1, const T* dy
         k.rnn_backward(H, gates + row * H, carry + r * H, dyr, dlast, dgx + row * GH,
                        d.cell == RnnCell::relu);
     }
-    if (s + 1 == S) break;  // the gradient of the initial state is not needed
+    if (s + 1 == S && !dh0) break;  // the gradient of the initial state is not needed
     // GRU accumulates: the direct part dh*z is already in the carry
     recurrent_gemm(r1 - r0, H, GH, dgh + (r0 * S + t) * GH, S * GH, b.whh.data(), carry + r0 * H, H,
                    static_cast<const T*>(nullptr), gru, abuf);
+    if (dh0)  // the row's first step (forward: 0, reverse: its last valid step) is done
+      for (std::size_t r = r0; r < r1; ++r)
+        if (t == (rev ? row_length(w.lengths, r, S) - 1 : 0)) {
+          std::memcpy(dh0 + r * oh + off, carry + r * H, H * sizeof(T));
+          if (dc0) std::memcpy(dc0 + r * oh + off, dc + r * H, H * sizeof(T));
+        }
   }
 }
 
@@ -247,7 +262,7 @@ void weight_grads(std::size_t dir, const T* x, const RnnGrads<T>& g, RnnWork<T>&
 
 template <class T>
 void rnn_forward(const RnnDims& d, const T* x, const std::int64_t* lengths, const RnnParams<T>* p,
-                 T* y, T* hn, T* cn, RnnWork<T>& w) {
+                 const T* h0, const T* c0, T* y, T* hn, T* cn, RnnWork<T>& w) {
   w.has_forward = false;
   w.dims = d;
   w.lengths.assign(lengths ? lengths : nullptr, lengths ? lengths + d.batch : nullptr);
@@ -264,14 +279,14 @@ void rnn_forward(const RnnDims& d, const T* x, const std::int64_t* lengths, cons
   for (std::size_t i = 0; i < d.dirs; ++i) project_dir(d, i, x, p[i], w);
   sweep_items(d.dirs, d.batch, w,
               [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
-                sweep_forward(d, dir, r0, r1, p[dir], y, hn, cn, abuf, w);
+                sweep_forward(d, dir, r0, r1, p[dir], h0, c0, y, hn, cn, abuf, w);
               });
   w.has_forward = true;
 }
 
 template <class T>
-void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, const RnnGrads<T>* g,
-                  RnnWork<T>& w) {
+void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, T* dh0, T* dc0,
+                  const RnnGrads<T>* g, RnnWork<T>& w) {
   const RnnDims& d = w.dims;
   const std::size_t B = d.batch, S = d.steps, H = d.hidden, GH = rnn_gate_count(d.cell) * H;
   if (!w.lengths.empty()) x = w.xz.data();  // the copy with the padded steps zeroed
@@ -283,7 +298,7 @@ void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, const R
   }
   sweep_items(d.dirs, B, w,
               [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
-                sweep_backward(dir, r0, r1, dy, abuf, w);
+                sweep_backward(dir, r0, r1, dy, dh0, dc0, abuf, w);
               });
   for (std::size_t i = 0; i < d.dirs; ++i) weight_grads(i, x, g[i], w);
   if (!dx) return;
@@ -296,13 +311,14 @@ void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, const R
 }
 
 template void rnn_forward<float>(const RnnDims&, const float*, const std::int64_t*,
-                                 const RnnParams<float>*, float*, float*, float*, RnnWork<float>&);
+                                 const RnnParams<float>*, const float*, const float*, float*,
+                                 float*, float*, RnnWork<float>&);
 template void rnn_forward<double>(const RnnDims&, const double*, const std::int64_t*,
-                                  const RnnParams<double>*, double*, double*, double*,
-                                  RnnWork<double>&);
+                                  const RnnParams<double>*, const double*, const double*, double*,
+                                  double*, double*, RnnWork<double>&);
 template void rnn_backward<float>(const float*, const RnnParams<float>*, const float*, float*,
-                                  const RnnGrads<float>*, RnnWork<float>&);
+                                  float*, float*, const RnnGrads<float>*, RnnWork<float>&);
 template void rnn_backward<double>(const double*, const RnnParams<double>*, const double*, double*,
-                                   const RnnGrads<double>*, RnnWork<double>&);
+                                   double*, double*, const RnnGrads<double>*, RnnWork<double>&);
 
 }  // namespace cg

@@ -66,14 +66,16 @@ struct RnnWork {
 // y (batch, steps, dirs*H) when dims.seq (else null); hn (batch, dirs*H) the final states (the
 // forward direction's after each row's last step, the reverse's after step 0), cn the LSTM's
 // cells likewise (null for the other cells). lengths: null, or batch values in [1, steps].
+// h0, c0 (batch, dirs*H): the initial states, or null for zeros (c0 for the LSTM only).
 template <class T>
 void rnn_forward(const RnnDims& d, const T* x, const std::int64_t* lengths, const RnnParams<T>* p,
-                 T* y, T* hn, T* cn, RnnWork<T>& w);
+                 const T* h0, const T* c0, T* y, T* hn, T* cn, RnnWork<T>& w);
 
 // Backward of the last rnn_forward on w (same x and parameters): dy is (batch, steps, dirs*H)
-// when seq, else (batch, dirs*H); writes the gradients g[dir] and, when dx is not null, dx.
+// when seq, else (batch, dirs*H); writes the gradients g[dir] and, when not null, dx and the
+// gradients dh0, dc0 (batch, dirs*H) of the initial states.
 template <class T>
-void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, const RnnGrads<T>* g,
-                  RnnWork<T>& w);
+void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, T* dh0, T* dc0,
+                  const RnnGrads<T>* g, RnnWork<T>& w);
 
 }  // namespace cg

@@ -470,6 +470,8 @@ def rnn_forward(
     y: _Arr | None,
     hn: _Arr,
     cn: _Arr | None,
+    h0: _Arr | None = None,
+    c0: _Arr | None = None,
 ) -> None: ...
 def rnn_backward(
     workspace: RnnWorkspace,
@@ -478,4 +480,6 @@ def rnn_backward(
     dout: _Arr,
     dx: _Arr | None,
     grads: Sequence[_Arr],
+    dh0: _Arr | None = None,
+    dc0: _Arr | None = None,
 ) -> None: ...

@@ -98,12 +98,15 @@ class _Recurrent(Layer):
         self._hn: np.ndarray | None = None
         self._cn: np.ndarray | None = None
         self._dx: np.ndarray | None = None
+        self._has_h0 = False
+        self._dh0: np.ndarray | None = None
+        self._dc0: np.ndarray | None = None
         self.reset_parameters(np.random.default_rng(seed))
 
     def __getstate__(self) -> dict[str, Any]:
         # the compiled workspace and the last pass's buffers are not copied (copy.deepcopy)
         state = self.__dict__.copy()
-        for key in ("_ws", "_x", "_out", "_hn", "_cn", "_dx"):
+        for key in ("_ws", "_x", "_out", "_hn", "_cn", "_dx", "_dh0", "_dc0"):
             state[key] = None
         return state
 
@@ -205,12 +208,42 @@ class _Recurrent(Layer):
             )
         return np.ascontiguousarray(lengths, dtype=np.int64)
 
+    def _check_initial_state(self, state: Any, batch: int) -> tuple[Any, Any]:
+        if state is None:
+            return None, None
+        lstm = self._cell == "lstm"
+        if lstm and not (isinstance(state, tuple) and len(state) == 2):
+            raise TypeError("initial_state of an LSTM must be a tuple (h0, c0)")
+        h0, c0 = state if lstm else (state, None)
+        for name, a in (("h0", h0), ("c0", c0)) if lstm else (("h0", h0),):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"initial_state {name} must be a numpy.ndarray")
+            if a.dtype != self.dtype:
+                raise TypeError(
+                    f"initial_state {name} has dtype {a.dtype}; the layer is {self.dtype}"
+                )
+            if a.shape != (batch, self.output_size):
+                raise ValueError(
+                    f"initial_state {name} has shape {a.shape}; "
+                    f"expected ({batch}, {self.output_size})"
+                )
+        return h0, c0
+
     def forward(
-        self, x: np.ndarray, training: bool = False, lengths: np.ndarray | None = None
+        self,
+        x: np.ndarray,
+        training: bool = False,
+        lengths: np.ndarray | None = None,
+        initial_state: Any = None,
     ) -> np.ndarray:
+        """Runs the layer over x (batch, steps, input_size). ``initial_state``: None (zeros), or
+        the initial states ``(batch, dirs*hidden)`` (forward direction first) as ``h0``, or
+        ``(h0, c0)`` for the LSTM; their gradients are then in :attr:`initial_state_grad` after
+        :meth:`backward`."""
         self._check_x(x)
         batch, steps, _ = x.shape
         lens = self._check_lengths(lengths, batch, steps)
+        h0, c0 = self._check_initial_state(initial_state, batch)
         hshape = (batch, self.output_size)
         yshape = (batch, steps, self.output_size)
         reuse = training
@@ -224,8 +257,10 @@ class _Recurrent(Layer):
         if self.return_sequences:
             y = self._out if reuse and self._out is not None and self._out.shape == yshape else None
             y = np.empty(yshape, self.dtype) if y is None else y
-        _core.rnn_forward(self._ws, self._cell, x, lens, self.parameters(), y, hn, cn)
+        _core.rnn_forward(self._ws, self._cell, x, lens, self.parameters(), y, hn, cn, h0, c0)
         self._x, self._hn, self._cn = x, hn, cn
+        self._has_h0 = h0 is not None
+        self._dh0 = self._dc0 = None
         if y is not None:
             self._out = y
         return y if y is not None else hn
@@ -253,8 +288,23 @@ class _Recurrent(Layer):
             if self._dx is None or self._dx.shape != x.shape:
                 self._dx = np.empty(x.shape, self.dtype)
             dx = self._dx
-        _core.rnn_backward(self._ws, x, self.parameters(), dout, dx, self.gradients())
+        dh0 = dc0 = None
+        if self._has_h0:
+            dh0 = np.empty((x.shape[0], self.output_size), self.dtype)
+            dc0 = np.empty_like(dh0) if self._cell == "lstm" else None
+        _core.rnn_backward(self._ws, x, self.parameters(), dout, dx, self.gradients(), dh0, dc0)
+        self._dh0, self._dc0 = dh0, dc0
         return dx
+
+    @property
+    def initial_state_grad(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(dh0, dc0)``: the gradients of the ``initial_state`` given to the last forward pass,
+        set by :meth:`backward` (``dc0`` None except for the LSTM)."""
+        if self._dh0 is None:
+            raise RuntimeError(
+                "no initial-state gradient: pass initial_state to forward, then backward"
+            )
+        return self._dh0, self._dc0
 
 
 class SimpleRNN(_Recurrent):
