@@ -165,14 +165,20 @@ void sweep_forward(const RnnDims& d, std::size_t dir, std::size_t r0, std::size_
   }
 }
 
+// Sweeps of fewer multiply-adds (all steps, all directions) than this run on one thread.
+constexpr std::size_t kMinParallelSweep = std::size_t(1) << 20;
+
 // The sweeps of every direction, the rows of each split in `chunks` parts, as work items on the
 // threads (one item per thread when threads = dirs * chunks): no synchronization between steps.
 template <class T, class F>
-void sweep_items(std::size_t dirs, std::size_t batch, RnnWork<T>& w, F&& body) {
-  const std::size_t threads = static_cast<std::size_t>(std::max(get_num_threads(), 1));
+void sweep_items(const RnnDims& d, RnnWork<T>& w, F&& body) {
+  const std::size_t dirs = d.dirs, batch = d.batch;
+  const std::size_t work = dirs * batch * d.steps * d.hidden * d.hidden * rnn_gate_count(d.cell);
+  const std::size_t threads =
+      work < kMinParallelSweep ? 1 : static_cast<std::size_t>(std::max(get_num_threads(), 1));
   const std::size_t chunks = std::max<std::size_t>(1, std::min(batch, threads / dirs));
   if (w.abuf.size() < dirs * chunks) w.abuf.resize(dirs * chunks);
-  parallel_for(dirs * chunks, 1, 0, [&](std::size_t i) {
+  parallel_for(dirs * chunks, work, kMinParallelSweep, [&](std::size_t i) {
     const std::size_t dir = i / chunks, c = i % chunks;
     body(dir, batch * c / chunks, batch * (c + 1) / chunks, w.abuf[i]);
   });
@@ -277,10 +283,9 @@ void rnn_forward(const RnnDims& d, const T* x, const std::int64_t* lengths, cons
     x = xz;
   }
   for (std::size_t i = 0; i < d.dirs; ++i) project_dir(d, i, x, p[i], w);
-  sweep_items(d.dirs, d.batch, w,
-              [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
-                sweep_forward(d, dir, r0, r1, p[dir], h0, c0, y, hn, cn, abuf, w);
-              });
+  sweep_items(d, w, [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
+    sweep_forward(d, dir, r0, r1, p[dir], h0, c0, y, hn, cn, abuf, w);
+  });
   w.has_forward = true;
 }
 
@@ -296,10 +301,9 @@ void rnn_backward(const T* x, const RnnParams<T>* p, const T* dy, T* dx, T* dh0,
     if (d.cell == RnnCell::lstm) grow(w.dir[i].dc, B * H);
     pack_recurrent(GH, H, p[i].w_hh, GH, true, w.dir[i].whh);  // W_hh^T (G*H x H)
   }
-  sweep_items(d.dirs, B, w,
-              [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
-                sweep_backward(dir, r0, r1, dy, dh0, dc0, abuf, w);
-              });
+  sweep_items(d, w, [&](std::size_t dir, std::size_t r0, std::size_t r1, std::vector<T>& abuf) {
+    sweep_backward(dir, r0, r1, dy, dh0, dc0, abuf, w);
+  });
   for (std::size_t i = 0; i < d.dirs; ++i) weight_grads(i, x, g[i], w);
   if (!dx) return;
   for (std::size_t i = 0; i < d.dirs; ++i) {
