@@ -350,3 +350,34 @@ def test_initial_state_zeros_and_bad_values(cell, rng):
     assert layer.backward(dout).tobytes() == dx.tobytes()  # still the last good forward
     with pytest.raises(RuntimeError, match="initial_state"):
         make(cell, 3, 4).initial_state_grad  # noqa: B018
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cell", ["lstm", "gru", "tanh"])
+def test_initial_state_against_reference(isa, cell, dtype, rng):
+    for b, t, d, h, bi in [(3, 5, 4, 7, True), (20, 3, 2, 33, False), (2, 4, 3, 16, True)]:
+        layer = make(cell, d, h, dtype, bidirectional=bi, return_sequences=True, seed=h)
+        dirs = 2 if bi else 1
+        x = rng.standard_normal((b, t, d)).astype(dtype)
+        lens = rng.integers(1, t + 1, b).astype(np.int64)
+        h0 = rng.standard_normal((b, dirs * h)).astype(dtype)
+        c0 = rng.standard_normal((b, dirs * h)).astype(dtype)
+        dout = rng.standard_normal((b, t, dirs * h)).astype(dtype)
+        init = (h0, c0) if cell == "lstm" else h0
+        y = layer.forward(x, training=True, lengths=lens, initial_state=init)
+        dx = layer.backward(dout)
+        dh0, dc0 = layer.initial_state_grad
+        p64 = [p.astype(np.float64) for p in layer.parameters()]
+        c_ref = c0.astype(np.float64) if cell == "lstm" else None
+        out, _, _, cache = ref.rnn_forward(
+            cell, x.astype(np.float64), p64, lens, True, h0.astype(np.float64), c_ref
+        )
+        rdx, rgrads, rdh0, rdc0 = ref.rnn_backward(cache, dout.astype(np.float64), True)
+        tol = TOL[dtype]
+        np.testing.assert_allclose(y, out, **tol)
+        np.testing.assert_allclose(dx, rdx, **tol)
+        np.testing.assert_allclose(dh0, rdh0, **tol)
+        if cell == "lstm":
+            np.testing.assert_allclose(dc0, rdc0, **tol)
+        for g, rg in zip(layer.gradients(), rgrads):
+            np.testing.assert_allclose(g, rg, **tol)

@@ -22,9 +22,10 @@ torch.nn.GRU's form, where the reset gate multiplies W_hn h + b_hn)::
     n    = tanh(gx_n + r * gh_n)
     h_t  = (1 - z) * n + z * h_{t-1}
 
-The states start at zero. The reverse direction (bidirectional) reads the steps from last to
-first. Variable lengths (torch's packed sequences): a row of length L runs steps 0..L-1 forward,
-and L-1..0 in reverse; at the padded steps t >= L its state passes unchanged and its output is 0.
+The states start at zero, or at given initial states h0 (and c0). The reverse direction
+(bidirectional) reads the steps from last to first. Variable lengths (torch's packed
+sequences): a row of length L runs steps 0..L-1 forward, and L-1..0 in reverse; at the padded
+steps t >= L its state passes unchanged and its output is 0.
 The output is every step's ``[h_fwd, h_rev]`` (return_sequences) or the final states: the forward
 direction's after step L-1 and the reverse direction's after step 0.
 
@@ -50,11 +51,11 @@ def _act(cell, p):
     return np.tanh(p) if cell == "tanh" else np.maximum(p, 0)
 
 
-def _dir_forward(cell, x, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
+def _dir_forward(cell, x, w_ih, w_hh, b_ih, b_hh, lengths, reverse, h0, c0):
     batch, steps, _ = x.shape
     hidden = w_hh.shape[0]
-    h = np.zeros((batch, hidden), x.dtype)
-    c = np.zeros((batch, hidden), x.dtype)
+    h = np.zeros((batch, hidden), x.dtype) if h0 is None else h0
+    c = np.zeros((batch, hidden), x.dtype) if c0 is None else c0
     ys = np.zeros((batch, steps, hidden), x.dtype)
     tape = []
     for t in reversed(range(steps)) if reverse else range(steps):
@@ -87,9 +88,10 @@ def _dir_forward(cell, x, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
     return ys, h, c, tape
 
 
-def rnn_forward(cell, x, params, lengths=None, return_sequences=False):
+def rnn_forward(cell, x, params, lengths=None, return_sequences=False, h0=None, c0=None):
     """Forward pass. ``cell`` in ``GATES``; ``params`` = [W_ih, W_hh, b_ih, b_hh] (+ the reverse
-    direction's four); ``lengths`` None or (batch,) ints in [1, steps].
+    direction's four); ``lengths`` None or (batch,) ints in [1, steps]; ``h0``, ``c0`` None
+    (zeros) or the initial states (batch, dirs*H), the forward direction's first.
 
     Returns ``(out, hn, cn, cache)``: out (batch, steps, dirs*H) or (batch, dirs*H), the final
     states hn and cn (batch, dirs*H) (cn zeros except for the LSTM) and the cache of
@@ -100,7 +102,13 @@ def rnn_forward(cell, x, params, lengths=None, return_sequences=False):
     dirs = len(params) // 4
     ys, hs, cs, tapes = [], [], [], []
     for d in range(dirs):
-        y, h, c, tape = _dir_forward(cell, x, *params[4 * d : 4 * d + 4], lengths, d == 1)
+        hidden = params[1].shape[0]
+        part = slice(d * hidden, (d + 1) * hidden)
+        h_init = None if h0 is None else h0[:, part]
+        c_init = None if c0 is None else c0[:, part]
+        y, h, c, tape = _dir_forward(
+            cell, x, *params[4 * d : 4 * d + 4], lengths, d == 1, h_init, c_init
+        )
         ys.append(y)
         hs.append(h)
         cs.append(c)
@@ -159,21 +167,26 @@ def _dir_backward(cell, x, w_ih, w_hh, tape, dys, dlast, lengths, reverse):
         db_hh += dgh.sum(axis=0)
         dx[:, t] += dgx @ w_ih.T
         dh = dgh @ w_hh.T + dh_direct
-    return dx, [dw_ih, dw_hh, db_ih, db_hh]
+    return dx, [dw_ih, dw_hh, db_ih, db_hh], dh, dc
 
 
-def rnn_backward(cache, dout):
+def rnn_backward(cache, dout, return_initial=False):
     """BPTT of :func:`rnn_forward`: ``dout`` is the gradient of its ``out``. Returns
-    ``(dx, grads)`` with grads aligned with ``params``."""
+    ``(dx, grads)`` with grads aligned with ``params``, and with ``return_initial`` also the
+    gradients ``dh0``, ``dc0`` (batch, dirs*H) of the initial states."""
     cell, x, params, lengths, return_sequences, tapes = cache
     hidden = params[1].shape[0]
     dx = np.zeros_like(x)
-    grads = []
+    grads, dh0, dc0 = [], [], []
     for d, tape in enumerate(tapes):
         part = dout[..., d * hidden : (d + 1) * hidden]
         dys, dlast = (part, None) if return_sequences else (None, part)
         w_ih, w_hh = params[4 * d], params[4 * d + 1]
-        ddx, g = _dir_backward(cell, x, w_ih, w_hh, tape, dys, dlast, lengths, d == 1)
+        ddx, g, dh, dc = _dir_backward(cell, x, w_ih, w_hh, tape, dys, dlast, lengths, d == 1)
         dx += ddx
         grads += g
+        dh0.append(dh)
+        dc0.append(dc)
+    if return_initial:
+        return dx, grads, np.concatenate(dh0, axis=1), np.concatenate(dc0, axis=1)
     return dx, grads
