@@ -18,6 +18,11 @@ L-1..0); outputs at its padded steps are 0 and those steps affect no output, sta
 (their ``dx`` is 0), exactly as torch's ``pack_padded_sequence``. ``backward`` uses the lengths
 of the last forward pass.
 
+Initial states: ``forward(..., initial_state=h0)`` (``(h0, c0)`` for the LSTM), each
+``(batch, dirs*hidden)`` with the forward direction's first, instead of zeros; ``backward`` then
+fills :attr:`initial_state_grad`. The final states of the last forward pass are in
+:attr:`final_state`.
+
 The forward pass runs in C++: the input projections of all steps as one GEMM, per step one
 recurrent GEMM and a fused gate kernel; backward through time fuses the gate derivatives and
 accumulates the weight gradients as single GEMMs over all steps. The two directions run on two
