@@ -18,6 +18,7 @@ void register_train_loop(py::module_& m);
 void register_factormuon(py::module_& m);
 void register_conv(py::module_& m);
 void register_embedding(py::module_& m);
+void register_rnn(py::module_& m);
 }  // namespace bind
 }  // namespace cg
 
@@ -70,4 +71,5 @@ PYBIND11_MODULE(_core, m) {
   bind::register_factormuon(m);
   bind::register_conv(m);
   bind::register_embedding(m);
+  bind::register_rnn(m);
 }

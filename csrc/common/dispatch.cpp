@@ -5,6 +5,7 @@
 #include "nn/embedding_kernels.h"
 #include "nn/kernels.h"
 #include "nn/pool_kernels.h"
+#include "nn/rnn_kernels.h"
 #include "optim/adam_family_kernels.h"
 #include "optim/classic_kernels.h"
 #include "optim/factormuon_kernels.h"
@@ -22,5 +23,6 @@ CG_DISPATCH_TABLE(FactorMuonKernels, factormuon_kernels)
 CG_DISPATCH_TABLE(PoolKernels, pool_kernels)
 CG_DISPATCH_TABLE(ConvKernels, conv_kernels)
 CG_DISPATCH_TABLE(EmbeddingKernels, embedding_kernels)
+CG_DISPATCH_TABLE(RnnKernels, rnn_kernels)
 
 }  // namespace cg

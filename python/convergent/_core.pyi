@@ -464,3 +464,32 @@ def embedding_forward(weight: _Arr, indices: npt.NDArray[np.int64], out: _Arr) -
 def embedding_backward(
     indices: npt.NDArray[np.int64], dout: _Arr, dweight: _Arr, padding_idx: int | None = None
 ) -> None: ...
+
+# Recurrent layers (SimpleRNN, LSTM, GRU); see convergent.nn.rnn.
+class RnnWorkspace:
+    def __init__(self) -> None: ...
+    @property
+    def has_forward(self) -> bool: ...
+
+def rnn_forward(
+    workspace: RnnWorkspace,
+    cell: str,
+    x: _Arr,
+    lengths: npt.NDArray[np.int64] | None,
+    params: Sequence[_Arr],
+    y: _Arr | None,
+    hn: _Arr,
+    cn: _Arr | None,
+    h0: _Arr | None = None,
+    c0: _Arr | None = None,
+) -> None: ...
+def rnn_backward(
+    workspace: RnnWorkspace,
+    x: _Arr,
+    params: Sequence[_Arr],
+    dout: _Arr,
+    dx: _Arr | None,
+    grads: Sequence[_Arr],
+    dh0: _Arr | None = None,
+    dc0: _Arr | None = None,
+) -> None: ...

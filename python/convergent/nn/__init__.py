@@ -12,6 +12,7 @@ from .noise import GaussianNoise
 from .normalization import BatchNorm
 from .pooling import AvgPool2D, Flatten, GlobalAvgPool2D, MaxPool2D, UpSampling2D
 from .residual import Residual
+from .rnn import GRU, LSTM, SimpleRNN
 from .sequential import Sequential, load, register_layer
 
 __all__ = [
@@ -24,8 +25,10 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRU",
     "GaussianNoise",
     "GlobalAvgPool2D",
+    "LSTM",
     "Layer",
     "LeakyReLU",
     "Loss",
@@ -37,6 +40,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "Sigmoid",
+    "SimpleRNN",
     "Softmax",
     "SoftmaxCrossEntropy",
     "Tanh",

@@ -37,6 +37,7 @@ from .optim_schedulefree import (
     schedulefree_lerp,
     schedulefree_scalars,
 )
+from .rnn import rnn_backward, rnn_forward
 
 __all__ = [
     "ScheduleFreeAdamWReference",
@@ -75,6 +76,8 @@ __all__ = [
     "nadam_step",
     "radam_step",
     "rmsprop_step",
+    "rnn_backward",
+    "rnn_forward",
     "rprop_step",
     "schedulefree_adamw_step",
     "schedulefree_lerp",
