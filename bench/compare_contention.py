@@ -18,6 +18,7 @@ table gives the best and the median of `--rounds` runs, and "2t/1t", the 2-threa
     python bench/compare_contention.py                        # the whole table (~4 min)
     python bench/compare_contention.py --rounds 5 --cases b128
     python bench/compare_contention.py --pythonpath /path/to/other/tree/python   # another build
+    python bench/compare_contention.py --baseline /path/to/main/python   # + "convergent@base"
     python bench/compare_contention.py --markdown             # the table as markdown
 """
 
@@ -138,6 +139,13 @@ def work_estimator(which: str, n: int, threads: int) -> float:
 
 # ---- driver -------------------------------------------------------------------------------
 def run(args: list[str], env: dict, timeout: float) -> dict:
+    env = dict(env)
+    for i, a in enumerate(args):  # "convergent@base": the --baseline build
+        if a.endswith("@base"):
+            args = [*args[:i], a[: -len("@base")], *args[i + 1 :]]
+            env["PYTHONPATH"] = os.pathsep.join(
+                [env["CG_BASELINE"], *filter(None, [env.get("PYTHONPATH")])]
+            )
     try:
         res = subprocess.run(
             [sys.executable, __file__, *args],
@@ -176,10 +184,7 @@ def measure(a, env: dict, loaded: bool) -> dict:
     busy = start_busy(a.busy) if loaded else []
     try:
         order = [
-            (c, w, t)
-            for c in a.cases.split(",")
-            for w in CASES[c][0]
-            for t in (1, a.threads)
+            (c, w, t) for c in a.cases.split(",") for w in contenders(a, c) for t in (1, a.threads)
         ]
         for r in range(a.rounds):
             for case, w, t in order if r % 2 == 0 else order[::-1]:
@@ -193,6 +198,13 @@ def measure(a, env: dict, loaded: bool) -> dict:
     finally:
         stop_busy(busy)
     return times
+
+
+def contenders(a, case: str) -> list[str]:
+    ws = list(CASES[case][0])
+    if a.baseline:
+        ws.insert(1, ws[0] + "@base")
+    return ws
 
 
 def loadavg() -> str:
@@ -211,7 +223,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=12800)
     p.add_argument("--modes", default="quiet,loaded")
     p.add_argument("--timeout", type=float, default=300.0, help="per run, seconds")
-    p.add_argument("--pythonpath", help="put this directory first on PYTHONPATH (another build)")
+    p.add_argument(
+        "--pythonpath",
+        help="put this directory first on PYTHONPATH (default: this checkout's python/ when it "
+        "holds a built _core, else the installed package)",
+    )
+    p.add_argument("--baseline", help="also run convergent with this directory on PYTHONPATH")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
@@ -229,24 +246,30 @@ def main() -> None:
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env.pop(k, None)  # the workers set their own thread counts
+    tree = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "python")
+    if not a.pythonpath and any(
+        f.startswith("_core") for f in os.listdir(os.path.join(tree, "convergent"))
+    ):
+        a.pythonpath = os.path.normpath(tree)  # this checkout's build (devbuild.sh's symlink)
     if a.pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(
-            [a.pythonpath, *filter(None, [env.get("PYTHONPATH")])]
-        )
+        env["PYTHONPATH"] = os.pathsep.join([a.pythonpath, *filter(None, [env.get("PYTHONPATH")])])
+    if a.baseline:
+        env["CG_BASELINE"] = os.path.abspath(a.baseline)
     which = run(["--worker", "convergent", "--batch", "128", "--samples", "2560"], env, 120)
     print(
         f"MLP {'-'.join(map(str, SIZES))}, Adam, {a.samples} samples, one epoch; "
         f"best / median of {a.rounds} alternating runs (ms); loaded = beside {a.busy} "
         f"`while True: pass` process(es); load average before: {loadavg()}"
         + (f"; PYTHONPATH={a.pythonpath}" if a.pythonpath else "")
+        + (f"; @base: {a.baseline}" if a.baseline else "")
         + ("" if "time" in which else f"; convergent failed: {which['error']}")
     )
     results = {m: measure(a, env, m == "loaded") for m in a.modes.split(",")}
     print(f"load average after: {loadavg()}")
     rows = []
     for case in a.cases.split(","):
-        contenders, batch = CASES[case]
-        for w in contenders:
+        batch = CASES[case][1]
+        for w in contenders(a, case):
             row = [case if case != "sklearn" else "estimator", str(batch), w]
             for m in results:
                 med = {}
@@ -271,8 +294,12 @@ def main() -> None:
     else:
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         for row in [head, *rows]:
-            print("  ".join(c.rjust(wd) if i >= 3 else c.ljust(wd) for i, (c, wd) in
-                            enumerate(zip(row, widths))))
+            print(
+                "  ".join(
+                    c.rjust(wd) if i >= 3 else c.ljust(wd)
+                    for i, (c, wd) in enumerate(zip(row, widths))
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -59,16 +59,18 @@ PYBIND11_MODULE(_core, m) {
   m.def("have_openmp", &have_openmp, "Whether the extension was built with OpenMP.");
   m.def(
       "parallel_testing",
-      [](int delay_us, std::uint64_t shuffle_seed, bool delay_caller) {
+      [](int delay_us, std::uint64_t shuffle_seed, bool delay_caller, bool adaptive) {
         if (delay_us < 0 || delay_us > 1000000)
           throw std::invalid_argument("delay_us must be in [0, 1000000], got " +
                                       std::to_string(delay_us));
-        set_parallel_testing(delay_us, delay_caller, shuffle_seed);
+        set_parallel_testing(delay_us, delay_caller, shuffle_seed, adaptive);
       },
       py::arg("delay_us") = 0, py::arg("shuffle_seed") = 0, py::arg("delay_caller") = false,
+      py::arg("adaptive") = true,
       "Testing only: sleep delay_us before each part a worker (or, with delay_caller, the "
       "calling thread) runs, and claim parts in an order shuffled by shuffle_seed (0: in "
-      "order). Results must not change. parallel_testing() turns both off.");
+      "order); with adaptive=False, use the pool even while the OS preempts our threads (a busy "
+      "machine). Results must not change. parallel_testing() restores the defaults.");
   m.def(
       "parallel_stats",
       [] {
@@ -76,6 +78,7 @@ PYBIND11_MODULE(_core, m) {
         py::dict d;
         d["calls"] = s.calls;
         d["inline_calls"] = s.inline_calls;
+        d["contended_calls"] = s.contended_calls;
         d["parts_caller"] = s.parts_caller;
         d["parts_workers"] = s.parts_workers;
         d["waits"] = s.waits;
@@ -83,7 +86,9 @@ PYBIND11_MODULE(_core, m) {
         return d;
       },
       "Counters of the thread pool since the process (or fork) started: calls run on the pool, "
-      "calls run inline because another thread's call held it, parts run by the calling "
+      "calls run inline because another thread's call held it, calls run inline because a "
+      "thread of the pool or a caller was preempted by the OS within the last 100 ms, parts run by "
+      "the calling "
       "threads and by the workers, calls that slept waiting for a worker's part, workers alive.");
 
   bind::register_optim(m);

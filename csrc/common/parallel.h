@@ -80,19 +80,22 @@ void parallel_pair(F0&& f0, F1&& f1) {
   f1();
 }
 
-// Testing hooks (convergent._core._parallel_testing): a delay of `delay_us` microseconds before
-// each part a worker (or, with delay_caller, the calling thread) runs, and claim orders shuffled
-// by a generator seeded from shuffle_seed (0: in order). Results must not change.
-void set_parallel_testing(int delay_us, bool delay_caller, std::uint64_t shuffle_seed);
+// Testing hooks (convergent._core.parallel_testing): a delay of `delay_us` microseconds before
+// each part a worker (or, with delay_caller, the calling thread) runs, claim orders shuffled by a
+// generator seeded from shuffle_seed (0: in order), and, with adaptive false, the pool used even
+// while the machine is busy (see common/parallel_pool.cpp). Results must not change.
+void set_parallel_testing(int delay_us, bool delay_caller, std::uint64_t shuffle_seed,
+                          bool adaptive);
 
 // Counters of the runtime since the process (or the fork) started.
 struct ParallelStats {
-  std::uint64_t calls = 0;          // calls run on the pool
-  std::uint64_t inline_calls = 0;   // calls run inline because another thread's call held the pool
-  std::uint64_t parts_caller = 0;   // parts of pool calls run by the calling thread
-  std::uint64_t parts_workers = 0;  // parts of pool calls run by workers
-  std::uint64_t waits = 0;          // calls whose caller slept waiting for a worker's part
-  int workers = 0;                  // worker threads alive
+  std::uint64_t calls = 0;         // calls run on the pool
+  std::uint64_t inline_calls = 0;  // calls run inline because another thread's call held the pool
+  std::uint64_t contended_calls = 0;  // calls run inline after a thread of ours was preempted
+  std::uint64_t parts_caller = 0;     // parts of pool calls run by the calling thread
+  std::uint64_t parts_workers = 0;    // parts of pool calls run by workers
+  std::uint64_t waits = 0;            // calls whose caller slept waiting for a worker's part
+  int workers = 0;                    // worker threads alive
 };
 ParallelStats parallel_stats();
 

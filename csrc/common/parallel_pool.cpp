@@ -23,6 +23,7 @@
 #include "common/parallel.h"
 #if defined(__linux__)
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -84,8 +85,61 @@ bool spin_until(F&& done, int us) {
   }
 }
 
+// Contention: once the OS has preempted a thread of a call (an involuntary context switch:
+// another process wanted its core), parallel calls run on their calling thread alone and nobody
+// spins, for a calm period after the last preemption seen (a part in progress on a preempted
+// worker would hold its call up for a scheduler time slice, and a spinning thread takes the core
+// of one doing work). The period starts at kCalmMinUs and doubles, up to kCalmMaxUs, each time a
+// preemption is seen again soon after one ended (the machine stays busy); a lone preemption (a
+// kernel thread on a quiet machine) costs one short period. While the machine is quiet, workers
+// spin briefly for the next call, then sleep.
 constexpr int kWorkerSpinUs = 50;  // a worker's spin for the next call before it sleeps
 constexpr int kCallerSpinUs = 20;  // the caller's spin for claimed parts before it sleeps
+constexpr std::int64_t kCalmMinUs = 10000, kCalmMaxUs = 200000;
+constexpr std::int64_t kCheckUs = 1000;  // a thread reads its preemption count at most this often
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+std::atomic<std::int64_t> g_contended_until{0};
+std::atomic<std::int64_t> g_calm_us{kCalmMinUs};
+
+void saw_preemption(std::int64_t t) {
+  const std::int64_t until = g_contended_until.load(std::memory_order_relaxed);
+  std::int64_t calm = g_calm_us.load(std::memory_order_relaxed);
+  if (t < until) return;  // already calm
+  calm = t < until + 2 * calm ? std::min(2 * calm, kCalmMaxUs) : kCalmMinUs;
+  g_calm_us.store(calm, std::memory_order_relaxed);
+  g_contended_until.store(t + calm, std::memory_order_relaxed);
+}
+
+long involuntary_switches() {
+#if defined(__linux__)
+  rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) == 0) return ru.ru_nivcsw;
+#endif
+  return 0;
+}
+
+// One thread's view of its preemptions.
+struct PreemptWatch {
+  std::int64_t last_check = 0;
+  long switches = involuntary_switches();
+  void check() {
+    const std::int64_t t = now_us();
+    if (t - last_check < kCheckUs) return;
+    last_check = t;
+    const long s = involuntary_switches();
+    if (s != switches) {
+      switches = s;
+      saw_preemption(t);
+    }
+  }
+};
+
+bool contended() { return now_us() < g_contended_until.load(std::memory_order_relaxed); }
 
 struct alignas(64) Worker {
   std::atomic<std::uint32_t> wake{0};      // bumped for every call it may join
@@ -114,13 +168,15 @@ struct Pool {
   Worker workers[kMaxParallelThreads];
   std::atomic<int> spawned{1};
   // Stats.
-  std::atomic<std::uint64_t> calls{0}, inline_calls{0}, parts_caller{0}, waits{0};
+  std::atomic<std::uint64_t> calls{0}, inline_calls{0}, contended_calls{0}, parts_caller{0},
+      waits{0};
 };
 
 // Testing hooks (never set outside tests).
 std::atomic<int> g_delay_us{0};
 std::atomic<bool> g_delay_caller{false};
 std::atomic<std::uint64_t> g_shuffle_seed{0};
+std::atomic<bool> g_adaptive{true};
 
 std::atomic<Pool*> g_pool{nullptr};
 std::mutex g_pool_mu;
@@ -212,9 +268,11 @@ void worker_loop(Pool* pp, int slot) {
   Pool& p = *pp;
   Worker& w = p.workers[slot];
   std::uint32_t seen = w.wake.load(std::memory_order_acquire);
+  PreemptWatch watch;
   for (;;) {
+    watch.check();
     if (!spin_until([&] { return w.wake.load(std::memory_order_acquire) != seen; },
-                    kWorkerSpinUs)) {
+                    contended() ? 0 : kWorkerSpinUs)) {
       w.sleeping.store(1, std::memory_order_seq_cst);
       while (w.wake.load(std::memory_order_seq_cst) == seen) futex_wait(w.wake, seen);
       w.sleeping.store(0, std::memory_order_relaxed);
@@ -250,6 +308,14 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
     return;
   }
   Pool& p = pool();
+  thread_local PreemptWatch watch;
+  watch.check();
+  if (g_adaptive.load(std::memory_order_relaxed) &&
+      contended()) {  // the OS preempted a thread of ours lately: one thread until it stops
+    p.contended_calls.fetch_add(1, std::memory_order_relaxed);
+    run_inline(parts, fn, ctx);
+    return;
+  }
   if (p.busy.exchange(true, std::memory_order_acquire)) {  // another thread's call
     p.inline_calls.fetch_add(1, std::memory_order_relaxed);
     run_inline(parts, fn, ctx);
@@ -297,7 +363,7 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
   const std::uint64_t mine = claim_and_run(p, gen, n, fn, ctx, order, 0);
   // Every part is claimed: wait for those in progress on workers.
   const auto all_done = [&] { return p.finished.load(std::memory_order_acquire) == n; };
-  if (!spin_until(all_done, kCallerSpinUs)) {
+  if (!spin_until(all_done, contended() ? 0 : kCallerSpinUs)) {
     p.waits.fetch_add(1, std::memory_order_relaxed);
     p.caller_sleeping.store(1, std::memory_order_seq_cst);
     for (;;) {
@@ -318,7 +384,9 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
 
 }  // namespace detail
 
-void set_parallel_testing(int delay_us, bool delay_caller, std::uint64_t shuffle_seed) {
+void set_parallel_testing(int delay_us, bool delay_caller, std::uint64_t shuffle_seed,
+                          bool adaptive) {
+  g_adaptive.store(adaptive);
   g_delay_us.store(std::max(delay_us, 0));
   g_delay_caller.store(delay_caller);
   g_shuffle_seed.store(shuffle_seed);
@@ -329,6 +397,7 @@ ParallelStats parallel_stats() {
   ParallelStats s;
   s.calls = p.calls.load();
   s.inline_calls = p.inline_calls.load();
+  s.contended_calls = p.contended_calls.load();
   s.parts_caller = p.parts_caller.load();
   s.waits = p.waits.load();
   const int spawned = p.spawned.load();
