@@ -15,7 +15,7 @@ runs alternate contender by contender and thread count by thread count, round af
 table gives the best and the median of `--rounds` runs, and "2t/1t", the 2-thread median over the
 1-thread median of the same contender under the same load.
 
-    python bench/compare_contention.py                        # the whole table (~4 min)
+    python bench/compare_contention.py                        # the whole table (3-15 min)
     python bench/compare_contention.py --rounds 5 --cases b128
     python bench/compare_contention.py --pythonpath /path/to/other/tree/python   # another build
     python bench/compare_contention.py --baseline /path/to/main/python   # + "convergent@base"
