@@ -204,7 +204,7 @@ def contenders(a, case: str) -> list[str]:
     ws = list(CASES[case][0])
     if a.baseline:
         ws.insert(1, ws[0] + "@base")
-    return ws
+    return [w for w in ws if w.split("@")[0] not in a.skip.split(",")]
 
 
 def loadavg() -> str:
@@ -229,6 +229,7 @@ def main() -> None:
         "holds a built _core, else the installed package)",
     )
     p.add_argument("--baseline", help="also run convergent with this directory on PYTHONPATH")
+    p.add_argument("--skip", default="", help="contenders left out, e.g. torch,sklearn-est")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, help=argparse.SUPPRESS)

@@ -176,8 +176,15 @@ def test_hooks_make_the_workers_run_parts(rng):
     b = rng.standard_normal((512, 512)).astype(np.float32)
     out = np.empty((256, 512), np.float32)
     before = _core.parallel_stats()
-    run_under((2, 300, True, 5), lambda: [_core.gemm(a, b, out) for _ in range(5)])
+
+    def calls():  # until a worker has run a part (on a busy machine it may start late)
+        for _ in range(50):
+            _core.gemm(a, b, out)
+            if _core.parallel_stats()["parts_workers"] > before["parts_workers"]:
+                return
+
+    run_under((2, 300, True, 5), calls)
     after = _core.parallel_stats()
     assert after["parts_workers"] > before["parts_workers"]
     assert after["workers"] >= 1
-    assert after["calls"] >= before["calls"] + 5
+    assert after["calls"] > before["calls"]

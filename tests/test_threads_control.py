@@ -20,11 +20,13 @@ from convergent import _core
 a = np.ones((256, 512), np.float32); b = np.ones((512, 512), np.float32)
 out = np.empty((256, 512), np.float32)
 _core.parallel_testing(delay_us=200, delay_caller=True, adaptive=False)
-def pool_use():
+def pool_use():  # up to 20 calls, until a worker has run a part (it starts late when busy)
     s0 = _core.parallel_stats()
-    for _ in range(4):
+    for _ in range(20):
         _core.gemm(a, b, out)
-    s1 = _core.parallel_stats()
+        s1 = _core.parallel_stats()
+        if s1["parts_workers"] > s0["parts_workers"]:
+            break
     return {k: s1[k] - s0[k] for k in ("calls", "parts_workers")}
 """
 
@@ -77,7 +79,7 @@ def test_threadpoolctl_limits_convergent_threads():
     assert out["seen"] >= 1  # threadpoolctl finds the OpenMP runtime convergent links
     assert out["default"] == 2 and out["after"] == 2
     assert out["limited"] == 1
-    assert out["outside"]["calls"] == 4 and out["outside"]["parts_workers"] > 0
+    assert out["outside"]["calls"] >= 1 and out["outside"]["parts_workers"] > 0
     assert out["inside"] == {"calls": 0, "parts_workers": 0}  # one thread under the limit
     assert out["explicit"] == 2
 

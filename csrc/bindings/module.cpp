@@ -86,8 +86,8 @@ PYBIND11_MODULE(_core, m) {
         return d;
       },
       "Counters of the thread pool since the process (or fork) started: calls run on the pool, "
-      "calls run inline because another thread's call held it, calls run inline because a "
-      "thread of the pool or a caller was preempted by the OS within the last 100 ms, parts run by "
+      "calls run inline because another thread's call held it, calls run inline during a "
+      "calm period after a caller waited long for a descheduled worker's part, parts run by "
       "the calling "
       "threads and by the workers, calls that slept waiting for a worker's part, workers alive.");
 

@@ -91,7 +91,7 @@ void set_parallel_testing(int delay_us, bool delay_caller, std::uint64_t shuffle
 struct ParallelStats {
   std::uint64_t calls = 0;         // calls run on the pool
   std::uint64_t inline_calls = 0;  // calls run inline because another thread's call held the pool
-  std::uint64_t contended_calls = 0;  // calls run inline after a thread of ours was preempted
+  std::uint64_t contended_calls = 0;  // inline: a caller waited long for a worker lately
   std::uint64_t parts_caller = 0;     // parts of pool calls run by the calling thread
   std::uint64_t parts_workers = 0;    // parts of pool calls run by workers
   std::uint64_t waits = 0;            // calls whose caller slept waiting for a worker's part

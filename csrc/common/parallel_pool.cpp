@@ -85,35 +85,41 @@ bool spin_until(F&& done, int us) {
   }
 }
 
-// Contention: once the OS has preempted a thread of a call (an involuntary context switch:
-// another process wanted its core), parallel calls run on their calling thread alone and nobody
-// spins, for a calm period after the last preemption seen (a part in progress on a preempted
-// worker would hold its call up for a scheduler time slice, and a spinning thread takes the core
-// of one doing work). The period starts at kCalmMinUs and doubles, up to kCalmMaxUs, each time a
-// preemption is seen again soon after one ended (the machine stays busy); a lone preemption (a
-// kernel thread on a quiet machine) costs one short period. While the machine is quiet, workers
-// spin briefly for the next call, then sleep.
+// A busy machine, two signals, each starting a calm period of kCalmMinUs that doubles, up to
+// kCalmMaxUs, each time the signal comes again soon after the period ended (the machine stays
+// busy); a lone signal (a kernel thread on a quiet machine) costs one short period.
+// - The OS preempted a thread of a call (an involuntary context switch: another process wanted
+//   its core): nobody spins (a spinning thread takes the core of one doing work).
+// - A caller waited long for a part a worker had claimed (longer than kLongWaitUs and than the
+//   caller's own parts took: the worker was descheduled in the middle of it): calls run on
+//   their calling thread alone.
+// While the machine is quiet, workers spin briefly for the next call, then sleep.
 constexpr int kWorkerSpinUs = 50;  // a worker's spin for the next call before it sleeps
 constexpr int kCallerSpinUs = 20;  // the caller's spin for claimed parts before it sleeps
 constexpr std::int64_t kCalmMinUs = 10000, kCalmMaxUs = 200000;
 constexpr std::int64_t kCheckUs = 1000;  // a thread reads its preemption count at most this often
+constexpr std::int64_t kLongWaitUs = 200;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
-std::atomic<std::int64_t> g_contended_until{0};
-std::atomic<std::int64_t> g_calm_us{kCalmMinUs};
-
-void saw_preemption(std::int64_t t) {
-  const std::int64_t until = g_contended_until.load(std::memory_order_relaxed);
-  std::int64_t calm = g_calm_us.load(std::memory_order_relaxed);
-  if (t < until) return;  // already calm
-  calm = t < until + 2 * calm ? std::min(2 * calm, kCalmMaxUs) : kCalmMinUs;
-  g_calm_us.store(calm, std::memory_order_relaxed);
-  g_contended_until.store(t + calm, std::memory_order_relaxed);
-}
+struct Calm {
+  std::atomic<std::int64_t> until{0};
+  std::atomic<std::int64_t> length{kCalmMinUs};
+  void signal(std::int64_t t) {
+    const std::int64_t u = until.load(std::memory_order_relaxed);
+    std::int64_t len = length.load(std::memory_order_relaxed);
+    if (t < u) return;  // already calm
+    len = t < u + 2 * len ? std::min(2 * len, kCalmMaxUs) : kCalmMinUs;
+    length.store(len, std::memory_order_relaxed);
+    until.store(t + len, std::memory_order_relaxed);
+  }
+  bool on(std::int64_t t) const { return t < until.load(std::memory_order_relaxed); }
+};
+Calm g_no_spin;     // after preemptions
+Calm g_one_thread;  // after long waits for a worker's part
 
 long involuntary_switches() {
 #if defined(__linux__)
@@ -134,12 +140,12 @@ struct PreemptWatch {
     const long s = involuntary_switches();
     if (s != switches) {
       switches = s;
-      saw_preemption(t);
+      g_no_spin.signal(t);
     }
   }
 };
 
-bool contended() { return now_us() < g_contended_until.load(std::memory_order_relaxed); }
+bool may_spin() { return !g_no_spin.on(now_us()); }
 
 struct alignas(64) Worker {
   std::atomic<std::uint32_t> wake{0};      // bumped for every call it may join
@@ -272,7 +278,7 @@ void worker_loop(Pool* pp, int slot) {
   for (;;) {
     watch.check();
     if (!spin_until([&] { return w.wake.load(std::memory_order_acquire) != seen; },
-                    contended() ? 0 : kWorkerSpinUs)) {
+                    may_spin() ? kWorkerSpinUs : 0)) {
       w.sleeping.store(1, std::memory_order_seq_cst);
       while (w.wake.load(std::memory_order_seq_cst) == seen) futex_wait(w.wake, seen);
       w.sleeping.store(0, std::memory_order_relaxed);
@@ -310,8 +316,8 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
   Pool& p = pool();
   thread_local PreemptWatch watch;
   watch.check();
-  if (g_adaptive.load(std::memory_order_relaxed) &&
-      contended()) {  // the OS preempted a thread of ours lately: one thread until it stops
+  const bool adaptive = g_adaptive.load(std::memory_order_relaxed);
+  if (adaptive && g_one_thread.on(now_us())) {  // waits for descheduled workers lately
     p.contended_calls.fetch_add(1, std::memory_order_relaxed);
     run_inline(parts, fn, ctx);
     return;
@@ -360,10 +366,12 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
     if (w.sleeping.load(std::memory_order_seq_cst)) futex_wake(w.wake);
   }
   t_in_part = true;
+  const Clock::time_point t0 = Clock::now();
   const std::uint64_t mine = claim_and_run(p, gen, n, fn, ctx, order, 0);
+  const Clock::time_point t1 = Clock::now();
   // Every part is claimed: wait for those in progress on workers.
   const auto all_done = [&] { return p.finished.load(std::memory_order_acquire) == n; };
-  if (!spin_until(all_done, contended() ? 0 : kCallerSpinUs)) {
+  if (!spin_until(all_done, may_spin() ? kCallerSpinUs : 0)) {
     p.waits.fetch_add(1, std::memory_order_relaxed);
     p.caller_sleeping.store(1, std::memory_order_seq_cst);
     for (;;) {
@@ -372,6 +380,10 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
       futex_wait(p.finished, f);
     }
     p.caller_sleeping.store(0, std::memory_order_relaxed);
+    const Clock::time_point t2 = Clock::now();
+    if (adaptive &&
+        t2 - t1 > std::max<Clock::duration>(t1 - t0, std::chrono::microseconds(kLongWaitUs)))
+      g_one_thread.signal(now_us());
   }
   t_in_part = false;
   p.calls.fetch_add(1, std::memory_order_relaxed);
