@@ -85,11 +85,12 @@ bool spin_until(F&& done, int us) {
   }
 }
 
-// A busy machine, two signals, each starting a calm period of kCalmMinUs that doubles, up to
-// kCalmMaxUs, each time the signal comes again soon after the period ended (the machine stays
-// busy); a lone signal (a kernel thread on a quiet machine) costs one short period.
+// A busy machine: two signals start a calm period of kCalmMinUs that doubles, up to kCalmMaxUs,
+// each time a signal comes again soon after the period ended (the machine stays busy); a lone
+// signal (a kernel thread on a quiet machine) costs one short period.
 // - The OS preempted a thread of a call (an involuntary context switch: another process wanted
-//   its core): nobody spins (a spinning thread takes the core of one doing work).
+//   its core): nobody spins (a spinning thread takes the core of one doing work), and calls run
+//   on their calling thread alone.
 // - A caller waited long for a part a worker had claimed (longer than kLongWaitUs and than the
 //   caller's own parts took: the worker was descheduled in the middle of it): calls run on
 //   their calling thread alone.
@@ -141,6 +142,7 @@ struct PreemptWatch {
     if (s != switches) {
       switches = s;
       g_no_spin.signal(t);
+      g_one_thread.signal(t);
     }
   }
 };
