@@ -87,7 +87,8 @@ bool spin_until(F&& done, int us) {
 
 // A busy machine: two signals start a calm period of kCalmMinUs that doubles, up to kCalmMaxUs,
 // each time a signal comes again soon after the period ended (the machine stays busy); a lone
-// signal (a kernel thread on a quiet machine) costs one short period.
+// signal (a kernel thread on a quiet machine) costs nothing: a period starts at the second
+// signal within kPairUs.
 // - The OS preempted a thread of a call (an involuntary context switch: another process wanted
 //   its core): nobody spins (a spinning thread takes the core of one doing work), and calls run
 //   on their calling thread alone.
@@ -100,6 +101,7 @@ constexpr int kCallerSpinUs = 20;  // the caller's spin for claimed parts before
 constexpr std::int64_t kCalmMinUs = 10000, kCalmMaxUs = 200000;
 constexpr std::int64_t kCheckUs = 1000;  // a thread reads its preemption count at most this often
 constexpr std::int64_t kLongWaitUs = 200;
+constexpr std::int64_t kPairUs = 30000;  // two signals this close start a calm period
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
@@ -109,7 +111,11 @@ std::int64_t now_us() {
 struct Calm {
   std::atomic<std::int64_t> until{0};
   std::atomic<std::int64_t> length{kCalmMinUs};
+  std::atomic<std::int64_t> last{-kPairUs};  // the last signal's time
   void signal(std::int64_t t) {
+    // A lone signal (a kernel thread or a short job on a quiet machine) changes nothing: only a
+    // second one within kPairUs (another process keeps wanting the cores) starts a calm period.
+    if (t - last.exchange(t, std::memory_order_relaxed) > kPairUs) return;
     const std::int64_t u = until.load(std::memory_order_relaxed);
     std::int64_t len = length.load(std::memory_order_relaxed);
     if (t < u) return;  // already calm
