@@ -59,6 +59,39 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("n"), "Set the threads the kernels may use (n >= 1).");
   m.def("have_openmp", &have_openmp, "Whether the extension was built with OpenMP.");
+  m.def(
+      "parallel_testing",
+      [](int delay_us, std::uint64_t shuffle_seed, bool delay_caller, bool adaptive) {
+        if (delay_us < 0 || delay_us > 1000000)
+          throw std::invalid_argument("delay_us must be in [0, 1000000], got " +
+                                      std::to_string(delay_us));
+        set_parallel_testing(delay_us, delay_caller, shuffle_seed, adaptive);
+      },
+      py::arg("delay_us") = 0, py::arg("shuffle_seed") = 0, py::arg("delay_caller") = false,
+      py::arg("adaptive") = true,
+      "Testing only: sleep delay_us before each part a worker (or, with delay_caller, the "
+      "calling thread) runs, and claim parts in an order shuffled by shuffle_seed (0: in "
+      "order); with adaptive=False, use the pool even while the OS preempts our threads (a busy "
+      "machine). Results must not change. parallel_testing() restores the defaults.");
+  m.def(
+      "parallel_stats",
+      [] {
+        const ParallelStats s = parallel_stats();
+        py::dict d;
+        d["calls"] = s.calls;
+        d["inline_calls"] = s.inline_calls;
+        d["contended_calls"] = s.contended_calls;
+        d["parts_caller"] = s.parts_caller;
+        d["parts_workers"] = s.parts_workers;
+        d["waits"] = s.waits;
+        d["workers"] = s.workers;
+        return d;
+      },
+      "Counters of the thread pool since the process (or fork) started: calls run on the pool, "
+      "calls run inline because another thread's call held it, calls run inline during a "
+      "calm period after a caller waited long for a descheduled worker's part, parts run by "
+      "the calling "
+      "threads and by the workers, calls that slept waiting for a worker's part, workers alive.");
 
   bind::register_optim(m);
   bind::register_optim_adam_family(m);

@@ -8,16 +8,16 @@
 
 namespace cg {
 namespace {
-std::atomic<int> g_threads{0};  // 0: not set, use OpenMP's default (OMP_NUM_THREADS or cores)
+std::atomic<int> g_threads{0};  // 0: not set, use OpenMP's (OMP_NUM_THREADS, threadpoolctl)
 }
 
 int get_num_threads() {
-#ifdef _OPENMP
-  if (omp_in_parallel()) return 1;
-#endif
+  if (in_parallel_part()) return 1;
   const int n = g_threads.load(std::memory_order_relaxed);
   if (n > 0) return n;
 #ifdef _OPENMP
+  // The calling thread's nthreads-var: OMP_NUM_THREADS, or the limit threadpoolctl sets through
+  // omp_set_num_threads. Only read: the kernels run on the pool of common/parallel_pool.cpp.
   return omp_get_max_threads();
 #else
   return 1;

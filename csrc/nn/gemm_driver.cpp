@@ -10,9 +10,6 @@
 #include <new>
 
 #include "common/parallel.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "nn/driver.h"
 
 namespace cg {
@@ -122,7 +119,6 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
   }
 }
 
-#ifdef _OPENMP
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
 // Up to this many threads, each thread packs the operand the parts of C share itself, once
@@ -160,17 +156,17 @@ bool gemm_split(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
   const std::size_t threads = static_cast<std::size_t>(nt);
   const SplitPlan p = split_plan(kr.blocking, g, threads);
   if (!p.ok) return false;
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
-  for (int t = 0; t < nt; ++t) {
-    const std::size_t i = static_cast<std::size_t>(t);
+  // One contiguous part of C per thread; a part that a descheduled thread has not claimed is
+  // run by another.
+  parallel_parts(threads, nt, [&](std::size_t i, int) {
     const std::size_t lo = std::min(p.len, p.units * i / threads * p.unit);
     const std::size_t hi = std::min(p.len, p.units * (i + 1) / threads * p.unit);
-    if (lo >= hi) continue;
+    if (lo >= hi) return;
     if (p.along_n)
       gemm_block(kr, g, 0, g.m, lo, hi);
     else
       gemm_block(kr, g, lo, hi, 0, g.n);
-  }
+  });
   return true;
 }
 
@@ -194,35 +190,36 @@ bool gemm_split_dynamic(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
   if ((along_n ? g.m > bl.mc : g.n > bl.nc) || dup_len * g.k * sizeof(T) > kDupBytes) return false;
   const std::size_t per_item = std::max<std::size_t>(1, p.units / (4 * threads));
   const std::size_t items = ceil_div(p.units, per_item), item_len = per_item * p.unit;
-#pragma omp parallel num_threads(nt)
-  {
-    T* dup = scratch<T>(0, dup_len * g.k);
-    T* own = scratch<T>(1, item_len * kc_max);
-    for (std::size_t kb = 0; kb < kblocks; ++kb) {
-      const std::size_t pc = kb * kc_max, kc = std::min(kc_max, g.k - pc);
-      if (along_n)
-        kr.pack_a(g.m, kc, a_at(g, 0, pc), g.lda, g.trans_a, dup + dup_len * pc);
-      else
-        kr.pack_b(kc, g.n, b_at(g, pc, 0), g.ldb, g.trans_b, dup + dup_len * pc);
-    }
-#pragma omp for schedule(dynamic, 1) nowait
-    for (long long it = 0; it < static_cast<long long>(items); ++it) {
-      const std::size_t lo = static_cast<std::size_t>(it) * item_len;
-      const std::size_t len = std::min(item_len, p.len - lo);
+  // Each participant packs the duplicated operand once, on the first item it claims.
+  T* dups[kMaxParallelThreads] = {};
+  parallel_parts(items, nt, [&](std::size_t it, int slot) {
+    T*& dup = dups[slot];
+    if (!dup) {
+      dup = scratch<T>(0, dup_len * g.k);
       for (std::size_t kb = 0; kb < kblocks; ++kb) {
         const std::size_t pc = kb * kc_max, kc = std::min(kc_max, g.k - pc);
-        const MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
-        const T* dk = dup + dup_len * pc;
-        if (along_n) {  // columns [lo, lo + len) of C; A packed in dk
-          kr.pack_b(kc, len, b_at(g, pc, lo), g.ldb, g.trans_b, own);
-          macro_kernel(kr, g, e, kc, dk, 0, g.m, own, lo, len);
-        } else {  // rows [lo, lo + len) of C; B packed in dk
-          kr.pack_a(len, kc, a_at(g, lo, pc), g.lda, g.trans_a, own);
-          macro_kernel(kr, g, e, kc, own, lo, len, dk, 0, g.n);
-        }
+        if (along_n)
+          kr.pack_a(g.m, kc, a_at(g, 0, pc), g.lda, g.trans_a, dup + dup_len * pc);
+        else
+          kr.pack_b(kc, g.n, b_at(g, pc, 0), g.ldb, g.trans_b, dup + dup_len * pc);
       }
     }
-  }
+    T* own = scratch<T>(1, item_len * kc_max);
+    const std::size_t lo = it * item_len;
+    const std::size_t len = std::min(item_len, p.len - lo);
+    for (std::size_t kb = 0; kb < kblocks; ++kb) {
+      const std::size_t pc = kb * kc_max, kc = std::min(kc_max, g.k - pc);
+      const MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
+      const T* dk = dup + dup_len * pc;
+      if (along_n) {  // columns [lo, lo + len) of C; A packed in dk
+        kr.pack_b(kc, len, b_at(g, pc, lo), g.ldb, g.trans_b, own);
+        macro_kernel(kr, g, e, kc, dk, 0, g.m, own, lo, len);
+      } else {  // rows [lo, lo + len) of C; B packed in dk
+        kr.pack_a(len, kc, a_at(g, lo, pc), g.lda, g.trans_a, own);
+        macro_kernel(kr, g, e, kc, own, lo, len, dk, 0, g.n);
+      }
+    }
+  });
   return true;
 }
 
@@ -255,37 +252,31 @@ void gemm_shared_a(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
   const std::size_t group = std::max<std::size_t>(1, std::min(kblocks, fit));
   const std::size_t sp = panels_per_item(ceil_div(g.n, bl.nr), nt, bl.nc / bl.nr);
   const std::size_t sw = sp * bl.nr, strips = ceil_div(g.n, sw);
-  const std::size_t bsz = sw * kc_max;
   T* abuf = scratch<T>(0, ablock * group);
-  T* bbuf = scratch<T>(1, bsz * static_cast<std::size_t>(nt));
-#pragma omp parallel num_threads(nt)
-  {
-    T* mine = bbuf + bsz * static_cast<std::size_t>(omp_get_thread_num());
-    for (std::size_t ic = 0; ic < g.m; ic += bl.mc) {
-      const std::size_t mc = std::min(bl.mc, g.m - ic), apanels = ceil_div(mc, bl.mr);
-      for (std::size_t kb0 = 0; kb0 < kblocks; kb0 += group) {
-        const std::size_t kbn = std::min(group, kblocks - kb0);
-        const int chunk = static_cast<int>(pack_chunk(kbn * apanels, nt));
-#pragma omp for schedule(dynamic, chunk)
-        for (long long it = 0; it < static_cast<long long>(kbn * apanels); ++it) {
-          const std::size_t kb = static_cast<std::size_t>(it) / apanels;
-          const std::size_t p = static_cast<std::size_t>(it) % apanels;
+  for (std::size_t ic = 0; ic < g.m; ic += bl.mc) {
+    const std::size_t mc = std::min(bl.mc, g.m - ic), apanels = ceil_div(mc, bl.mr);
+    for (std::size_t kb0 = 0; kb0 < kblocks; kb0 += group) {
+      const std::size_t kbn = std::min(group, kblocks - kb0), panels = kbn * apanels;
+      const std::size_t chunk = pack_chunk(panels, nt);
+      parallel_parts(ceil_div(panels, chunk), nt, [&](std::size_t part, int) {
+        for (std::size_t it = part * chunk; it < std::min(panels, (part + 1) * chunk); ++it) {
+          const std::size_t kb = it / apanels, p = it % apanels;
           const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
           const std::size_t i = ic + p * bl.mr;
           kr.pack_a(std::min(bl.mr, ic + mc - i), kc, a_at(g, i, pc), g.lda, g.trans_a,
                     abuf + kb * ablock + p * bl.mr * kc);
         }
-#pragma omp for schedule(dynamic, 1)
-        for (long long s = 0; s < static_cast<long long>(strips); ++s) {
-          const std::size_t jc = static_cast<std::size_t>(s) * sw, nc = std::min(sw, g.n - jc);
-          for (std::size_t kb = 0; kb < kbn; ++kb) {
-            const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
-            kr.pack_b(kc, nc, b_at(g, pc, jc), g.ldb, g.trans_b, mine);
-            macro_kernel(kr, g, k_block_epilogue(g, pc, kc), kc, abuf + kb * ablock, ic, mc, mine,
-                         jc, nc);
-          }
+      });
+      parallel_parts(strips, nt, [&](std::size_t s, int) {
+        T* mine = scratch<T>(1, sw * kc_max);  // this thread's B strip
+        const std::size_t jc = s * sw, nc = std::min(sw, g.n - jc);
+        for (std::size_t kb = 0; kb < kbn; ++kb) {
+          const std::size_t pc = (kb0 + kb) * kc_max, kc = std::min(kc_max, g.k - pc);
+          kr.pack_b(kc, nc, b_at(g, pc, jc), g.ldb, g.trans_b, mine);
+          macro_kernel(kr, g, k_block_epilogue(g, pc, kc), kc, abuf + kb * ablock, ic, mc, mine, jc,
+                       nc);
         }
-      }
+      });
     }
   }
 }
@@ -299,35 +290,29 @@ void gemm_shared_b(const NnKernels<T>& kr, const GemmArgs<T>& g, int nt) {
   const std::size_t ncap = std::min(bl.nc, round_up(g.n, bl.nr));
   const std::size_t sp = panels_per_item(ceil_div(g.m, bl.mr), nt, bl.mc / bl.mr);
   const std::size_t sh = sp * bl.mr, strips = ceil_div(g.m, sh);
-  const std::size_t asz = sh * kc_max;
-  T* abuf = scratch<T>(0, asz * static_cast<std::size_t>(nt));
   T* bbuf = scratch<T>(1, ncap * kc_max);
-#pragma omp parallel num_threads(nt)
-  {
-    T* mine = abuf + asz * static_cast<std::size_t>(omp_get_thread_num());
-    for (std::size_t jc = 0; jc < g.n; jc += bl.nc) {
-      const std::size_t nc = std::min(bl.nc, g.n - jc), bpanels = ceil_div(nc, bl.nr);
-      for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
-        const std::size_t kc = std::min(kc_max, g.k - pc);
-        const int chunk = static_cast<int>(pack_chunk(bpanels, nt));
-#pragma omp for schedule(dynamic, chunk)
-        for (long long p = 0; p < static_cast<long long>(bpanels); ++p) {
-          const std::size_t j = jc + static_cast<std::size_t>(p) * bl.nr;
+  for (std::size_t jc = 0; jc < g.n; jc += bl.nc) {
+    const std::size_t nc = std::min(bl.nc, g.n - jc), bpanels = ceil_div(nc, bl.nr);
+    for (std::size_t pc = 0; pc == 0 || pc < g.k; pc += kc_max) {
+      const std::size_t kc = std::min(kc_max, g.k - pc);
+      const std::size_t chunk = pack_chunk(bpanels, nt);
+      parallel_parts(ceil_div(bpanels, chunk), nt, [&](std::size_t part, int) {
+        for (std::size_t p = part * chunk; p < std::min(bpanels, (part + 1) * chunk); ++p) {
+          const std::size_t j = jc + p * bl.nr;
           kr.pack_b(kc, std::min(bl.nr, jc + nc - j), b_at(g, pc, j), g.ldb, g.trans_b,
-                    bbuf + static_cast<std::size_t>(p) * bl.nr * kc);
+                    bbuf + p * bl.nr * kc);
         }
-        const MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
-#pragma omp for schedule(dynamic, 1)
-        for (long long s = 0; s < static_cast<long long>(strips); ++s) {
-          const std::size_t ic = static_cast<std::size_t>(s) * sh, mc = std::min(sh, g.m - ic);
-          kr.pack_a(mc, kc, a_at(g, ic, pc), g.lda, g.trans_a, mine);
-          macro_kernel(kr, g, e, kc, mine, ic, mc, bbuf, jc, nc);
-        }
-      }
+      });
+      const MicroEpilogue<T> e = k_block_epilogue(g, pc, kc);
+      parallel_parts(strips, nt, [&](std::size_t s, int) {
+        T* mine = scratch<T>(0, sh * kc_max);  // this thread's A strip
+        const std::size_t ic = s * sh, mc = std::min(sh, g.m - ic);
+        kr.pack_a(mc, kc, a_at(g, ic, pc), g.lda, g.trans_a, mine);
+        macro_kernel(kr, g, e, kc, mine, ic, mc, bbuf, jc, nc);
+      });
     }
   }
 }
-#endif
 
 }  // namespace
 
@@ -337,7 +322,6 @@ void gemm(const GemmArgs<T>& g) {
   const NnKernels<T>& kr = nn_kernels<T>();
   const std::size_t work = g.m * g.n * std::max<std::size_t>(g.k, 1);
   const int nt = get_num_threads();
-#ifdef _OPENMP
   if (nt > 1 && work >= kGemmMinParallelWork) {
     if (nt <= kMaxSplitThreads && (gemm_split_dynamic(kr, g, nt) || gemm_split(kr, g, nt))) return;
     const GemmBlocking& bl = kr.blocking;
@@ -352,9 +336,6 @@ void gemm(const GemmArgs<T>& g) {
       gemm_shared_b(kr, g, nt);
     return;
   }
-#endif
-  (void)work;
-  (void)nt;
   gemm_block(kr, g, 0, g.m, 0, g.n);
 }
 
