@@ -70,9 +70,9 @@ def test_dask_search_equals_n_jobs_1():
         get_task_stream(client) as stream,
     ):  # fmt: skip
         dask = _run(_searches(), X, y, yr)
-    # the cross-validation fits (4 x 3 + 3 x 2) ran on the two workers (the refits run here)
+    # the cross-validation fits (4 x 3 + 3 x 2) ran on the two workers (the refits run here);
+    # joblib batches fits into Dask tasks as it sees fit, so the task count is not the fit count
     assert len({t["worker"] for t in stream.data}) == 2
-    assert len(stream.data) >= 12 + 6
     for s, d in zip(serial, dask):
         a, b = _scores(s), _scores(d)
         assert set(a) == set(b) and "mean_test_score" in a
