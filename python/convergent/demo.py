@@ -11,7 +11,6 @@ start. Needs scikit-learn and matplotlib (``pip install convergent[demo]``); tqd
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -274,12 +273,9 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Runs the demo; prints the table and writes ``output``. Returns the rows."""
-    parent = Path(output).resolve().parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"the directory of the output file does not exist: {parent}")
-    unknown = [o for o in optimizers if o not in OPTIMIZERS]
-    if unknown:
-        raise ValueError(f"unknown optimizer(s) {unknown}; choose from {list(OPTIMIZERS)}")
+    from ._demo_common import check_run_args
+
+    check_run_args(optimizers, output)
     data = _digits(seed)
     rows = [train_digits(o, epochs, batch_size, seed, progress, data) for o in optimizers]
     print(format_table(rows))

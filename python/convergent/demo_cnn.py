@@ -10,14 +10,13 @@ the time; the figure shows the loss curves. Needs scikit-learn and matplotlib.
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import numpy as np
 
-from . import demo
+from ._demo_common import plot_curves, run_demo, train_model
 
 __all__ = ["build_model", "digit_images", "run", "train_cnn"]
+
+TITLE = "digits CNN (8x8x1, residual, global average pooling)"
 
 
 def digit_images(seed: int):
@@ -50,49 +49,11 @@ def build_model(seed: int, width: int = 16):
 
 def train_cnn(name: str, epochs: int, batch_size: int, seed: int, progress: bool, data):
     """Trains the CNN with one optimizer; returns a result row (as ``demo.train_digits``)."""
-    import convergent as cg
-
-    Xtr, Xva, ytr, yva = data
-    label, cls, kw, _ = demo.OPTIMIZERS[name]
-    model = build_model(seed)
-    loss = cg.nn.SoftmaxCrossEntropy()
-    opt = getattr(cg.optim, cls)(model.parameters(), **kw)
-    bar = demo._bar(label, epochs, progress)
-    t0 = time.perf_counter()
-    if cls == "LBFGS":
-        curve = demo._fit_lbfgs(model, loss, opt, Xtr, ytr, epochs, bar)
-    else:
-
-        class Bar(cg.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
-
-        hist = cg.fit(model, loss, opt, Xtr, ytr, epochs=epochs, batch_size=batch_size,
-                      seed=seed, progress=False, callbacks=[Bar()])  # fmt: skip
-        curve = list(hist.history["loss"])
-    seconds = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
-    acc = loss.accuracy(model.forward(Xva, training=False), yva)
-    return {"optimizer": label, "name": name, "loss": curve[-1], "val_accuracy": acc,
-            "epochs": epochs, "seconds": seconds, "curve": curve}  # fmt: skip
+    return train_model(name, build_model(seed), epochs, batch_size, seed, progress, data)
 
 
 def plot(rows: list[dict], output: str) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 5), layout="constrained")
-    ax = fig.subplots()
-    for r in rows:
-        ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], label=r["optimizer"])
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
-    ax.set_title("digits CNN (8x8x1, residual, global average pooling)")
-    ax.legend()
-    fig.savefig(output, dpi=110)
+    plot_curves(rows, output, TITLE)
 
 
 def run(
@@ -104,15 +65,10 @@ def run(
     progress: bool = True,
 ) -> list[dict]:
     """Runs the CNN demo; prints the table and writes ``output``. Returns the rows."""
-    parent = Path(output).resolve().parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"the directory of the output file does not exist: {parent}")
-    unknown = [o for o in optimizers if o not in demo.OPTIMIZERS]
-    if unknown:
-        raise ValueError(f"unknown optimizer(s) {unknown}; choose from {list(demo.OPTIMIZERS)}")
-    data = digit_images(seed)
-    rows = [train_cnn(o, epochs, batch_size, seed, progress, data) for o in optimizers]
-    print(demo.format_table(rows))
-    plot(rows, output)
-    print(f"wrote {output}")
-    return rows
+    return run_demo(
+        optimizers,
+        output,
+        lambda: digit_images(seed),
+        lambda o, d: train_cnn(o, epochs, batch_size, seed, progress, d),
+        TITLE,
+    )
