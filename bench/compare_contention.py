@@ -32,21 +32,13 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+from compare_epoch import SIZES, data, work_torch  # the same data and torch loop
 
-SIZES = (784, 256, 128, 10)
 CASES = {  # name: (contenders, batch)
     "b128": (("convergent", "torch"), 128),
     "b32": (("convergent", "torch"), 32),
     "sklearn": (("convergent-est", "sklearn-est"), 200),
 }
-
-
-def data(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, SIZES[-1], n).astype(np.int64)
-    return X, y
 
 
 # ---- workers (each in its own process) ----------------------------------------------------
@@ -70,35 +62,6 @@ def work_convergent(batch: int, n: int, threads: int) -> float:
     cg.fit(model, loss, opt, X[: 20 * batch], y[: 20 * batch], **kw)
     t0 = time.perf_counter()
     cg.fit(model, loss, opt, X, y, **kw)
-    return time.perf_counter() - t0
-
-
-def work_torch(batch: int, n: int, threads: int) -> float:
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    X, y = data(n)
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    nn = torch.nn
-    model = nn.Sequential(
-        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
-    )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    lossf = nn.CrossEntropyLoss()
-
-    def epoch(rows: int) -> None:
-        perm = torch.randperm(rows)
-        for s in range(0, rows, batch):
-            idx = perm[s : s + batch]
-            opt.zero_grad(set_to_none=True)
-            out = lossf(model(Xt[idx]), yt[idx])
-            out.backward()
-            opt.step()
-
-    epoch(20 * batch)
-    t0 = time.perf_counter()
-    epoch(n)
     return time.perf_counter() - t0
 
 
@@ -239,7 +202,7 @@ def main() -> None:
         if w == "convergent":
             dt = work_convergent(b, n, t)
         elif w == "torch":
-            dt = work_torch(b, n, t)
+            dt = work_torch(b, n, t, fused=False)
         else:
             dt = work_estimator(w, n, t)
         print(json.dumps({"time": dt}))
