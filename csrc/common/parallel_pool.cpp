@@ -102,6 +102,10 @@ constexpr std::int64_t kCalmMinUs = 10000, kCalmMaxUs = 200000;
 constexpr std::int64_t kCheckUs = 1000;  // a thread reads its preemption count at most this often
 constexpr std::int64_t kLongWaitUs = 200;
 constexpr std::int64_t kPairUs = 30000;  // two signals this close start a calm period
+// Preemptions send calls to one thread only when they come this close together (another
+// process keeps taking a core); sparser ones (a quiet machine's kernel threads) only stop the
+// spinning.
+constexpr std::int64_t kPreemptPairUs = 5000;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
@@ -109,13 +113,14 @@ std::int64_t now_us() {
 }
 
 struct Calm {
+  const std::int64_t pair_us;  // two signals this close start a calm period
   std::atomic<std::int64_t> until{0};
   std::atomic<std::int64_t> length{kCalmMinUs};
-  std::atomic<std::int64_t> last{-kPairUs};  // the last signal's time
+  std::atomic<std::int64_t> last{-kCalmMaxUs};  // the last signal's time
   void signal(std::int64_t t) {
     // A lone signal (a kernel thread or a short job on a quiet machine) changes nothing: only a
-    // second one within kPairUs (another process keeps wanting the cores) starts a calm period.
-    if (t - last.exchange(t, std::memory_order_relaxed) > kPairUs) return;
+    // second one within pair_us (another process keeps wanting the cores) starts a calm period.
+    if (t - last.exchange(t, std::memory_order_relaxed) > pair_us) return;
     const std::int64_t u = until.load(std::memory_order_relaxed);
     std::int64_t len = length.load(std::memory_order_relaxed);
     if (t < u) return;  // already calm
@@ -125,8 +130,9 @@ struct Calm {
   }
   bool on(std::int64_t t) const { return t < until.load(std::memory_order_relaxed); }
 };
-Calm g_no_spin;     // after preemptions
-Calm g_one_thread;  // after long waits for a worker's part
+Calm g_no_spin{kPairUs};           // after preemptions
+Calm g_one_thread{kPairUs};        // after long waits for a worker's part
+Calm g_preempted{kPreemptPairUs};  // after preemptions in quick succession
 
 long involuntary_switches() {
 #if defined(__linux__)
@@ -148,7 +154,7 @@ struct PreemptWatch {
     if (s != switches) {
       switches = s;
       g_no_spin.signal(t);
-      g_one_thread.signal(t);
+      g_preempted.signal(t);
     }
   }
 };
@@ -325,7 +331,8 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
   thread_local PreemptWatch watch;
   watch.check();
   const bool adaptive = g_adaptive.load(std::memory_order_relaxed);
-  if (adaptive && g_one_thread.on(now_us())) {  // waits for descheduled workers lately
+  if (adaptive && (g_one_thread.on(now_us()) ||
+                   g_preempted.on(now_us()))) {  // waits for descheduled workers lately
     p.contended_calls.fetch_add(1, std::memory_order_relaxed);
     run_inline(parts, fn, ctx);
     return;
