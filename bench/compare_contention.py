@@ -32,7 +32,12 @@ import subprocess
 import sys
 import time
 
-from compare_epoch import SIZES, data, work_torch  # the same data and torch loop
+from compare_epoch import (  # the same data, model and loops as the epoch benchmark
+    SIZES,
+    data,
+    work_convergent,
+    work_torch,
+)
 
 CASES = {  # name: (contenders, batch)
     "b128": (("convergent", "torch"), 128),
@@ -42,29 +47,6 @@ CASES = {  # name: (contenders, batch)
 
 
 # ---- workers (each in its own process) ----------------------------------------------------
-def work_convergent(batch: int, n: int, threads: int) -> float:
-    import convergent as cg
-
-    cg.set_num_threads(threads)
-    X, y = data(n)
-    d = cg.nn.Dense
-    model = cg.nn.Sequential(
-        [
-            d(784, 256, "relu", init="he_uniform"),
-            d(256, 128, "relu", init="he_uniform"),
-            d(128, 10),
-        ],
-        seed=0,
-    )
-    opt = cg.optim.Adam(model.parameters(), lr=1e-3)
-    loss = cg.nn.SoftmaxCrossEntropy()
-    kw = {"epochs": 1, "batch_size": batch, "progress": False}
-    cg.fit(model, loss, opt, X[: 20 * batch], y[: 20 * batch], **kw)
-    t0 = time.perf_counter()
-    cg.fit(model, loss, opt, X, y, **kw)
-    return time.perf_counter() - t0
-
-
 def work_estimator(which: str, n: int, threads: int) -> float:
     import warnings
 
