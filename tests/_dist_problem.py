@@ -95,3 +95,31 @@ def bad_inputs(rank):
         "batch": lambda: base(batch=1),
         "last_batch": lambda: base(rows=65),  # 2 batches of 32 and one row
     }
+
+
+def fused_problem(dtype=np.float64, seed=0):
+    """Dense layers only (the fused C++ loop's models), Adam with a OneCycle schedule (learning
+    rates and beta1 per step), weight and activity penalties, gradient clipping and validation
+    data; the last batch of 11 rows is split 5 + 6 (shares that float32 does not hold exactly)."""
+    model = cg.nn.Sequential(
+        [
+            cg.nn.Dense(FEATURES, 24, "relu", dtype=dtype, activity_l1=1e-3),
+            cg.nn.Dense(24, 16, "tanh", dtype=dtype, weight_l2=1e-3),
+            cg.nn.Dense(16, CLASSES, dtype=dtype),
+        ],
+        seed=seed,
+    )
+    opt = cg.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-4)
+    X, y, Xv, yv = data(dtype)
+    steps = EPOCHS * -(-ROWS // BATCH)
+    kw = dict(X=X, y=y, epochs=EPOCHS, batch_size=BATCH, seed=3, validation_data=(Xv, yv),
+              progress=False, schedule=cg.schedules.OneCycle(0.05, steps),
+              clip_grad_norm=1.0)  # fmt: skip
+    return model, loss(), opt, kw
+
+
+class EveryBatch(cg.callbacks.Callback):
+    """A callback with on_batch_end: fit then runs its Python step loop instead of the fused one."""
+
+    def on_batch_end(self, step, logs=None):
+        pass

@@ -80,7 +80,41 @@ def main(out_path: str, ckpt_dir: str) -> None:
         float(sum(np.sum(v, dtype=np.float64) for v in rm.values()))
     )
 
-    # 7. bad inputs: the same ValueError on every rank, no hang
+    # 7. the fused C++ loop under comm (Dense layers only): the same bits as the Python loop
+    #    (forced by a batch callback), float64 and float32; the fused loop is counted
+    from convergent import _core
+
+    calls = []
+    train_steps = _core.train_steps
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("comm") is not None)
+        return train_steps(*args, **kwargs)
+
+    _core.train_steps = counted
+    try:
+        for dt in (np.float64, np.float32):
+            tag = np.dtype(dt).name
+            fused = {}
+            for how, cbs in (("fused", []), ("python", [P.EveryBatch()])):
+                m, lo, op, kw = P.fused_problem(dt, seed=rank)
+                calls.clear()
+                h = cg.fit(m, lo, op, **kw, callbacks=cbs, comm=comm)
+                meta[f"fused_calls/{tag}/{how}"] = sum(calls)
+                fused[how] = (m, h.history, op.state_dict())
+                if how == "fused" and dt is np.float64:
+                    for i, p in enumerate(m.parameters()):
+                        arrays[f"fused/{i}"] = p.copy()
+                    meta["fused_history"] = h.history
+            (mf, hf, sf), (mp, hp, sp) = fused["fused"], fused["python"]
+            same = all(np.array_equal(a, b) for a, b in zip(mf.parameters(), mp.parameters()))
+            same = same and all(np.array_equal(a, b) for a, b in zip(mf.gradients(), mp.gradients()))
+            meta[f"fused_equal/{tag}"] = comm.allgather(same and hf == hp)
+            meta[f"fused_checksums/{tag}"] = distributed.checksums(comm, mf)
+    finally:
+        _core.train_steps = train_steps
+
+    # 8. bad inputs: the same ValueError on every rank, no hang
     errors = {}
     for name, make in P.bad_inputs(rank).items():
         m, lo, op, kw = make()

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,9 @@ py::tuple run(TrainLoop<T>& t, std::size_t first, std::size_t count) {
   std::vector<LoopStep> steps(count);
   {
     py::gil_scoped_release release;
-    train_steps(t, first, count, steps.data());
+    count = train_steps(t, first, count, steps.data());
   }
+  if (PyErr_Occurred()) throw py::error_already_set();  // raised by the comm hook
   py::array_t<double> loss(static_cast<py::ssize_t>(count));
   py::array_t<std::int64_t> correct(static_cast<py::ssize_t>(count));
   py::array_t<bool> applied(static_cast<py::ssize_t>(count));
@@ -69,7 +71,63 @@ struct Settings {
   const double* epss = nullptr;       // Adam's eps, one per step, or nullptr
   const double* momentums = nullptr;  // one per step, or nullptr
   py::handle scalars;                 // the optimizer's per-tensor scalars, or None
+  py::handle comm;                    // (rank, size, buf, launch, hook), or None
 };
+
+// The comm hook of the loop (nn/train_loop.h): calls hook(event) with the GIL. An exception it
+// raises stops the run and is raised by the binding when the run returns.
+std::function<bool(std::int64_t)> comm_hook(py::handle hook) {
+  return [h = hook.ptr()](std::int64_t event) {
+    py::gil_scoped_acquire gil;
+    try {
+      return py::reinterpret_borrow<py::object>(h)(event).cast<bool>();
+    } catch (py::error_already_set& e) {
+      e.restore();
+    } catch (const std::exception& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return false;
+  };
+}
+
+// Data-parallel steps: comm = (rank, size, buf, launch, hook); see LoopComm in nn/train_loop.h.
+// Every shard of every batch must hold a row. Points the optimizer's gradients into buf.
+template <class T>
+void set_comm(TrainLoop<T>& t, py::handle comm, std::vector<OptimTensor<T>>& ps, bool after,
+              Arrays& arrays, DType dt) {
+  if (after) throw std::invalid_argument("comm needs penalty_after_backward=False");
+  if (!py::isinstance<py::tuple>(comm) || py::len(comm) != 5)
+    throw py::type_error("comm must be a tuple (rank, size, buf, launch, hook)");
+  const py::tuple c = comm.cast<py::tuple>();
+  if (!py::isinstance<py::int_>(c[0]) || !py::isinstance<py::int_>(c[1]))
+    throw py::type_error("comm: rank and size must be ints");
+  const long long rank = c[0].cast<long long>(), size = c[1].cast<long long>();
+  if (size < 1 || rank < 0 || rank >= size)
+    throw std::invalid_argument("comm: rank must be in [0, size) and size >= 1");
+  const std::size_t p = static_cast<std::size_t>(size), last = t.n % t.batch;
+  if (t.batch < p || (last && last < p))
+    throw std::invalid_argument("comm: every batch must have at least one row per rank");
+  std::size_t total = 0;
+  for (const OptimTensor<T>& q : ps) total += q.n;
+  const Shape bs{static_cast<py::ssize_t>(total + 2)};
+  py::array buf = arrays.add(checked(c[2], "comm buf", dt, true, &bs), "comm buf", true);
+  const py::array launch =
+      arrays.add(int64_vector(c[3], "comm launch", t.layers.size(), false), "comm launch", false);
+  const std::int64_t* ls = cptr<std::int64_t>(launch);
+  for (std::size_t l = 0; l < t.layers.size(); ++l)
+    if (ls[l] < -1) throw std::invalid_argument("comm launch: entries must be >= -1");
+  if (!PyCallable_Check(c[4].ptr())) throw py::type_error("comm hook must be callable");
+  t.comm.rank = static_cast<std::size_t>(rank);
+  t.comm.size = p;
+  t.comm.buf = mptr<T>(buf);
+  t.comm.launch = ls;
+  t.comm.hook = comm_hook(c[4]);
+  std::size_t off = 0;
+  for (OptimTensor<T>& q : ps) {
+    q.g = t.comm.buf + off;
+    off += q.n;
+  }
+}
 
 template <class T>
 py::tuple build_and_run(const py::array& x, const py::array& y, const py::array* order,
@@ -191,6 +249,7 @@ py::tuple build_and_run(const py::array& x, const py::array& y, const py::array*
     check_scalars(set.opt, cptr<double>(sa), ps.size());
     t.scalars = mptr<double>(sa);
   }
+  if (!set.comm.is_none()) set_comm(t, set.comm, ps, set.after_backward, arrays, dt);
   t.params = std::move(ps);
   arrays.check_overlaps();
   return run(t, first, count);
@@ -206,9 +265,10 @@ void register_train_loop(py::module_& m) {
          bool penalty_after_backward, const std::string& optimizer, py::handle hyper,
          py::handle states, py::handle steps, std::size_t first, std::size_t count, py::handle lrs,
          double clip_norm, double clip_value, py::handle epss, py::handle momentums,
-         py::handle scalars) {
+         py::handle scalars, py::handle comm) {
         Settings set;
         set.scalars = scalars;
+        set.comm = comm;
         set.opt = parse_optimizer(optimizer, hyper, &set.needs);
         if (!(smoothing >= 0.0 && smoothing <= 1.0))
           throw std::invalid_argument("label_smoothing must be in [0, 1]");
@@ -280,7 +340,7 @@ void register_train_loop(py::module_& m) {
       py::arg("states"), py::arg("steps"), py::arg("first"), py::arg("count"),
       py::arg("lrs") = py::none(), py::arg("clip_norm") = 0.0, py::arg("clip_value") = 0.0,
       py::arg("epss") = py::none(), py::arg("momentums") = py::none(),
-      py::arg("scalars") = py::none(),
+      py::arg("scalars") = py::none(), py::arg("comm") = py::none(),
       "Training steps first .. first+count-1 of an epoch of Dense layers, softmax cross-entropy "
       "and a first-order optimizer, in one call (see convergent/_fused.py). layers: per layer "
       "(weight, bias, activation, negative_slope, activity_l1, activity_l2, weight_l1, "
@@ -296,9 +356,14 @@ void register_train_loop(py::module_& m) {
       "float64 array of the momentum (SGD, RMSprop) or beta1 (the kinds with betas) of each of "
       "the count steps; scalars: None, or the optimizer's per-parameter scalars, a writeable "
       "float64 array (rows, parameters) advanced in place: nadam mu_product; asgd eta, mu; "
-      "schedulefree lr_max, weight_sum. "
+      "schedulefree lr_max, weight_sum; comm: None, or (rank, size, buf, launch, hook) for "
+      "data-parallel steps (convergent.distributed): this rank's rows of each batch, the "
+      "gradients times the rank's share packed into buf (its dtype, the gradients then the "
+      "loss and correct count), hook(k) called to start summing group k after layer l when "
+      "launch[l] = k >= 0, hook(-1) between other layers and hook(-2) to wait for the sums; a "
+      "hook returning False (or raising) stops the run before that step is applied. "
       "Returns (loss per step, correct rows per step, applied per step, the layers' last weight "
-      "penalties).");
+      "penalties), one item per step run.");
 }
 
 }  // namespace bind

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "nn/driver.h"
@@ -73,6 +74,23 @@ struct LoopDense {
   double weight_penalty = 0.0;  // out: the weight penalty summed by the last backward
 };
 
+// Data-parallel training (convergent.distributed), when buf is set: step i runs on this rank's
+// rows [rank*m/size, (rank+1)*m/size) of global batch i (m rows). After each layer's backward
+// pass its weight and bias gradients, times the rank's share of the batch ((hi-lo)/m), go to
+// their place in buf (the layers' gradients in order, then the weighted loss and the correct
+// count); hook(k) starts summing group k of buf across the ranks after layer l's pass when
+// launch[l] = k >= 0, hook(-1) between the other layers lets started sums progress, and hook(-2)
+// waits for all of them. The guard, clips and optimizer then read the sums in buf (copied to the
+// layers' gradients at the end of the run), and the step's loss and count are the sums'. A hook
+// that returns false stops the run before its step is applied.
+template <class T>
+struct LoopComm {
+  std::size_t rank = 0, size = 1;
+  T* buf = nullptr;
+  const std::int64_t* launch = nullptr;  // one per layer
+  std::function<bool(std::int64_t)> hook;
+};
+
 // The epoch's data, the model and the optimizer. Batch i holds rows [i*batch, i*batch + batch)
 // of the epoch's order (the last batch partial), gathered into slot i % 2 of xbuf/ybuf (rows
 // [0, batch) or [batch, 2*batch)); without an order, rows in storage order are used in place.
@@ -108,6 +126,7 @@ struct TrainLoop {
   // opt.scalar_rows() rows of params.size() doubles, read and advanced by every applied step:
   // NAdam's mu_products; ASGD's etas, then mus; Schedule-Free's lr_maxs, then weight_sums.
   double* scalars = nullptr;
+  LoopComm<T> comm;  // comm.buf == nullptr: one process
 };
 
 struct LoopStep {
@@ -122,8 +141,9 @@ template <class T>
 void optimizer_step(const Optimizer& o, const std::vector<OptimTensor<T>>& ps, double* scalars);
 
 // Runs batches [first, first + count) of the epoch; out[i] receives step i's loss, correct count
-// and whether the update was applied.
+// and whether the update was applied. Returns the steps run: count, or fewer when a comm hook
+// stopped the run.
 template <class T>
-void train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, LoopStep* out);
+std::size_t train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, LoopStep* out);
 
 }  // namespace cg

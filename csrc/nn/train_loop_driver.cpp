@@ -9,6 +9,8 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <vector>
 
 #include "common/parallel.h"
 #include "nn/train_loop.h"
@@ -16,22 +18,28 @@
 namespace cg {
 namespace {
 
-// Batch i's rows and labels: slot i % 2 of the loop's buffers (gathered there by gather), or,
-// without an order, the rows in place.
+// Batch i's rows and labels (under comm, this rank's rows of it, which start at order[start]):
+// slot i % 2 of the loop's buffers (gathered there by gather), or, without an order, the rows in
+// place. share: the rows' part of the global batch.
 template <class T>
 struct Batch {
   T* x;
   std::int64_t* y;
-  std::size_t rows;
+  std::size_t start, rows;
+  double share;
 };
 
 template <class T>
 Batch<T> batch_at(const TrainLoop<T>& t, std::size_t i) {
-  const std::size_t start = i * t.batch, rows = std::min(t.batch, t.n - start);
+  const std::size_t begin = i * t.batch, m = std::min(t.batch, t.n - begin);
+  const std::size_t lo = t.comm.rank * m / t.comm.size, hi = (t.comm.rank + 1) * m / t.comm.size;
+  const std::size_t start = begin + lo, rows = hi - lo;
+  const double share = static_cast<double>(rows) / static_cast<double>(m);
   if (!t.order)
-    return {const_cast<T*>(t.x + start * t.features), const_cast<std::int64_t*>(t.y + start), rows};
+    return {const_cast<T*>(t.x + start * t.features), const_cast<std::int64_t*>(t.y + start),
+            start, rows, share};
   const std::size_t slot = i % 2 * t.batch;
-  return {t.xbuf + slot * t.features, t.ybuf + slot, rows};
+  return {t.xbuf + slot * t.features, t.ybuf + slot, start, rows, share};
 }
 
 // The rows of batch i into its slot (t.order set): on the kernels' threads; or, given `items`
@@ -40,7 +48,7 @@ template <class T>
 void gather_x(const TrainLoop<T>& t, std::size_t i, std::atomic<std::size_t>* items = nullptr) {
   const Batch<T> b = batch_at(t, i);
   const auto x = reinterpret_cast<const char*>(t.x);
-  const std::int64_t* idx = t.order + i * t.batch;
+  const std::int64_t* idx = t.order + b.start;
   const std::size_t row = t.features * sizeof(T);
   if (items)
     gather_rows_shared(b.rows, row, x, idx, reinterpret_cast<char*>(b.x), *items);
@@ -53,7 +61,7 @@ template <class T>
 void gather_y(const TrainLoop<T>& t, std::size_t i) {
   const Batch<T> b = batch_at(t, i);
   gather_rows(b.rows, sizeof(std::int64_t), reinterpret_cast<const char*>(t.y),
-              t.order + i * t.batch, reinterpret_cast<char*>(b.y));
+              t.order + b.start, reinterpret_cast<char*>(b.y));
 }
 
 template <class T>
@@ -131,18 +139,60 @@ bool guard_and_clip(const TrainLoop<T>& t) {
   }
   if (scale != 1.0 || t.clip_value > 0.0) {
     const T bound = t.clip_value > 0.0 ? T(t.clip_value) : std::numeric_limits<T>::infinity();
-    for (const LoopDense<T>& d : t.layers) {  // the gradients of t.params, writable
-      scale_clip<T>(d.in * d.out, d.dw, T(scale), bound);
-      if (d.db) scale_clip<T>(d.out, d.db, T(scale), bound);
-    }
+    for (const OptimTensor<T>& p : t.params)  // the layers' gradients or comm.buf: writable
+      scale_clip<T>(p.n, const_cast<T*>(p.g), T(scale), bound);
   }
   return true;
 }
 
-// Step i on the rows gathered (or in place) for it; with gather_next, batch i + 1 is gathered
-// into the other slot meanwhile.
+// The comm side of the steps (t.comm.buf set): where each layer's gradients go in buf, and the
+// hook calls of a step.
 template <class T>
-LoopStep one_step(TrainLoop<T>& t, std::size_t i, bool gather_next) {
+struct Reducer {
+  const TrainLoop<T>& t;
+  std::vector<std::size_t> off;  // layer l's gradients at buf[off[l]]; the loss at off.back()
+  T share = T(1);
+  bool started = false;
+
+  explicit Reducer(const TrainLoop<T>& loop) : t(loop), off{0} {
+    for (const LoopDense<T>& d : t.layers) off.push_back(off.back() + d.in * d.out + (d.db ? d.out : 0));
+  }
+  // A step's start: its loss and correct count, weighted as the gradients will be, into buf.
+  void begin(double share_of_batch, double loss, std::int64_t correct) {
+    share = T(share_of_batch);
+    started = false;
+    t.comm.buf[off.back()] = T(loss * share_of_batch);
+    t.comm.buf[off.back() + 1] = T(correct);
+  }
+  // After layer l's backward pass: its gradients times the share into buf, then the hook starts
+  // its group's sum, or lets the started ones progress. False: the hook stops the run.
+  bool pass(std::size_t l) {
+    const LoopDense<T>& d = t.layers[l];
+    T* dst = t.comm.buf + off[l];
+    for (std::size_t j = 0, n = d.in * d.out; j < n; ++j) dst[j] = d.dw[j] * share;
+    if (d.db)
+      for (std::size_t j = 0; j < d.out; ++j) dst[d.in * d.out + j] = d.db[j] * share;
+    const std::int64_t k = t.comm.launch[l];
+    if (k >= 0) {
+      started = true;
+      return t.comm.hook(k);
+    }
+    return !started || t.comm.hook(-1);
+  }
+  // All sums done: the step's loss and correct count are the sums'. False: stopped.
+  bool finish(LoopStep& s) {
+    if (!t.comm.hook(-2)) return false;
+    s.loss = static_cast<double>(t.comm.buf[off.back()]);
+    s.correct = static_cast<std::int64_t>(t.comm.buf[off.back() + 1]);
+    return true;
+  }
+};
+
+// Step i on the rows gathered (or in place) for it; with gather_next, batch i + 1 is gathered
+// into the other slot meanwhile. With a reducer (comm), false when its hook stopped the run
+// before the step was applied.
+template <class T>
+bool one_step(TrainLoop<T>& t, std::size_t i, bool gather_next, Reducer<T>* red, LoopStep& s) {
   const Batch<T> b = batch_at(t, i);
   const std::size_t rows = b.rows, layers = t.layers.size(), last = layers - 1;
   std::vector<double> activity(layers, 0.0);
@@ -170,11 +220,10 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i, bool gather_next) {
   } else {
     last_layer();
   }
-  LoopStep s;
   s.correct = part.correct;
   // cg.fit: loss + model.penalty() (activity, then the weights, which no step has changed yet).
   double penalty = 0.0;
-  if (!t.penalty_after_backward)
+  if (!t.penalty_after_backward) {
     for (std::size_t l = 0; l < layers; ++l) {
       const LoopDense<T>& d = t.layers[l];
       double p = activity[l];
@@ -182,37 +231,60 @@ LoopStep one_step(TrainLoop<T>& t, std::size_t i, bool gather_next) {
         p += penalty_value(d.weight_l1, d.weight_l2, sums_of(d.in * d.out, d.w));
       penalty += p;
     }
-  for (std::size_t l = last; l-- > 0;) backward(t, l, rows, b.x, t.layers[l + 1].dx);
+    s.loss = xent_loss(part, t.smoothing, rows) + penalty;
+  }
+  if (red) {  // (the binding refuses comm with penalty_after_backward)
+    red->begin(b.share, s.loss, s.correct);
+    if (!red->pass(last)) return false;
+  }
+  for (std::size_t l = last; l-- > 0;) {
+    backward(t, l, rows, b.x, t.layers[l + 1].dx);
+    if (red && !red->pass(l)) return false;
+  }
+  if (red && !red->finish(s)) return false;
   // The estimators: data loss + the weight penalties summed by the backward passes, in layer
   // order.
-  if (t.penalty_after_backward)
+  if (t.penalty_after_backward) {
     for (std::size_t l = 0; l < layers; ++l) penalty += t.layers[l].weight_penalty;
-  s.loss = xent_loss(part, t.smoothing, rows) + penalty;
+    s.loss = xent_loss(part, t.smoothing, rows) + penalty;
+  }
   s.applied = guard_and_clip(t);
   if (s.applied) {
     for (OptimTensor<T>& p : t.params) ++p.step;
     optimizer_step(t.opt, t.params, t.scalars);
   }
-  return s;
+  return true;
 }
 
 }  // namespace
 
 template <class T>
-void train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, LoopStep* out) {
+std::size_t train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, LoopStep* out) {
   const bool overlap = gather_during_last_layer(t);
+  std::unique_ptr<Reducer<T>> red;
+  if (t.comm.buf) red = std::make_unique<Reducer<T>>(t);
+  std::size_t done = 0;
   if (count) gather(t, first);
-  for (std::size_t i = 0; i < count; ++i) {
+  for (; done < count; ++done) {
+    const std::size_t i = done;
     const bool next = overlap && i + 1 < count;
     if (t.lrs) t.opt.lr() = t.lrs[i];
     if (t.epss) t.opt.adam.eps = t.epss[i];
     if (t.momentums) *t.opt.momentum() = t.momentums[i];
-    out[i] = one_step(t, first + i, next);
+    if (!one_step(t, first + i, next, red.get(), out[i])) break;
     if (!next && i + 1 < count) gather(t, first + i + 1);
   }
+  if (red && done == count && count)  // the last sums, as the layers' gradients (as in Python)
+    for (std::size_t l = 0; l < t.layers.size(); ++l) {
+      const LoopDense<T>& d = t.layers[l];
+      const T* src = t.comm.buf + red->off[l];
+      std::copy(src, src + d.in * d.out, d.dw);
+      if (d.db) std::copy(src + d.in * d.out, src + d.in * d.out + d.out, d.db);
+    }
+  return done;
 }
 
-template void train_steps<float>(TrainLoop<float>&, std::size_t, std::size_t, LoopStep*);
-template void train_steps<double>(TrainLoop<double>&, std::size_t, std::size_t, LoopStep*);
+template std::size_t train_steps<float>(TrainLoop<float>&, std::size_t, std::size_t, LoopStep*);
+template std::size_t train_steps<double>(TrainLoop<double>&, std::size_t, std::size_t, LoopStep*);
 
 }  // namespace cg

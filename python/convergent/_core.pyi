@@ -1,6 +1,6 @@
 """Type stubs of convergent's compiled module (private: use the convergent package)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -413,6 +413,7 @@ def train_steps(
     epss: npt.NDArray[np.float64] | None = None,
     momentums: npt.NDArray[np.float64] | None = None,
     scalars: npt.NDArray[np.float64] | None = None,
+    comm: tuple[int, int, _Arr, npt.NDArray[np.int64], Callable[[int], bool]] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.bool_], list[float]]: ...
 
 # ---- Adafactor and Muon (csrc/optim/adafactor_driver.cpp, muon_driver.cpp) ---------------------

@@ -58,11 +58,13 @@ class FusedLoop:
     MAX_STEPS = 256
 
     def __init__(self, model, loss, optimizer, X, y, batch: int, guard: bool, after_backward: bool,
-                 clip_norm=None, clip_value=None):  # fmt: skip
+                 clip_norm=None, clip_value=None, dist=None):  # fmt: skip
         self.layers: list[Dense] = list(model.layers)
         self.loss, self.optimizer, self.X, self.y = loss, optimizer, X, y
         self.batch, self.guard, self.after_backward = batch, guard, after_backward
         self.clip_norm, self.clip_value = clip_norm or 0.0, clip_value or 0.0
+        # convergent.distributed.DataParallel (fit's comm): the steps' reductions, or None
+        self.dist = dist
         dt = X.dtype
         first = self.layers[0]
         # Two batches: the C++ loop gathers the next batch while the last layer of a step runs.
@@ -80,8 +82,13 @@ class FusedLoop:
 
     @classmethod
     def plan(cls, model, loss, optimizer, X, y, batch, guard=True, after_backward=False,
-             clip_norm=None, clip_value=None):  # fmt: skip
-        """A FusedLoop when the C++ loop applies to this training, else None."""
+             clip_norm=None, clip_value=None, dist=None):  # fmt: skip
+        """A FusedLoop when the C++ loop applies to this training, else None. With ``dist``
+        (a started ``convergent.distributed.DataParallel``), each step runs on this rank's rows
+        of the global batch and reduces its gradients, loss and correct count through ``dist``
+        as the Python loop does (``dist.fused_comm``), with the same bits."""
+        if dist is not None and after_backward:
+            return None
         if (
             type(model) is not Sequential
             or not model.layers
@@ -108,7 +115,7 @@ class FusedLoop:
             return None  # the Python loop raises the loss's error at the batch that has it
         y = np.ascontiguousarray(y, dtype=np.int64)
         return cls(model, loss, optimizer, X, y, min(batch, len(X)), guard, after_backward,
-                   clip_norm, clip_value)  # fmt: skip
+                   clip_norm, clip_value, dist)  # fmt: skip
 
     def run(
         self,
@@ -193,8 +200,9 @@ class FusedLoop:
             self.X, self.y, order, self.batch, self.xbuf, self.ybuf, self.dlogits, layers,
             self.loss.label_smoothing, self.guard, self.after_backward, kind, hyper, bufs, steps,
             first, count, lrs, self.clip_norm, self.clip_value, epss=epss, momentums=moms,
-            scalars=scalars,
+            scalars=scalars, comm=None if self.dist is None else self.dist.fused_comm(),
         )  # fmt: skip
+        ran = len(losses)  # count, or fewer when a reduction failed (raised below)
         done = int(applied.sum())
         if opt._counts_steps:
             for st, s in zip(states, steps):
@@ -205,12 +213,15 @@ class FusedLoop:
                     st[k] = v
         for d, p in zip(self.layers, penalties):
             d.backward_weight_penalty = p
-        if lrs is not None:
-            group["lr"] = float(lrs[-1])
-        if epss is not None:
-            group["eps"] = float(epss[-1])
-        if moms is not None:
-            set_momentum(group, key, float(moms[-1]))
+        if ran:
+            if lrs is not None:
+                group["lr"] = float(lrs[ran - 1])
+            if epss is not None:
+                group["eps"] = float(epss[ran - 1])
+            if moms is not None:
+                set_momentum(group, key, float(moms[ran - 1]))
+        if self.dist is not None:
+            self.dist.raise_failure()
         return losses, correct, applied
 
 

@@ -41,7 +41,11 @@ What ``fit(..., comm=comm)`` does on every rank:
 Results: the gradient of the global batch is the sum of the ranks' partial sums instead of one
 sum over all rows, so a p-rank run equals the 1-process run up to rounding (rtol 1e-9 in
 float64 after a few epochs, tested) and two runs with the same world size give the same bits.
-The fused C++ loop of ``fit`` is not used under ``comm``: the Python step loop runs.
+Where ``fit`` runs its fused C++ loop (a ``Sequential`` of ``Dense`` layers with
+``SoftmaxCrossEntropy`` and one of its optimizers), it runs it under ``comm`` too: the C++ loop
+packs the gradients and calls back into this module for the same reductions at the same points
+(:meth:`DataParallel.fused_comm`), so both loops give the same bits (tested); other models run
+the Python step loop.
 """
 
 from __future__ import annotations
@@ -149,6 +153,7 @@ class DataParallel:
         self.buf: np.ndarray | None = None
         self.reduce_seconds = 0.0  # time in the gradient Allreduce (bench/compare_distributed.py)
         self.steps = 0
+        self.failure: BaseException | None = None  # raised by a fused_comm hook
 
     # ---- before training -------------------------------------------------------------------
     def start(self, model: Any, optimizer: Any, n: int, batch_size: int) -> None:
@@ -181,6 +186,7 @@ class DataParallel:
         self.offsets = np.cumsum([0] + [g.size for g in grads])
         self.buf = np.empty(int(self.offsets[-1]) + 2, dtype)
         self.groups = _fusion_groups(model, self.offsets, self.buf.itemsize, self.FUSION_BYTES)
+        self.layers = len(getattr(model, "layers", ()))
         self._swapped = _rowrng.install(model, self.window)
 
     def close(self, history: Any = None) -> None:
@@ -248,6 +254,50 @@ class DataParallel:
         for g, a, b in zip(grads, off[:-1], off[1:]):
             np.copyto(g, buf[a:b].reshape(g.shape))
         return float(buf[-2]), float(buf[-1])
+
+    def fused_comm(self) -> tuple[int, int, np.ndarray, np.ndarray, Any]:
+        """The comm argument of ``_core.train_steps`` (the fused loop's steps; LoopComm in
+        csrc/nn/train_loop.h): (rank, size, buffer, launch, hook). The C++ loop packs each
+        layer's gradients times the rank's share into the buffer, as :meth:`backward` does, and
+        calls ``hook(k)`` to start group k's ``Iallreduce`` after the layer where
+        :meth:`backward` starts it, ``hook(-1)`` (``Testall``) after the other layers and
+        ``hook(-2)`` (``Waitall``) before the guard and the optimizer step: the same reductions
+        of the same numbers. A hook never raises into the C++ loop: it keeps the exception
+        (raised by :meth:`raise_failure` once the call has returned) and returns False, which
+        stops the run before that step is applied."""
+        MPI, comm, buf = self.MPI, self.comm, self.buf
+        starts = sorted(self.groups, reverse=True)  # layers whose backward pass launches a group
+        launch = np.full(self.layers, -1, np.int64)
+        views = []
+        for j, k in enumerate(starts):
+            launch[k] = j
+            views.append(buf[self.groups[k][2] : self.groups[k][3]])
+        reqs: list[Any] = []
+
+        def hook(event: int) -> bool:
+            try:
+                if event >= 0:
+                    reqs.append(comm.Iallreduce(MPI.IN_PLACE, views[event], op=MPI.SUM))
+                elif event == -1:
+                    MPI.Request.Testall(reqs)
+                else:
+                    t0 = MPI.Wtime()
+                    MPI.Request.Waitall(reqs)
+                    self.reduce_seconds += MPI.Wtime() - t0
+                    self.steps += 1
+                    reqs.clear()
+                return True
+            except BaseException as e:  # noqa: BLE001 - raised once the C++ call has returned
+                self.failure = e
+                return False
+
+        return self.rank, self.size, buf, launch, hook
+
+    def raise_failure(self) -> None:
+        """Raises what a :meth:`fused_comm` hook caught (a failed reduction, Ctrl-C)."""
+        failure, self.failure = self.failure, None
+        if failure is not None:
+            raise failure
 
     # ---- each epoch --------------------------------------------------------------------------
     def evaluator(self, evaluate: Any) -> Any:

@@ -172,11 +172,12 @@ class _EpochLoop:
         self.skipped = 0
         # Runs of steps in C++ (convergent/_fused.py) when nothing runs between the steps.
         self.fused = None
-        self.dist = dist  # convergent.distributed.DataParallel: the Python loop, one shard
-        # the C++ loop knows neither lengths nor communicators
-        if not self.batch_cbs and lengths is None and dist is None:
+        self.dist = dist  # convergent.distributed.DataParallel: one shard of each batch
+        # the C++ loop knows no lengths
+        if not self.batch_cbs and lengths is None:
             self.fused = FusedLoop.plan(model, loss, optimizer, X, y, batch_size,
-                                        clip_norm=clip_norm, clip_value=clip_value)  # fmt: skip
+                                        clip_norm=clip_norm, clip_value=clip_value,
+                                        dist=dist)  # fmt: skip
 
     def epoch(self, epoch: int, groups: list[dict[str, Any]]) -> dict[str, float]:
         n, bs, state = len(self.X), self.batch_size, self.state
