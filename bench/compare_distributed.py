@@ -5,8 +5,8 @@
    - "1 proc x 2 thr": ``cg.fit`` in one process with convergent's 2 threads (fused C++ loop);
    - "1 proc x 1 thr": the same on one thread (the step compute of the scaling model);
    - "2 ranks x 1 thr": ``mpiexec -n 2 --bind-to none`` with ``cg.fit(..., comm=...)``, one
-     thread per rank (Python step loop, the gradient buffer reduced in groups started during
-     the backward pass), and again with one reduction after backward ("no overlap",
+     thread per rank (the fused C++ loop, calling back for the reductions of the gradient
+     buffer, in groups started during the backward pass), and again with one reduction after backward ("no overlap",
      ``DataParallel.FUSION_BYTES`` huge). Reported: the time per step spent waiting for the
      reductions inside fit (it includes waiting for the other rank), the share of the gradient
      bytes whose reduction starts before backward ends, the Allreduce of the whole buffer
@@ -280,8 +280,8 @@ def run_mpi(rounds: int) -> None:
         f"  1 proc x 2 thr : {single2['epoch']:.3f} s/epoch",
         f"  1 proc x 1 thr : {single1['epoch']:.3f} s/epoch "
         f"({single1['epoch'] / steps * 1e3:.3f} ms/step)",
-        f"  1 rank x 1 thr : {rank1['epoch']:.3f} s/epoch (comm of size 1: the Python step loop "
-        "and its Allreduce, no partner)",
+        f"  1 rank x 1 thr : {rank1['epoch']:.3f} s/epoch (comm of size 1: the fused loop with "
+        "its Allreduce, no partner)",
         f"  2 ranks x 1 thr: {ranks['epoch']:.3f} s/epoch = "
         f"{ranks['epoch'] / single2['epoch']:.2f}x the 1 proc x 2 thr time",
         f"  2 ranks x 1 thr, no overlap: {serial_reduce['epoch']:.3f} s/epoch",

@@ -72,26 +72,32 @@ void futex_wake(std::atomic<std::uint32_t>&) {
 
 using Clock = std::chrono::steady_clock;
 
-// Spins up to `us` microseconds until done() holds; returns whether it did.
-template <class F>
-bool spin_until(F&& done, int us) {
+// Spins up to `us` microseconds until done() holds, and while keep() does (asked between
+// rounds of 64 checks); returns whether done() held.
+template <class F, class K>
+bool spin_until(F&& done, int us, K&& keep) {
   const Clock::time_point end = Clock::now() + std::chrono::microseconds(us);
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (done()) return true;
       cpu_relax();
     }
-    if (Clock::now() >= end) return done();
+    if (Clock::now() >= end || !keep()) return done();
   }
+}
+template <class F>
+bool spin_until(F&& done, int us) {
+  return spin_until(done, us, [] { return true; });
 }
 
 // A busy machine: two signals start a calm period of kCalmMinUs that doubles, up to kCalmMaxUs,
 // each time a signal comes again soon after the period ended (the machine stays busy); a lone
 // signal (a kernel thread on a quiet machine) costs nothing: a period starts at the second
 // signal within kPairUs.
-// - The OS preempted a thread of a call (an involuntary context switch: another process wanted
-//   its core): nobody spins (a spinning thread takes the core of one doing work), and calls run
-//   on their calling thread alone.
+// - The OS took a thread of ours off its core for long (an involuntary context switch that cost
+//   it kLostUs or more: another process wanted the core; see PreemptWatch): nobody spins (a
+//   spinning thread takes the core of one doing work), and, when it happens again within
+//   kPreemptPairUs, calls run on their calling thread alone.
 // - A caller waited long for a part a worker had claimed (longer than kLongWaitUs and than the
 //   caller's own parts took: the worker was descheduled in the middle of it): calls run on
 //   their calling thread alone.
@@ -99,13 +105,17 @@ bool spin_until(F&& done, int us) {
 constexpr int kWorkerSpinUs = 50;  // a worker's spin for the next call before it sleeps
 constexpr int kCallerSpinUs = 20;  // the caller's spin for claimed parts before it sleeps
 constexpr std::int64_t kCalmMinUs = 10000, kCalmMaxUs = 200000;
-constexpr std::int64_t kCheckUs = 1000;  // a thread reads its preemption count at most this often
+constexpr std::int64_t kCheckUs = 1000;  // a thread reads its usage at most this often
 constexpr std::int64_t kLongWaitUs = 200;
 constexpr std::int64_t kPairUs = 30000;  // two signals this close start a calm period
 // Preemptions send calls to one thread only when they come this close together (another
 // process keeps taking a core); sparser ones (a quiet machine's kernel threads) only stop the
 // spinning.
 constexpr std::int64_t kPreemptPairUs = 5000;
+// A preemption counts when the thread lost at least this much time off its core. (The kernel
+// threads of a quiet VM, such as DAMON's kdamond, preempt ours every few milliseconds for
+// microseconds: counted as signals, they kept the quiet 2-thread epoch from spinning.)
+constexpr std::int64_t kLostUs = 300;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
@@ -134,25 +144,60 @@ Calm g_no_spin{kPairUs};           // after preemptions
 Calm g_one_thread{kPairUs};        // after long waits for a worker's part
 Calm g_preempted{kPreemptPairUs};  // after preemptions in quick succession
 
-long involuntary_switches() {
+// A thread's context switches and CPU time so far (getrusage of the thread).
+struct Usage {
+  long involuntary = 0, voluntary = 0;
+  std::int64_t cpu_us = 0;
+};
+Usage usage() {
+  Usage u;
 #if defined(__linux__)
   rusage ru;
-  if (getrusage(RUSAGE_THREAD, &ru) == 0) return ru.ru_nivcsw;
+  if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+    u.involuntary = ru.ru_nivcsw;
+    u.voluntary = ru.ru_nvcsw;
+    u.cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * std::int64_t(1000000) +
+               ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+  }
 #endif
-  return 0;
+  return u;
 }
 
-// One thread's view of its preemptions.
+// This thread's sleeps in sleep_on: how many, and their wall time.
+thread_local long t_sleeps = 0;
+thread_local std::int64_t t_slept_us = 0;
+
+// futex_wait, counted in t_sleeps and t_slept_us.
+void sleep_on(std::atomic<std::uint32_t>& w, std::uint32_t expected) {
+  const std::int64_t t0 = now_us();
+  futex_wait(w, expected);
+  t_slept_us += now_us() - t0;
+  ++t_sleeps;
+}
+
+// One thread's view of its preemptions. A signal needs the OS to have taken the thread off its
+// core (an involuntary switch) for long: over an interval in which it slept only in sleep_on
+// (no more voluntary switches than those sleeps), the wall time exceeded the thread's CPU time
+// and those sleeps by kLostUs or more. Another process
+// that wants the core takes it for a time slice (milliseconds); the kernel threads of a quiet
+// machine take it for microseconds, which costs nothing worth reacting to.
 struct PreemptWatch {
-  std::int64_t last_check = 0;
-  long switches = involuntary_switches();
+  std::int64_t last_check = now_us();
+  Usage last = usage();
+  long sleeps = t_sleeps;
+  std::int64_t slept_us = t_slept_us;
   void check() {
     const std::int64_t t = now_us();
     if (t - last_check < kCheckUs) return;
+    const Usage u = usage();
+    const std::int64_t off = (t - last_check) - (u.cpu_us - last.cpu_us) - (t_slept_us - slept_us);
+    const bool preempted = u.involuntary != last.involuntary &&
+                           u.voluntary - last.voluntary <= t_sleeps - sleeps && off >= kLostUs;
     last_check = t;
-    const long s = involuntary_switches();
-    if (s != switches) {
-      switches = s;
+    last = u;
+    sleeps = t_sleeps;
+    slept_us = t_slept_us;
+    if (preempted) {
       g_no_spin.signal(t);
       g_preempted.signal(t);
     }
@@ -291,10 +336,15 @@ void worker_loop(Pool* pp, int slot) {
   PreemptWatch watch;
   for (;;) {
     watch.check();
+    // (a long spin stops as soon as this thread is preempted or others were)
+    const auto keep = [&] {
+      watch.check();
+      return may_spin();
+    };
     if (!spin_until([&] { return w.wake.load(std::memory_order_acquire) != seen; },
-                    may_spin() ? kWorkerSpinUs : 0)) {
+                    may_spin() ? kWorkerSpinUs : 0, keep)) {
       w.sleeping.store(1, std::memory_order_seq_cst);
-      while (w.wake.load(std::memory_order_seq_cst) == seen) futex_wait(w.wake, seen);
+      while (w.wake.load(std::memory_order_seq_cst) == seen) sleep_on(w.wake, seen);
       w.sleeping.store(0, std::memory_order_relaxed);
     }
     seen = w.wake.load(std::memory_order_acquire);
@@ -392,7 +442,7 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
     for (;;) {
       const std::uint32_t f = p.finished.load(std::memory_order_seq_cst);
       if (f == n) break;
-      futex_wait(p.finished, f);
+      sleep_on(p.finished, f);
     }
     p.caller_sleeping.store(0, std::memory_order_relaxed);
     const Clock::time_point t2 = Clock::now();
