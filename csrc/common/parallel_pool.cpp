@@ -3,9 +3,10 @@
 //
 // A call publishes a descriptor (function, context, part count, thread count) under a sequence
 // number (a seqlock: workers read it and check that it did not change meanwhile) and a claim
-// word [call number : 32 | next part : 32]. Every participant claims the next part by a
-// compare-and-swap that also checks the call number, so a worker that wakes after its call is
-// over claims nothing. The caller claims parts like the workers, then waits only until every
+// word [call number : 32 | front : 16 | back : 16] over the call's chunks of parts. Every
+// participant claims a chunk by a compare-and-swap that also checks the call number, so a
+// worker that wakes after its call is over claims nothing: the caller from the front, workers
+// from the back (see claim_word). The caller claims like the workers, then waits only until every
 // claimed part has finished (a short spin, then a futex sleep woken by the worker finishing the
 // last part). Workers spin briefly for the next call, then sleep on their own futex word.
 // After fork() the child starts a new pool (pthread_atfork): the parent's workers do not exist
@@ -215,7 +216,7 @@ struct alignas(64) Worker {
 struct Pool {
   std::atomic<bool> busy{false};  // held by the call in progress
   std::uint32_t gen = 0;          // the last call's number (written by the holder of busy)
-  alignas(64) std::atomic<std::uint64_t> claim{0};  // [call : 32 | next part : 32]
+  alignas(64) std::atomic<std::uint64_t> claim{0};  // claim_word: [call | front | back]
   alignas(64) std::atomic<std::uint32_t> finished{0};
   std::atomic<std::uint32_t> caller_sleeping{0};
   // The descriptor, under the seqlock `seq` (2 * call when stable, odd while written).
@@ -274,35 +275,58 @@ void delay_if_testing(bool caller) {
     std::this_thread::sleep_for(std::chrono::microseconds(us));
 }
 
-// Claims and runs parts of call `gen` until none is left; returns the parts run.
-std::uint64_t claim_and_run(Pool& p, std::uint32_t gen, std::uint32_t parts, detail::PartFn fn,
-                            void* ctx, const std::uint32_t* order, int slot) {
-  std::uint64_t done = 0;
+// The claim word of call `gen`: [call : 32 | front : 16 | back : 16], the chunks [front, back)
+// not claimed yet. A call of n parts has min(n, kMaxChunks) chunks of consecutive parts
+// (claim_chunk). The caller claims chunks from the front and workers from the back, so with
+// two threads each keeps to its end of the call's data from call to call (as a static split
+// would), while either takes the other's chunks when the other is late.
+constexpr std::uint32_t kMaxChunks = 0xFFFF;
+std::uint64_t claim_word(std::uint32_t gen, std::uint32_t front, std::uint32_t back) {
+  return (std::uint64_t(gen) << 32) | (std::uint64_t(front) << 16) | back;
+}
+
+// Claims a chunk of call `gen` (slot 0 from the front, others from the back): its index, or -1
+// when none is left.
+long claim_chunk(Pool& p, std::uint32_t gen, int slot) {
   std::uint64_t v = p.claim.load(std::memory_order_acquire);
   for (;;) {
-    if (static_cast<std::uint32_t>(v >> 32) != gen) return done;
-    const std::uint32_t i = static_cast<std::uint32_t>(v);
-    if (i >= parts) return done;
-    if (!p.claim.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
-                                       std::memory_order_acquire)) {
-      continue;
-    }
-    delay_if_testing(slot == 0);
-    if (!p.failed.load(std::memory_order_relaxed)) {
+    if (static_cast<std::uint32_t>(v >> 32) != gen) return -1;
+    const std::uint32_t front = (v >> 16) & 0xFFFF, back = v & 0xFFFF;
+    if (front >= back) return -1;
+    const bool first = slot == 0;
+    const std::uint64_t next = first ? claim_word(gen, front + 1, back) : claim_word(gen, front, back - 1);
+    if (p.claim.compare_exchange_weak(v, next, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+      return first ? front : back - 1;
+  }
+}
+
+// Claims and runs chunks of call `gen` until none is left; returns the parts run.
+std::uint64_t claim_and_run(Pool& p, std::uint32_t gen, std::uint32_t parts, detail::PartFn fn,
+                            void* ctx, const std::uint32_t* order, int slot) {
+  const std::uint64_t chunks = std::min(parts, kMaxChunks);
+  std::uint64_t done = 0;
+  for (long c; (c = claim_chunk(p, gen, slot)) >= 0;) {
+    const std::uint64_t lo = std::uint64_t(c) * parts / chunks;
+    const std::uint64_t hi = std::uint64_t(c + 1) * parts / chunks;
+    for (std::uint64_t i = lo; i < hi; ++i) {
+      delay_if_testing(slot == 0);
+      if (p.failed.load(std::memory_order_relaxed)) continue;
       try {
-        fn(ctx, order ? order[i] : i, slot);
+        fn(ctx, order ? order[i] : static_cast<std::uint32_t>(i), slot);
       } catch (...) {
         std::lock_guard<std::mutex> lock(p.error_mu);
         if (!p.error) p.error = std::current_exception();
         p.failed.store(true, std::memory_order_relaxed);
       }
     }
-    ++done;
-    if (p.finished.fetch_add(1, std::memory_order_seq_cst) + 1 == parts &&
+    done += hi - lo;
+    const auto k = static_cast<std::uint32_t>(hi - lo);
+    if (p.finished.fetch_add(k, std::memory_order_seq_cst) + k == parts &&
         p.caller_sleeping.load(std::memory_order_seq_cst))
       futex_wake(p.finished);
-    v = p.claim.load(std::memory_order_acquire);
   }
+  return done;
 }
 
 // A worker joins the published call if the descriptor is stable and it is one of its threads.
@@ -423,7 +447,7 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
   p.failed.store(false, std::memory_order_relaxed);
   p.error = nullptr;
   p.finished.store(0, std::memory_order_relaxed);
-  p.claim.store(std::uint64_t(gen) << 32, std::memory_order_release);
+  p.claim.store(claim_word(gen, 0, std::min(n, kMaxChunks)), std::memory_order_release);
   p.seq.store(2 * std::uint64_t(gen), std::memory_order_seq_cst);
   for (int s = 1; s < threads; ++s) {
     Worker& w = p.workers[s];
