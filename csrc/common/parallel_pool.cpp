@@ -26,6 +26,7 @@
 #include <linux/futex.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #else
 #include <condition_variable>
@@ -95,10 +96,9 @@ bool spin_until(F&& done, int us) {
 // each time a signal comes again soon after the period ended (the machine stays busy); a lone
 // signal (a kernel thread on a quiet machine) costs nothing: a period starts at the second
 // signal within kPairUs.
-// - The OS took a thread of ours off its core for long (an involuntary context switch that cost
-//   it kLostUs or more: another process wanted the core; see PreemptWatch): nobody spins (a
-//   spinning thread takes the core of one doing work), and, when it happens again within
-//   kPreemptPairUs, calls run on their calling thread alone.
+// - The OS kept a thread of ours off its core for long (see PreemptWatch: another process
+//   wants the core): nobody spins (a spinning thread takes the core of one doing
+//   work), and calls run on their calling thread alone.
 // - A caller waited long for a part a worker had claimed (longer than kLongWaitUs and than the
 //   caller's own parts took: the worker was descheduled in the middle of it): calls run on
 //   their calling thread alone.
@@ -109,14 +109,11 @@ constexpr std::int64_t kCalmMinUs = 10000, kCalmMaxUs = 200000;
 constexpr std::int64_t kCheckUs = 1000;  // a thread reads its usage at most this often
 constexpr std::int64_t kLongWaitUs = 200;
 constexpr std::int64_t kPairUs = 30000;  // two signals this close start a calm period
-// Preemptions send calls to one thread only when they come this close together (another
-// process keeps taking a core); sparser ones (a quiet machine's kernel threads) only stop the
-// spinning.
-constexpr std::int64_t kPreemptPairUs = 5000;
-// A preemption counts when the thread lost at least this much time off its core. (The kernel
-// threads of a quiet VM, such as DAMON's kdamond, preempt ours every few milliseconds for
-// microseconds: counted as signals, they kept the quiet 2-thread epoch from spinning.)
+// A preemption counts when it kept the thread off its core this long (PreemptWatch).
 constexpr std::int64_t kLostUs = 300;
+// A preemption this long is a signal on its own (a busy machine's time slice; the quiet VM's
+// kernel threads were seen taking at most 270 us).
+constexpr std::int64_t kLongLostUs = 1000;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch())
@@ -128,10 +125,11 @@ struct Calm {
   std::atomic<std::int64_t> until{0};
   std::atomic<std::int64_t> length{kCalmMinUs};
   std::atomic<std::int64_t> last{-kCalmMaxUs};  // the last signal's time
-  void signal(std::int64_t t) {
+  // strong: a signal that needs no second one.
+  void signal(std::int64_t t, bool strong = false) {
     // A lone signal (a kernel thread or a short job on a quiet machine) changes nothing: only a
     // second one within pair_us (another process keeps wanting the cores) starts a calm period.
-    if (t - last.exchange(t, std::memory_order_relaxed) > pair_us) return;
+    if (t - last.exchange(t, std::memory_order_relaxed) > pair_us && !strong) return;
     const std::int64_t u = until.load(std::memory_order_relaxed);
     std::int64_t len = length.load(std::memory_order_relaxed);
     if (t < u) return;  // already calm
@@ -141,9 +139,8 @@ struct Calm {
   }
   bool on(std::int64_t t) const { return t < until.load(std::memory_order_relaxed); }
 };
-Calm g_no_spin{kPairUs};           // after preemptions
-Calm g_one_thread{kPairUs};        // after long waits for a worker's part
-Calm g_preempted{kPreemptPairUs};  // after preemptions in quick succession
+Calm g_no_spin{kPairUs};     // after preemptions
+Calm g_one_thread{kPairUs};  // after preemptions and long waits for a worker's part
 
 // A thread's context switches and CPU time so far (getrusage of the thread).
 struct Usage {
@@ -157,9 +154,11 @@ Usage usage() {
   if (getrusage(RUSAGE_THREAD, &ru) == 0) {
     u.involuntary = ru.ru_nivcsw;
     u.voluntary = ru.ru_nvcsw;
-    u.cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * std::int64_t(1000000) +
-               ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
   }
+  // (not getrusage's times: they move in scheduler ticks)
+  timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+    u.cpu_us = ts.tv_sec * std::int64_t(1000000) + ts.tv_nsec / 1000;
 #endif
   return u;
 }
@@ -176,12 +175,13 @@ void sleep_on(std::atomic<std::uint32_t>& w, std::uint32_t expected) {
   ++t_sleeps;
 }
 
-// One thread's view of its preemptions. A signal needs the OS to have taken the thread off its
-// core (an involuntary switch) for long: over an interval in which it slept only in sleep_on
-// (no more voluntary switches than those sleeps), the wall time exceeded the thread's CPU time
-// and those sleeps by kLostUs or more. Another process
-// that wants the core takes it for a time slice (milliseconds); the kernel threads of a quiet
-// machine take it for microseconds, which costs nothing worth reacting to.
+// One thread's view of its preemptions: a signal when, in an interval between two checks (at
+// least kCheckUs apart) in which the thread slept only in sleep_on (no more voluntary switches
+// than those sleeps), the OS kept it off its core (involuntary switches) for kLostUs or more:
+// the interval's wall time minus those sleeps and minus the thread's CPU time. Another process
+// that wants the core takes it for a time slice (hundreds of microseconds to milliseconds);
+// the kernel threads of a quiet VM (such as DAMON's kdamond, which preempts ours every few
+// milliseconds) take tens of microseconds.
 struct PreemptWatch {
   std::int64_t last_check = now_us();
   Usage last = usage();
@@ -191,7 +191,8 @@ struct PreemptWatch {
     const std::int64_t t = now_us();
     if (t - last_check < kCheckUs) return;
     const Usage u = usage();
-    const std::int64_t off = (t - last_check) - (u.cpu_us - last.cpu_us) - (t_slept_us - slept_us);
+    const std::int64_t off =
+        (t - last_check) - (t_slept_us - slept_us) - (u.cpu_us - last.cpu_us);
     const bool preempted = u.involuntary != last.involuntary &&
                            u.voluntary - last.voluntary <= t_sleeps - sleeps && off >= kLostUs;
     last_check = t;
@@ -199,8 +200,8 @@ struct PreemptWatch {
     sleeps = t_sleeps;
     slept_us = t_slept_us;
     if (preempted) {
-      g_no_spin.signal(t);
-      g_preempted.signal(t);
+      g_no_spin.signal(t, off >= kLongLostUs);
+      g_one_thread.signal(t, off >= kLongLostUs);
     }
   }
 };
@@ -405,8 +406,7 @@ void run_parts(std::size_t parts, int threads, PartFn fn, void* ctx) {
   thread_local PreemptWatch watch;
   watch.check();
   const bool adaptive = g_adaptive.load(std::memory_order_relaxed);
-  if (adaptive && (g_one_thread.on(now_us()) ||
-                   g_preempted.on(now_us()))) {  // waits for descheduled workers lately
+  if (adaptive && g_one_thread.on(now_us())) {  // a busy machine lately
     p.contended_calls.fetch_add(1, std::memory_order_relaxed);
     run_inline(parts, fn, ctx);
     return;
