@@ -29,9 +29,11 @@ def main(out_path: str, ckpt_dir: str) -> None:
 
     # 1. the reference problem (dropout, partial last batch, validation, LR on plateau)
     model, loss, opt, fit_kw = P.problem(seed=rank)  # rank 1's seed differs: rank 0's is broadcast
-    distributed.DataParallel.FUSION_BYTES = 0  # one overlapped reduction per layer
+    DP = distributed.DataParallel
+    DP.SHARED_MEMORY = False  # MPI's reductions: Iallreduce per group, Allreduce for the last
+    DP.FUSION_BYTES = 0  # one overlapped reduction per layer
     hist = cg.fit(model, loss, opt, **fit_kw, callbacks=P.callbacks(), comm=comm)
-    distributed.DataParallel.FUSION_BYTES = 1 << 30  # below: one reduction after backward
+    DP.FUSION_BYTES = 1 << 30  # below: one reduction after backward
     meta["histories"] = comm.allgather(hist.history)
     meta["checksums"] = distributed.checksums(comm, model)
     for i, p in enumerate(model.parameters()):
@@ -42,6 +44,12 @@ def main(out_path: str, ckpt_dir: str) -> None:
     cg.fit(model2, loss2, opt2, **fit_kw, callbacks=P.callbacks(), comm=comm)
     meta["repeat_equal"] = comm.allgather(
         all(np.array_equal(a, b) for a, b in zip(model.parameters(), model2.parameters()))
+    )
+    DP.SHARED_MEMORY = True  # from here: the sums through the node's shared window
+    model2s, loss2s, opt2s, _ = P.problem(seed=0)
+    cg.fit(model2s, loss2s, opt2s, **fit_kw, callbacks=P.callbacks(), comm=comm)
+    meta["shm_equal"] = comm.allgather(
+        all(np.array_equal(a, b) for a, b in zip(model.parameters(), model2s.parameters()))
     )
 
     # 3. checkpoints (rank 0 writes them) and a resume from epoch 2, read by every rank
@@ -93,8 +101,9 @@ def main(out_path: str, ckpt_dir: str) -> None:
 
     _core.train_steps = counted
     try:
-        for dt in (np.float64, np.float32):
-            tag = np.dtype(dt).name
+        for dt, shm in ((np.float64, True), (np.float32, True), (np.float32, False)):
+            DP.SHARED_MEMORY = shm
+            tag = np.dtype(dt).name + ("" if shm else "/mpi")
             fused = {}
             for how, cbs in (("fused", []), ("python", [P.EveryBatch()])):
                 m, lo, op, kw = P.fused_problem(dt, seed=rank)
@@ -113,6 +122,7 @@ def main(out_path: str, ckpt_dir: str) -> None:
             meta[f"fused_checksums/{tag}"] = distributed.checksums(comm, mf)
     finally:
         _core.train_steps = train_steps
+        DP.SHARED_MEMORY = True
 
     # 8. bad inputs: the same ValueError on every rank, no hang
     errors = {}

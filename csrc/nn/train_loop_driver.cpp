@@ -10,6 +10,8 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/parallel.h"
@@ -146,16 +148,36 @@ bool guard_and_clip(const TrainLoop<T>& t) {
 }
 
 // The comm side of the steps (t.comm.buf set): where each layer's gradients go in buf, and the
-// hook calls of a step.
+// hook calls of a step. While it lives, the layers' backward passes write their gradients into
+// buf itself; it puts the layers' own gradient arrays back when it ends.
 template <class T>
 struct Reducer {
-  const TrainLoop<T>& t;
+  TrainLoop<T>& t;
   std::vector<std::size_t> off;  // layer l's gradients at buf[off[l]]; the loss at off.back()
+  std::vector<std::pair<T*, T*>> own;  // the layers' own dw, db
   T share = T(1);
   bool started = false;
 
-  explicit Reducer(const TrainLoop<T>& loop) : t(loop), off{0} {
-    for (const LoopDense<T>& d : t.layers) off.push_back(off.back() + d.in * d.out + (d.db ? d.out : 0));
+  explicit Reducer(TrainLoop<T>& loop) : t(loop), off{0} {
+    for (LoopDense<T>& d : t.layers) {
+      own.emplace_back(d.dw, d.db);
+      d.dw = t.comm.buf + off.back();
+      if (d.db) d.db = d.dw + d.in * d.out;
+      off.push_back(off.back() + d.in * d.out + (d.db ? d.out : 0));
+    }
+  }
+  ~Reducer() {
+    for (std::size_t l = 0; l < t.layers.size(); ++l)
+      std::tie(t.layers[l].dw, t.layers[l].db) = own[l];
+  }
+  // The sums of the last step into the layers' own gradient arrays (the Python loop's).
+  void copy_out() const {
+    for (std::size_t l = 0; l < t.layers.size(); ++l) {
+      const T* src = t.comm.buf + off[l];
+      const std::size_t n = off[l + 1] - off[l], w = t.layers[l].in * t.layers[l].out;
+      std::copy(src, src + w, own[l].first);
+      if (own[l].second) std::copy(src + w, src + n, own[l].second);
+    }
   }
   // A step's start: its loss and correct count, weighted as the gradients will be, into buf.
   void begin(double share_of_batch, double loss, std::int64_t correct) {
@@ -164,14 +186,12 @@ struct Reducer {
     t.comm.buf[off.back()] = T(loss * share_of_batch);
     t.comm.buf[off.back() + 1] = T(correct);
   }
-  // After layer l's backward pass: its gradients times the share into buf, then the hook starts
+  // After layer l's backward pass: its gradients in buf times the share, then the hook starts
   // its group's sum, or lets the started ones progress. False: the hook stops the run.
   bool pass(std::size_t l) {
-    const LoopDense<T>& d = t.layers[l];
-    T* dst = t.comm.buf + off[l];
-    for (std::size_t j = 0, n = d.in * d.out; j < n; ++j) dst[j] = d.dw[j] * share;
-    if (d.db)
-      for (std::size_t j = 0; j < d.out; ++j) dst[d.in * d.out + j] = d.db[j] * share;
+    T* g = t.comm.buf + off[l];
+    if (share != T(1))
+      for (std::size_t j = 0, n = off[l + 1] - off[l]; j < n; ++j) g[j] *= share;
     const std::int64_t k = t.comm.launch[l];
     if (k >= 0) {
       started = true;
@@ -274,13 +294,7 @@ std::size_t train_steps(TrainLoop<T>& t, std::size_t first, std::size_t count, L
     if (!one_step(t, first + i, next, red.get(), out[i])) break;
     if (!next && i + 1 < count) gather(t, first + i + 1);
   }
-  if (red && done == count && count)  // the last sums, as the layers' gradients (as in Python)
-    for (std::size_t l = 0; l < t.layers.size(); ++l) {
-      const LoopDense<T>& d = t.layers[l];
-      const T* src = t.comm.buf + red->off[l];
-      std::copy(src, src + d.in * d.out, d.dw);
-      if (d.db) std::copy(src + d.in * d.out, src + d.in * d.out + d.out, d.db);
-    }
+  if (red && done == count && count) red->copy_out();
   return done;
 }
 
