@@ -5,12 +5,13 @@
    - "1 proc x 2 thr": ``cg.fit`` in one process with convergent's 2 threads (fused C++ loop);
    - "1 proc x 1 thr": the same on one thread (the step compute of the scaling model);
    - "2 ranks x 1 thr": ``mpiexec -n 2 --bind-to none`` with ``cg.fit(..., comm=...)``, one
-     thread per rank (the fused C++ loop, calling back for the reductions of the gradient
-     buffer, in groups started during the backward pass), and again with one reduction after backward ("no overlap",
-     ``DataParallel.FUSION_BYTES`` huge). Reported: the time per step spent waiting for the
+     thread per rank (the fused C++ loop, calling back for the sum of the gradient buffer
+     through the node's shared window), then with MPI's reductions (``SHARED_MEMORY`` off:
+     groups started during the backward pass) and with one reduction after backward ("no
+     overlap", ``DataParallel.FUSION_BYTES`` huge). Reported: the time per step spent in the
      reductions inside fit (it includes waiting for the other rank), the share of the gradient
-     bytes whose reduction starts before backward ends, the Allreduce of the whole buffer
-     alone (after a Barrier, so no waiting), and the latency (8 bytes) and bandwidth (9.4 MB)
+     bytes whose reduction starts before backward ends, the shared-window sum and the
+     Allreduce of the whole buffer alone (after a Barrier, so no waiting), and the latency (8 bytes) and bandwidth (9.4 MB)
      of the scaling model.
 2. Dask: GridSearchCV of 8 candidates (hidden (256,) and (512,) x learning_rate_init 1e-3,
    3e-3 x alpha 1e-4, 1e-3) x 3 folds of ``convergent.sklearn.MLPClassifier`` (60 epochs each)

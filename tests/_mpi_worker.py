@@ -21,6 +21,17 @@ import convergent as cg  # noqa: E402
 from convergent import distributed  # noqa: E402
 
 
+def _same(a, b) -> bool:
+    """Nested state (an optimizer's state_dict): equal, arrays bit for bit."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
 def main(out_path: str, ckpt_dir: str) -> None:
     comm = distributed.init()
     rank = comm.rank
@@ -116,8 +127,9 @@ def main(out_path: str, ckpt_dir: str) -> None:
                         arrays[f"fused/{i}"] = p.copy()
                     meta["fused_history"] = h.history
             (mf, hf, sf), (mp, hp, sp) = fused["fused"], fused["python"]
-            same = all(np.array_equal(a, b) for a, b in zip(mf.parameters(), mp.parameters()))
-            same = same and all(np.array_equal(a, b) for a, b in zip(mf.gradients(), mp.gradients()))
+            pairs = list(zip(mf.parameters(), mp.parameters()))
+            pairs += list(zip(mf.gradients(), mp.gradients()))
+            same = all(np.array_equal(a, b) for a, b in pairs) and _same(sf, sp)
             meta[f"fused_equal/{tag}"] = comm.allgather(same and hf == hp)
             meta[f"fused_checksums/{tag}"] = distributed.checksums(comm, mf)
     finally:

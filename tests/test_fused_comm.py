@@ -15,7 +15,6 @@ import threading
 import numpy as np
 import pytest
 from convergent import _core
-
 from test_fused import _loop_args, _with
 
 

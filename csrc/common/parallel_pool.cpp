@@ -191,8 +191,7 @@ struct PreemptWatch {
     const std::int64_t t = now_us();
     if (t - last_check < kCheckUs) return;
     const Usage u = usage();
-    const std::int64_t off =
-        (t - last_check) - (t_slept_us - slept_us) - (u.cpu_us - last.cpu_us);
+    const std::int64_t off = (t - last_check) - (t_slept_us - slept_us) - (u.cpu_us - last.cpu_us);
     const bool preempted = u.involuntary != last.involuntary &&
                            u.voluntary - last.voluntary <= t_sleeps - sleeps && off >= kLostUs;
     last_check = t;
@@ -295,7 +294,8 @@ long claim_chunk(Pool& p, std::uint32_t gen, int slot) {
     const std::uint32_t front = (v >> 16) & 0xFFFF, back = v & 0xFFFF;
     if (front >= back) return -1;
     const bool first = slot == 0;
-    const std::uint64_t next = first ? claim_word(gen, front + 1, back) : claim_word(gen, front, back - 1);
+    const std::uint64_t next =
+        first ? claim_word(gen, front + 1, back) : claim_word(gen, front, back - 1);
     if (p.claim.compare_exchange_weak(v, next, std::memory_order_acq_rel,
                                       std::memory_order_acquire))
       return first ? front : back - 1;

@@ -38,8 +38,8 @@ Batch<T> batch_at(const TrainLoop<T>& t, std::size_t i) {
   const std::size_t start = begin + lo, rows = hi - lo;
   const double share = static_cast<double>(rows) / static_cast<double>(m);
   if (!t.order)
-    return {const_cast<T*>(t.x + start * t.features), const_cast<std::int64_t*>(t.y + start),
-            start, rows, share};
+    return {const_cast<T*>(t.x + start * t.features), const_cast<std::int64_t*>(t.y + start), start,
+            rows, share};
   const std::size_t slot = i % 2 * t.batch;
   return {t.xbuf + slot * t.features, t.ybuf + slot, start, rows, share};
 }
@@ -62,8 +62,8 @@ void gather_x(const TrainLoop<T>& t, std::size_t i, std::atomic<std::size_t>* it
 template <class T>
 void gather_y(const TrainLoop<T>& t, std::size_t i) {
   const Batch<T> b = batch_at(t, i);
-  gather_rows(b.rows, sizeof(std::int64_t), reinterpret_cast<const char*>(t.y),
-              t.order + b.start, reinterpret_cast<char*>(b.y));
+  gather_rows(b.rows, sizeof(std::int64_t), reinterpret_cast<const char*>(t.y), t.order + b.start,
+              reinterpret_cast<char*>(b.y));
 }
 
 template <class T>
@@ -153,7 +153,7 @@ bool guard_and_clip(const TrainLoop<T>& t) {
 template <class T>
 struct Reducer {
   TrainLoop<T>& t;
-  std::vector<std::size_t> off;  // layer l's gradients at buf[off[l]]; the loss at off.back()
+  std::vector<std::size_t> off;        // layer l's gradients at buf[off[l]]; the loss at off.back()
   std::vector<std::pair<T*, T*>> own;  // the layers' own dw, db
   T share = T(1);
   bool started = false;

@@ -310,7 +310,9 @@ class DataParallel:
         calls ``hook(k)`` to start group k's ``Iallreduce`` after the layer where
         :meth:`backward` starts it, ``hook(-1)`` (``Testall``) after the other layers and
         ``hook(-2)`` (``Waitall``, then the first layer's group with a blocking ``Allreduce``)
-        before the guard and the optimizer step: the same reductions of the same numbers. A hook never raises into the C++ loop: it keeps the exception
+        before the guard and the optimizer step: the same reductions of the same numbers. With
+        the node's shared window, only ``hook(-2)``: its sum of the whole buffer. A hook never
+        raises into the C++ loop: it keeps the exception
         (raised by :meth:`raise_failure` once the call has returned) and returns False, which
         stops the run before that step is applied."""
         MPI, comm, buf = self.MPI, self.comm, self.buf
