@@ -6,13 +6,13 @@
    - "1 proc x 1 thr": the same on one thread (the step compute of the scaling model);
    - "2 ranks x 1 thr": ``mpiexec -n 2 --bind-to none`` with ``cg.fit(..., comm=...)``, one
      thread per rank (the fused C++ loop, calling back for the sum of the gradient buffer
-     through the node's shared window), then with MPI's reductions (``SHARED_MEMORY`` off:
+     through the node's shared memory), then with MPI's reductions (``SHARED_MEMORY`` off:
      groups started during the backward pass) and with one reduction after backward ("no
      overlap", ``DataParallel.FUSION_BYTES`` huge). Reported: the time per step spent in the
      reductions inside fit (it includes waiting for the other rank), the share of the gradient
-     bytes whose reduction starts before backward ends, the shared-window sum and the
-     Allreduce of the whole buffer alone (after a Barrier, so no waiting), and the latency (8 bytes) and bandwidth (9.4 MB)
-     of the scaling model.
+     bytes whose reduction starts before backward ends, the shared-memory sum and the
+     Allreduce of the whole buffer alone (after a Barrier, so no waiting), and the latency
+     (8 bytes) and bandwidth (9.4 MB) of the scaling model.
 2. Dask: GridSearchCV of 8 candidates (hidden (256,) and (512,) x learning_rate_init 1e-3,
    3e-3 x alpha 1e-4, 1e-3) x 3 folds of ``convergent.sklearn.MLPClassifier`` (60 epochs each)
    on digits: ``n_jobs=1`` with convergent's 2 threads vs ``joblib.parallel_backend("dask")``
@@ -303,14 +303,14 @@ def run_mpi(rounds: int) -> None:
         "its Allreduce, no partner)",
         f"  2 ranks x 1 thr: {ranks['epoch']:.3f} s/epoch = "
         f"{ranks['epoch'] / single2['epoch']:.2f}x the 1 proc x 2 thr time (sums through the "
-        "node's shared window)",
+        "node's shared memory)",
         f"  2 ranks x 1 thr, MPI's reductions: {ranks_mpi['epoch']:.3f} s/epoch overlapped, "
         f"{serial_reduce['epoch']:.3f} s/epoch without overlap",
-        f"  reducing per step inside fit (incl. waiting for the other rank): shared window "
+        f"  reducing per step inside fit (incl. waiting for the other rank): shared memory "
         f"{ranks['reduce_in_fit_ms']:.3f} ms; MPI {ranks_mpi['reduce_in_fit_ms']:.3f} ms "
         f"overlapped ({ranks_mpi['early_share']:.1%} of the bytes started during backward), "
         f"{serial_reduce['reduce_in_fit_ms']:.3f} ms without; the whole buffer "
-        f"({ranks['grad_bytes']} B) alone after a Barrier: shared window "
+        f"({ranks['grad_bytes']} B) alone after a Barrier: shared memory "
         f"{ranks['shm_alone_ms']:.3f} ms, Allreduce {ranks['alone_ms']:.3f} ms",
         f"  Allreduce here (shared memory, 2 ranks): latency {ranks['latency_us']:.1f} us, "
         f"bandwidth {ranks['bandwidth_GBs']:.2f} GB/s; bytes: us = "

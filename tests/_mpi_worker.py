@@ -56,7 +56,7 @@ def main(out_path: str, ckpt_dir: str) -> None:
     meta["repeat_equal"] = comm.allgather(
         all(np.array_equal(a, b) for a, b in zip(model.parameters(), model2.parameters()))
     )
-    DP.SHARED_MEMORY = True  # from here: the sums through the node's shared window
+    DP.SHARED_MEMORY = True  # from here: the sums through the node's shared memory
     model2s, loss2s, opt2s, _ = P.problem(seed=0)
     cg.fit(model2s, loss2s, opt2s, **fit_kw, callbacks=P.callbacks(), comm=comm)
     meta["shm_equal"] = comm.allgather(

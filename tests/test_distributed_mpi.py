@@ -89,7 +89,7 @@ def test_ranks_stay_identical_and_repeat_bitwise(mpi_results):
     assert meta["checksums"][0] == meta["checksums"][1]
     assert meta["histories"][0] == meta["histories"][1]  # callbacks saw the same logs
     assert meta["repeat_equal"] == [True, True]
-    assert meta["shm_equal"] == [True, True]  # shared window = Allreduce: s_0 + s_1 either way
+    assert meta["shm_equal"] == [True, True]  # shared memory = Allreduce: s_0 + s_1 either way
     assert meta["bn_checksums"][0] == meta["bn_checksums"][1]  # BatchNorm + noise, float32
     assert meta["bn_buffer_sums"][0] == meta["bn_buffer_sums"][1]
 
@@ -106,7 +106,7 @@ def test_checkpoints_on_rank_zero_and_resume_exact(mpi_results):
 def test_fused_loop_under_comm(mpi_results):
     """A model of Dense layers trains in the fused C++ loop under comm, with the same bits as
     the Python step loop (float64 and float32: schedule, clipping, penalties, a last batch split
-    5 + 6; sums through the shared window, and in float32 through MPI's reductions too) and the
+    5 + 6; sums through the shared memory, and in float32 through MPI's reductions too) and the
     same parameters on both ranks; and it equals the one-process run (float64, rtol 1e-9: only
     the gradient summation order differs)."""
     meta, data, _ = mpi_results

@@ -123,8 +123,8 @@ class DataParallel:
 
     #: Gradient bytes per overlapped reduction at least (layers are grouped up to this size).
     FUSION_BYTES = 1 << 16
-    #: Sum through a shared-memory window when every rank is on one node
-    #: (``convergent._shm_reduce``); False: always MPI's reductions.
+    #: Sum through shared memory when every rank is on one node (``convergent._shm_reduce``);
+    #: False: always MPI's reductions.
     SHARED_MEMORY = True
 
     def __init__(self, comm: Any, model: Any, X: Any, y: Any, validation_data: Any,
@@ -160,7 +160,7 @@ class DataParallel:
         self.reduce_seconds = 0.0  # time in the gradient Allreduce (bench/compare_distributed.py)
         self.steps = 0
         self.failure: BaseException | None = None  # raised by a fused_comm hook
-        self.shm: ShmReducer | None = None  # the node's shared window, when all ranks are on it
+        self.shm: ShmReducer | None = None  # the node's shared memory, when all ranks are on it
 
     # ---- before training -------------------------------------------------------------------
     def start(self, model: Any, optimizer: Any, n: int, batch_size: int) -> None:
@@ -192,28 +192,31 @@ class DataParallel:
                 optimizer.load_state_dict(sd)
         self.offsets = np.cumsum([0] + [g.size for g in grads])
         size = int(self.offsets[-1]) + 2
+        self.buf = None
         if self.SHARED_MEMORY and ShmReducer.usable(self.MPI, comm):
-            self.shm = ShmReducer(self.MPI, comm, size, dtype)
-            self.buf = self.shm.buf
-        else:
+            try:  # (an OSError on every rank alike)
+                self.shm = ShmReducer(self.MPI, comm, size, dtype)
+                self.buf = self.shm.buf
+            except OSError:
+                self.shm = None
+        if self.buf is None:
             self.buf = np.empty(size, dtype)
         self.groups = _fusion_groups(model, self.offsets, self.buf.itemsize, self.FUSION_BYTES)
         self.layers = len(getattr(model, "layers", ()))
         self._swapped = _rowrng.install(model, self.window)
 
-    def close(self, history: Any = None, collective: bool = True) -> None:
+    def close(self, history: Any = None) -> None:
         """Gives the random layers their own generators back; records the world size, the
         steps and the seconds spent in the gradient Allreduce in ``history.params["comm"]``;
-        frees the shared window when ``collective`` (every rank calls it; not while an
-        exception, maybe on this rank only, unwinds)."""
+        unmaps the shared memory of the sums."""
         if history is not None:
             history.params["comm"] = {"size": self.size, "steps": self.steps,
                                       "allreduce_seconds": self.reduce_seconds}  # fmt: skip
         _rowrng.uninstall(self._swapped)
         self._swapped = []
-        if self.shm is not None and collective:
-            self.shm.free()
-        self.shm, self.buf = None, None
+        shm, self.shm, self.buf = self.shm, None, None
+        if shm is not None:
+            shm.free()
         self.window.set(0, 0)
 
     # ---- each step ---------------------------------------------------------------------------
@@ -311,7 +314,7 @@ class DataParallel:
         :meth:`backward` starts it, ``hook(-1)`` (``Testall``) after the other layers and
         ``hook(-2)`` (``Waitall``, then the first layer's group with a blocking ``Allreduce``)
         before the guard and the optimizer step: the same reductions of the same numbers. With
-        the node's shared window, only ``hook(-2)``: its sum of the whole buffer. A hook never
+        the node's shared memory, only ``hook(-2)``: its sum of the whole buffer. A hook never
         raises into the C++ loop: it keeps the exception
         (raised by :meth:`raise_failure` once the call has returned) and returns False, which
         stops the run before that step is applied."""

@@ -435,7 +435,6 @@ def fit(
                       lengths, dist)  # fmt: skip
     for cb in callbacks:
         cb.on_train_begin({})
-    completed = False
     try:
         for epoch in range(initial_epoch, epochs):
             state.epoch = epoch
@@ -467,11 +466,10 @@ def fit(
                 cb.on_epoch_end(epoch, dict(logs))
             if state.stop_training:
                 break
-        completed = True
     finally:
         bar.close()
-        if dist is not None:  # (a collective only when every rank got here without raising)
-            dist.close(history, collective=completed)
+        if dist is not None:
+            dist.close(history)
     _set_mode(optimizer, "eval")
     for cb in callbacks:
         cb.on_train_end({})
