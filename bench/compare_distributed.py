@@ -16,8 +16,9 @@
 2. Dask: GridSearchCV of 8 candidates (hidden (256,) and (512,) x learning_rate_init 1e-3,
    3e-3 x alpha 1e-4, 1e-3) x 3 folds of ``convergent.sklearn.MLPClassifier`` (60 epochs each)
    on digits: ``n_jobs=1`` with convergent's 2 threads vs ``joblib.parallel_backend("dask")``
-   on ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` (cluster start-up
-   reported apart, not in the ratio).
+   on ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` with the workers'
+   statistical profiler off (``distributed.worker.profile.enabled``; cluster start-up reported
+   apart, not in the ratio).
 
 Each contender runs in its own process (MPI ranks in their own). The machine is shared: run it
 when it is quiet, and compare rounds.
@@ -249,12 +250,20 @@ def work_dask(use_dask: bool, threads: int = 2) -> dict:
             search.fit(X, y)
             out["search"] = time.perf_counter() - t0
         else:
+            import dask
             import joblib
             from distributed import Client, LocalCluster
 
             t0 = time.perf_counter()
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cl, Client(cl) as client:  # fmt: skip
+            # the workers' statistical profiler samples every thread's stack every 10 ms: off,
+            # as for any CPU-bound search (5-10% of this one's time)
+            with (
+                dask.config.set({"distributed.worker.profile.enabled": False}),
+                LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cl,
+                Client(cl) as client,
+            ):
                 client.run(_warm_up)  # imports in the workers: a one-time cost, like start-up
                 out["startup"] = time.perf_counter() - t0
                 t0 = time.perf_counter()

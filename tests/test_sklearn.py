@@ -239,3 +239,20 @@ def test_clear_import_error_without_sklearn():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "ImportError: convergent.sklearn needs scikit-learn" in out.stdout
+
+
+def test_epoch_shuffle_and_batches_are_sklearns():
+    """The estimators' per-epoch shuffle and batches (without sklearn's per-call validation)
+    draw and give what sklearn.utils.shuffle and gen_batches do."""
+    from convergent.sklearn._base import _batches, _shuffled
+    from sklearn.utils import gen_batches, shuffle
+
+    for n in range(1, 260, 3):
+        for size in (1, 2, 3, 16, 200, 256):
+            for min_batch in (0, 2):
+                expected = list(gen_batches(n, size, min_batch_size=min_batch))
+                assert _batches(n, size, min_batch) == expected, (n, size, min_batch)
+        idx = np.arange(n) * 3 + 1
+        a, b = np.random.RandomState(n), np.random.RandomState(n)
+        assert np.array_equal(_shuffled(idx, a), shuffle(idx, random_state=b))
+        assert a.randint(1 << 30) == b.randint(1 << 30)  # the same draws consumed

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_array, check_random_state, gen_batches, shuffle
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import validate_data
 
 from .. import _core, nn, optim
@@ -259,9 +259,9 @@ class MLPMixin:
         self.n_iter_ = 0
         for _ in range(self.max_iter):
             if self.shuffle:
-                idx = shuffle(idx, random_state=self._random_state)
+                idx = _shuffled(idx, self._random_state)
             total = 0.0
-            batches = list(gen_batches(n, bs, min_batch_size=2 if self.batch_norm else 0))
+            batches = _batches(n, bs, 2 if self.batch_norm else 0)
             _set_mode(self._optimizer, "train")  # Schedule-Free: steps on y
             i = 0
             while i < len(batches):
@@ -382,3 +382,26 @@ class MLPMixin:
             self._best_params = [p.copy() for p in self.model_.parameters()]
         self._train(X, Y, y_raw, incremental)
         return self
+
+
+def _shuffled(idx: np.ndarray, rs: np.random.RandomState) -> np.ndarray:
+    """``sklearn.utils.shuffle(idx, random_state=rs)``: the same draws and result (a shuffled
+    ``arange`` indexes idx), without its per-call argument validation (5-9% of a small fit)."""
+    perm = np.arange(len(idx))
+    rs.shuffle(perm)
+    return idx[perm]
+
+
+def _batches(n: int, size: int, min_batch_size: int) -> list[slice]:
+    """``list(sklearn.utils.gen_batches(n, size, min_batch_size=min_batch_size))``, without its
+    per-call argument validation."""
+    out, start = [], 0
+    for _ in range(n // size):
+        end = start + size
+        if end + min_batch_size > n:
+            continue
+        out.append(slice(start, end))
+        start = end
+    if start < n:
+        out.append(slice(start, n))
+    return out
