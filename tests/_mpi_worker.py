@@ -58,10 +58,34 @@ def main(out_path: str, ckpt_dir: str) -> None:
     )
     DP.SHARED_MEMORY = True  # from here: the sums through the node's shared memory
     model2s, loss2s, opt2s, _ = P.problem(seed=0)
-    cg.fit(model2s, loss2s, opt2s, **fit_kw, callbacks=P.callbacks(), comm=comm)
+    h2s = cg.fit(model2s, loss2s, opt2s, **fit_kw, callbacks=P.callbacks(), comm=comm)
     meta["shm_equal"] = comm.allgather(
         all(np.array_equal(a, b) for a, b in zip(model.parameters(), model2s.parameters()))
+        and h2s.params["comm"]["sums"] == "shared memory"
     )
+    # rank 1 cannot map the shared memory: both ranks fall back to MPI's reductions, and no
+    # file is left in /dev/shm
+    from convergent import _shm_reduce
+
+    class _NoMap:
+        @staticmethod
+        def mmap(*args, **kwargs):
+            raise OSError("mapping refused (test)")
+
+    real_mmap = _shm_reduce.mmap
+    if rank == 1:
+        _shm_reduce.mmap = _NoMap
+    try:
+        model2f, loss2f, opt2f, _ = P.problem(seed=0)
+        h2f = cg.fit(model2f, loss2f, opt2f, **fit_kw, callbacks=P.callbacks(), comm=comm)
+    finally:
+        _shm_reduce.mmap = real_mmap
+    meta["shm_fallback_equal"] = comm.allgather(
+        all(np.array_equal(a, b) for a, b in zip(model.parameters(), model2f.parameters()))
+        and h2f.params["comm"]["sums"] == "mpi"
+    )
+    comm.Barrier()
+    meta["shm_files_left"] = [f for f in os.listdir(_shm_reduce.SHM_DIR) if "convergent" in f]
 
     # 3. checkpoints (rank 0 writes them) and a resume from epoch 2, read by every rank
     model3, loss3, opt3, _ = P.problem(seed=0)

@@ -90,6 +90,8 @@ def test_ranks_stay_identical_and_repeat_bitwise(mpi_results):
     assert meta["histories"][0] == meta["histories"][1]  # callbacks saw the same logs
     assert meta["repeat_equal"] == [True, True]
     assert meta["shm_equal"] == [True, True]  # shared memory = Allreduce: s_0 + s_1 either way
+    assert meta["shm_fallback_equal"] == [True, True]  # one rank unable to map: MPI on both
+    assert meta["shm_files_left"] == []
     assert meta["bn_checksums"][0] == meta["bn_checksums"][1]  # BatchNorm + noise, float32
     assert meta["bn_buffer_sums"][0] == meta["bn_buffer_sums"][1]
 

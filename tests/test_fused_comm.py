@@ -52,7 +52,7 @@ def test_one_rank_is_the_run_without_comm(dt, launch, events):
     assert buf[-2] == np.asarray(ref[0], dt)[-1] and buf[-1] == ref[1][-1]
 
 
-def _two_ranks(dt, count):
+def _two_ranks(dt, count, order=True):
     """Two ranks as two threads: each trains its shard of every batch; the hooks sum the two
     buffers at hook(-2). Returns each rank's (outputs, parameters)."""
     barrier = threading.Barrier(2)
@@ -76,6 +76,8 @@ def _two_ranks(dt, count):
         args, params = runs[rank]
         try:
             comm = (rank, 2, bufs[rank], np.array([-1, 0], np.int64), hook(rank))
+            if not order:
+                args = _with(args, order=None)
             results[rank] = (_run(_with(args, count=count, comm=comm)), params)
         except BaseException as e:  # noqa: BLE001 - reported by the test
             errors.append(e)
@@ -90,18 +92,20 @@ def _two_ranks(dt, count):
     return results
 
 
+@pytest.mark.parametrize("order", [True, False])
 @pytest.mark.parametrize("dt, rtol", [(np.float32, 2e-5), (np.float64, 1e-12)])
-def test_two_ranks_equal_one_process(dt, rtol):
-    """50 rows in batches of 16 (the last one of 2 split 1 + 1): both ranks end with the same
-    bits, which equal the one-process run up to the gradient summation order."""
+def test_two_ranks_equal_one_process(dt, rtol, order):
+    """50 rows in batches of 16 (the last one of 2 split 1 + 1), shuffled or in storage order:
+    both ranks end with the same bits, which equal the one-process run up to the gradient
+    summation order."""
     count = 4
-    (out0, p0), (out1, p1) = _two_ranks(dt, count)
+    (out0, p0), (out1, p1) = _two_ranks(dt, count, order)
     for a, b in zip(p0, p1):
         assert np.array_equal(a, b)
     for a, b in zip(out0[:3], out1[:3]):
         assert np.array_equal(a, b)  # the reduced losses and counts
     args, params = _loop_args(dt)
-    ref = _run(_with(args, count=count))
+    ref = _run(_with(args, count=count, order=args["order"] if order else None))
     for p, q in zip(params, p0):
         np.testing.assert_allclose(q, p, rtol=rtol, atol=rtol * 1e-3)
     np.testing.assert_allclose(out0[0], ref[0], rtol=max(rtol, 1e-6))

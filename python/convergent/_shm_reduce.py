@@ -53,8 +53,8 @@ class ShmReducer:
         if self.rank == 0:
             try:
                 fd, path = tempfile.mkstemp(prefix="convergent-", dir=SHM_DIR)
-                try:
-                    os.ftruncate(fd, nbytes)
+                try:  # the pages reserved now: a full /dev/shm is an OSError here, not a
+                    os.posix_fallocate(fd, 0, nbytes)  # SIGBUS at the first write later
                 finally:
                     os.close(fd)
             except OSError as e:

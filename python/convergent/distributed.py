@@ -207,11 +207,15 @@ class DataParallel:
 
     def close(self, history: Any = None) -> None:
         """Gives the random layers their own generators back; records the world size, the
-        steps and the seconds spent in the gradient Allreduce in ``history.params["comm"]``;
-        unmaps the shared memory of the sums."""
+        steps, the seconds spent in the gradient sums and how they were made ("shared memory"
+        or "mpi") in ``history.params["comm"]``; unmaps the shared memory of the sums."""
         if history is not None:
-            history.params["comm"] = {"size": self.size, "steps": self.steps,
-                                      "allreduce_seconds": self.reduce_seconds}  # fmt: skip
+            history.params["comm"] = {
+                "size": self.size,
+                "steps": self.steps,
+                "allreduce_seconds": self.reduce_seconds,
+                "sums": "shared memory" if self.shm is not None else "mpi",
+            }
         _rowrng.uninstall(self._swapped)
         self._swapped = []
         shm, self.shm, self.buf = self.shm, None, None
