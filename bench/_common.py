@@ -43,3 +43,19 @@ def add_timing_args(p) -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--budget", type=float, default=0.5, help="seconds per measurement")
     p.add_argument("--markdown", action="store_true")
+
+
+def convergent_step(model, loss, x, y) -> Callable[[], None]:
+    """One timed training step of a convergent model on ``(x, y)``: forward, ``loss``, backward
+    (no input gradient) and an Adam(lr=1e-3) step (the per-step runners' convergent side)."""
+    import convergent as cg
+
+    opt = cg.optim.Adam(model.parameters(), lr=1e-3)
+    grads = model.gradients()
+
+    def step() -> None:
+        loss.forward(model.forward(x, training=True), y)
+        model.backward(loss.backward(), need_input_grad=False)
+        opt.step(grads)
+
+    return step

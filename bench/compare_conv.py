@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-from _common import add_timing_args, best_call_time, print_table
+from _common import add_timing_args, best_call_time, convergent_step, print_table
 
 BATCHES = [64, 8]
 CONTENDERS = ["convergent", "torch"]
@@ -66,17 +66,7 @@ def _step_fn(name: str, batch: int, threads: int):
         import convergent as cg
 
         cg.set_num_threads(threads)
-        model = _cg_model()
-        loss = cg.nn.SoftmaxCrossEntropy()
-        opt = cg.optim.Adam(model.parameters(), lr=1e-3)
-        grads = model.gradients()
-
-        def step():
-            loss.forward(model.forward(x, training=True), y)
-            model.backward(loss.backward(), need_input_grad=False)
-            opt.step(grads)
-
-        return step
+        return convergent_step(_cg_model(), cg.nn.SoftmaxCrossEntropy(), x, y)
     import torch
 
     torch.set_num_threads(threads)

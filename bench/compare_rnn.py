@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from _common import add_timing_args, best_call_time, print_table
+from _common import add_timing_args, best_call_time, convergent_step, print_table
 
 # (cell, steps, batch, input, hidden, bidirectional)
 CASES = [
@@ -59,16 +59,7 @@ def _step_fn(name: str, case, threads: int):
         cg.set_num_threads(threads)
         layer = {"lstm": cg.nn.LSTM, "gru": cg.nn.GRU}[cell](d, h, bidirectional=bi)
         model = cg.nn.Sequential([layer, cg.nn.Dense(dirs * h, 1)], seed=0)
-        loss = cg.nn.MSELoss()
-        opt = cg.optim.Adam(model.parameters(), lr=1e-3)
-        grads = model.gradients()
-
-        def step():
-            loss.forward(model.forward(x, training=True), y)
-            model.backward(loss.backward(), need_input_grad=False)
-            opt.step(grads)
-
-        return step
+        return convergent_step(model, cg.nn.MSELoss(), x, y)
     import torch
 
     torch.set_num_threads(threads)

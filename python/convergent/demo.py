@@ -10,7 +10,6 @@ start. Needs scikit-learn and matplotlib (``pip install convergent[demo]``); tqd
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -169,43 +168,10 @@ def _fit_lbfgs(model, loss, opt, X, y, epochs, bar):
 
 def train_digits(name: str, epochs: int, batch_size: int, seed: int, progress: bool, data=None):
     """Trains the digits MLP with one optimizer; returns a result row (dict) with its curve."""
-    import convergent as cg
+    from ._demo_common import train_model
 
-    Xtr, Xva, ytr, yva = data if data is not None else _digits(seed)
-    label, cls, _, _ = OPTIMIZERS[name]
-    model = _model(seed)
-    loss = cg.nn.SoftmaxCrossEntropy()
-    opt = make_optimizer(name, model.parameters())
-    bar = _bar(label, epochs, progress)
-    t0 = time.perf_counter()
-    if cls == "LBFGS":
-        curve = _fit_lbfgs(model, loss, opt, Xtr, ytr, epochs, bar)
-    else:
-
-        class Bar(cg.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
-
-        hist = cg.fit(
-            model, loss, opt, Xtr, ytr, epochs=epochs, batch_size=batch_size, seed=seed,
-            progress=False, callbacks=[Bar()],
-        )  # fmt: skip
-        curve = list(hist.history["loss"])
-    seconds = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
-    acc = loss.accuracy(model.forward(Xva, training=False), yva)
-    return {
-        "optimizer": label,
-        "name": name,
-        "loss": curve[-1],
-        "val_accuracy": acc,
-        "epochs": epochs,
-        "seconds": seconds,
-        "curve": curve,
-    }
+    data = data if data is not None else _digits(seed)
+    return train_model(name, _model(seed), epochs, batch_size, seed, progress, data)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._demo_common import plot_curves, run_demo, train_model
+from ._demo_common import run_demo, train_model
 
 __all__ = ["build_model", "digit_images", "run", "train_cnn"]
 
@@ -50,10 +50,6 @@ def build_model(seed: int, width: int = 16):
 def train_cnn(name: str, epochs: int, batch_size: int, seed: int, progress: bool, data):
     """Trains the CNN with one optimizer; returns a result row (as ``demo.train_digits``)."""
     return train_model(name, build_model(seed), epochs, batch_size, seed, progress, data)
-
-
-def plot(rows: list[dict], output: str) -> None:
-    plot_curves(rows, output, TITLE)
 
 
 def run(

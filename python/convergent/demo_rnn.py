@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._demo_common import plot_curves, run_demo, train_model
+from ._demo_common import run_demo, train_model
 
 __all__ = ["build_model", "digit_sequences", "run", "train_rnn"]
 
@@ -47,10 +47,6 @@ def train_rnn(name: str, epochs: int, batch_size: int, seed: int, progress: bool
     return train_model(
         name, build_model(seed), epochs, batch_size, seed, progress, data, clip_grad_norm=1.0
     )
-
-
-def plot(rows: list[dict], output: str) -> None:
-    plot_curves(rows, output, TITLE)
 
 
 def run(
