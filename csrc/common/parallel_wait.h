@@ -105,15 +105,14 @@ std::int64_t now_us() {
 }
 
 struct Calm {
-  const std::int64_t pair_us;  // two signals this close start a calm period
   std::atomic<std::int64_t> until{0};
   std::atomic<std::int64_t> length{kCalmMinUs};
   std::atomic<std::int64_t> last{-kCalmMaxUs};  // the last signal's time
   // strong: a signal that needs no second one.
   void signal(std::int64_t t, bool strong = false) {
     // A lone signal (a kernel thread or a short job on a quiet machine) changes nothing: only a
-    // second one within pair_us (another process keeps wanting the cores) starts a calm period.
-    if (t - last.exchange(t, std::memory_order_relaxed) > pair_us && !strong) return;
+    // second one within kPairUs (another process keeps wanting the cores) starts a calm period.
+    if (t - last.exchange(t, std::memory_order_relaxed) > kPairUs && !strong) return;
     const std::int64_t u = until.load(std::memory_order_relaxed);
     std::int64_t len = length.load(std::memory_order_relaxed);
     if (t < u) return;  // already calm
@@ -123,8 +122,8 @@ struct Calm {
   }
   bool on(std::int64_t t) const { return t < until.load(std::memory_order_relaxed); }
 };
-Calm g_no_spin{kPairUs};     // after preemptions
-Calm g_one_thread{kPairUs};  // after preemptions and long waits for a worker's part
+Calm g_no_spin;     // after preemptions
+Calm g_one_thread;  // after preemptions and long waits for a worker's part
 
 // A thread's context switches and CPU time so far (getrusage of the thread).
 struct Usage {

@@ -243,24 +243,13 @@ class DataParallel:
         the remaining layers' backward runs meanwhile (``Testall`` between layers lets MPI make
         progress); groups are cut when they reach ``FUSION_BYTES``, so small layers share one
         reduction. The group of the first layers is reduced last, with a blocking
-        ``Allreduce``. Other models: backward, then one ``Allreduce`` of the whole buffer."""
+        ``Allreduce``. Other models: backward, then one ``Allreduce`` of the whole buffer. With
+        the node's shared memory: backward, then its sum of the whole buffer."""
         MPI, comm, buf, off, w = self.MPI, self.comm, self.buf, self.offsets, self._share
         buf[-2] = batch_loss * w
         buf[-1] = correct
         reqs: list[Any] = []
         last: list[slice] = []  # the group nothing is left to overlap with: reduced blocking
-        if self.shm is not None:  # one node: backward, then the sum through shared memory
-            if need_input_grad:
-                model.backward(dpred)
-            else:
-                model.backward(dpred, need_input_grad=False)
-            for g, lo, hi in zip(grads, off[:-1], off[1:]):
-                np.multiply(g, w, out=buf[lo:hi].reshape(g.shape))
-            last.append(slice(0, len(buf)))
-            self._finish(reqs, last)
-            for g, a, b in zip(grads, off[:-1], off[1:]):
-                np.copyto(g, buf[a:b].reshape(g.shape))
-            return float(buf[-2]), float(buf[-1])
 
         def launch(g0: int, g1: int, a: int, b: int) -> None:
             for g, lo, hi in zip(grads[g0:g1], off[g0:g1], off[g0 + 1 : g1 + 1]):
@@ -270,7 +259,7 @@ class DataParallel:
             else:
                 reqs.append(comm.Iallreduce(MPI.IN_PLACE, buf[a:b], op=MPI.SUM))
 
-        if self.groups is None:
+        if self.groups is None or self.shm is not None:  # backward, then one sum
             if need_input_grad:
                 model.backward(dpred)
             else:
@@ -296,14 +285,15 @@ class DataParallel:
     def _finish(self, reqs: list[Any], last: list[slice]) -> None:
         """Waits for the started reductions, then sums the last group's part of the buffer with
         a blocking ``Allreduce`` (Open MPI's is twice as fast as ``Iallreduce`` + ``Wait`` on
-        the benchmark MLP's 800 KB: 82 against 165 us here); times both."""
+        the benchmark MLP's 800 KB: 82 against 165 us here), or, with the node's shared memory,
+        the whole buffer through it; times both."""
         MPI = self.MPI
         t0 = MPI.Wtime()
         MPI.Request.Waitall(reqs)
-        for part in last:
-            if self.shm is not None:
-                self.shm.allreduce()
-            else:
+        if self.shm is not None:
+            self.shm.allreduce()
+        else:
+            for part in last:
                 self.comm.Allreduce(MPI.IN_PLACE, self.buf[part], op=MPI.SUM)
         self.reduce_seconds += MPI.Wtime() - t0
         self.steps += 1
@@ -344,8 +334,6 @@ class DataParallel:
                 elif event == -1:
                     MPI.Request.Testall(reqs)
                 else:
-                    if self.shm is not None:  # one node: the whole buffer through shared memory
-                        last.append(slice(0, len(buf)))
                     self._finish(reqs, last)
                 return True
             except BaseException as e:  # noqa: BLE001 - raised once the C++ call has returned
