@@ -20,17 +20,6 @@
 namespace cg {
 namespace {
 
-std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
-std::size_t round_up(std::size_t a, std::size_t b) { return ceil_div(a, b) * b; }
-
-// The K block size of the implicit GEMM: near-equal blocks of at most kc (depends on K and the
-// ISA only).
-std::size_t balanced_kc(std::size_t k, std::size_t kc) {
-  if (k <= kc) return k;
-  const std::size_t blocks = ceil_div(k, kc);
-  return ceil_div(k, blocks);
-}
-
 // im2col and col2im move fewer elements than this on one thread (a parallel region costs more
 // than it saves on small copies).
 constexpr std::size_t kMinParallelCopy = std::size_t(1) << 20;

@@ -62,6 +62,18 @@ void gemm(const GemmArgs<T>& g);
 template <class T>
 GemmBlocking gemm_blocking();
 
+inline std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+inline std::size_t round_up(std::size_t a, std::size_t b) { return ceil_div(a, b) * b; }
+
+// The K block size of the GEMM and of the products that pack for its microkernel: KC,
+// rebalanced so the blocks are of near-equal size (784 -> 4 x 196 rather than 3 x 256 + 16).
+// Depends on K and the ISA only, never on the thread count.
+inline std::size_t balanced_kc(std::size_t k, std::size_t kc) {
+  if (k <= kc) return k;
+  const std::size_t blocks = ceil_div(k, kc);
+  return ceil_div(k, blocks);
+}
+
 // Backward pass of y = act(x @ w + b), with x (batch, in), w (in, out), y and dout (batch, out):
 //   dyp = (dout + act_l1*sign(y) + act_2l2*y) * act'(y)      (scratch, batch x out)
 //   dw  = x^T @ dyp + weight_l1*sign(w) + weight_2l2*w

@@ -45,16 +45,6 @@ T* scratch(int slot, std::size_t elems) {
   return static_cast<T*>(buf[slot].get(elems * sizeof(T)));
 }
 
-std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
-
-// The K block size: KC, rebalanced so the blocks are of near-equal size (784 -> 4 x 196 rather
-// than 3 x 256 + 16). Depends on K and the ISA only, never on the thread count.
-std::size_t balanced_kc(std::size_t k, std::size_t kc) {
-  if (k <= kc) return k;
-  const std::size_t blocks = (k + kc - 1) / kc;
-  return (k + blocks - 1) / blocks;
-}
-
 // The epilogue of the K block [pc, pc + kc): accumulate into C after the first block (or with
 // beta = 1); bias and activation on the last block only (e.bias is set per micro-panel).
 template <class T>
@@ -118,8 +108,6 @@ void gemm_block(const NnKernels<T>& kr, const GemmArgs<T>& g, std::size_t m0, st
     }
   }
 }
-
-std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
 // Up to this many threads, each thread packs the operand the parts of C share itself, once
 // (gemm_split_dynamic, else gemm_split): no synchronization inside the call. Measured on a 2-core

@@ -17,25 +17,15 @@ T* grow(std::vector<T>& v, std::size_t n) {
   return v.data();
 }
 
-std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
-
-// The K block of the recurrent products (as the GEMM driver: KC rebalanced into near-equal
-// blocks); depends on K and the ISA only.
-std::size_t rec_kc(std::size_t k, std::size_t kc) {
-  if (k <= kc) return k;
-  const std::size_t blocks = (k + kc - 1) / kc;
-  return (k + blocks - 1) / blocks;
-}
-
 // The recurrent weight op(W) (k x n) packed once per sweep for the GEMM microkernel: for each K
-// block of rec_kc, the ceil(n/nr) micro-panels of nn_kernels' pack_b. Every step then multiplies
-// by it without packing it again.
+// block of balanced_kc, the ceil(n/nr) micro-panels of nn_kernels' pack_b. Every step then
+// multiplies by it without packing it again.
 template <class T>
 void pack_recurrent(std::size_t k, std::size_t n, const T* w, std::size_t ldw, bool trans,
                     std::vector<T>& dst) {
   const NnKernels<T>& kr = nn_kernels<T>();
   const GemmBlocking& bl = kr.blocking;
-  const std::size_t kc = rec_kc(k, bl.kc), np = round_up(n, bl.nr);
+  const std::size_t kc = balanced_kc(k, bl.kc), np = round_up(n, bl.nr);
   T* d = grow(dst, k * np);
   for (std::size_t pc = 0; pc < k; pc += kc) {
     const std::size_t kb = std::min(kc, k - pc);
@@ -53,7 +43,7 @@ void recurrent_gemm(std::size_t m, std::size_t n, std::size_t k, const T* a, std
                     std::vector<T>& abuf) {
   const NnKernels<T>& kr = nn_kernels<T>();
   const GemmBlocking& bl = kr.blocking;
-  const std::size_t kc = rec_kc(k, bl.kc), np = round_up(n, bl.nr);
+  const std::size_t kc = balanced_kc(k, bl.kc), np = round_up(n, bl.nr);
   T* ap = grow(abuf, round_up(std::min(m, bl.mc), bl.mr) * kc);
   for (std::size_t pc = 0; pc < k; pc += kc) {
     const std::size_t kb = std::min(kc, k - pc);
