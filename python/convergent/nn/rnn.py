@@ -43,6 +43,7 @@ import numpy as np
 from .. import _core
 from .base import Layer
 from .init import initialize
+from .lengths import check_lengths
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
@@ -194,25 +195,6 @@ class _Recurrent(Layer):
         if x.shape[0] < 1 or x.shape[1] < 1:
             raise ValueError(f"x has shape {x.shape}; batch and steps must be >= 1")
 
-    @staticmethod
-    def _check_lengths(lengths: Any, batch: int, steps: int) -> np.ndarray | None:
-        if lengths is None:
-            return None
-        if not isinstance(lengths, np.ndarray):
-            raise TypeError(
-                f"lengths must be a numpy.ndarray of int64, got {type(lengths).__name__}"
-            )
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths has dtype {lengths.dtype}; expected an integer dtype (int64)")
-        if lengths.shape != (batch,):
-            raise ValueError(f"lengths has shape {lengths.shape}; expected ({batch},)")
-        if batch and (lengths.min() < 1 or lengths.max() > steps):
-            raise ValueError(
-                f"lengths must be in [1, {steps}] (the steps of x), found "
-                f"{lengths.min() if lengths.min() < 1 else lengths.max()}"
-            )
-        return np.ascontiguousarray(lengths, dtype=np.int64)
-
     def _check_initial_state(self, state: Any, batch: int) -> tuple[Any, Any]:
         if state is None:
             return None, None
@@ -247,7 +229,7 @@ class _Recurrent(Layer):
         :meth:`backward`."""
         self._check_x(x)
         batch, steps, _ = x.shape
-        lens = self._check_lengths(lengths, batch, steps)
+        lens = None if lengths is None else check_lengths(lengths, batch, steps)
         h0, c0 = self._check_initial_state(initial_state, batch)
         hshape = (batch, self.output_size)
         yshape = (batch, steps, self.output_size)
